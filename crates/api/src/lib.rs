@@ -1,1 +1,4 @@
-pub fn x(){}
+//! placeholder
+pub fn crd_yaml() -> Result<String, std::fmt::Error> {
+    Ok(String::new())
+}

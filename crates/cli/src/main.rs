@@ -1,1 +1,102 @@
-fn main(){}
+//! The `steady` binary: argument parsing and dispatch only. Every subcommand's arguments and
+//! behaviour live in the crate that owns it.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "steady",
+    version,
+    about = "Keeps applications on Kubernetes available while the cluster changes under them",
+    propagate_version = true
+)]
+struct Cli {
+    /// Log format for the long-running commands (serve, proxy).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "STEADY_LOG_FORMAT")]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the PodUnavailableBudget CustomResourceDefinition as YAML.
+    Crd,
+    /// Run the budget guard: admission webhook and budget controller.
+    Serve(steady_guard::Args),
+    /// Check manifests (or a live cluster) for availability and zero-downtime mistakes.
+    Check(steady_check::cli::CheckArgs),
+    /// Rewrite manifests to fix the findings that have a safe automatic fix.
+    Fix(steady_check::cli::FixArgs),
+    /// List the checker's rules.
+    Rules(steady_check::cli::RulesArgs),
+    /// Explain one checker rule and how to fix it.
+    Explain(steady_check::cli::ExplainArgs),
+    /// Run the graceful sidecar proxy.
+    Proxy(steady_proxy::Args),
+    /// Simulate drains, rollouts and scale-in against a modelled cluster.
+    Sim(steady_sim::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Crd => {
+            print!("{}", steady_api::crd_yaml().context("rendering the CRD")?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(args) => Ok(steady_check::cli::check(args)?),
+        Command::Fix(args) => Ok(steady_check::cli::fix(args)?),
+        Command::Rules(args) => Ok(steady_check::cli::rules(args)?),
+        Command::Explain(args) => Ok(steady_check::cli::explain(args)?),
+        Command::Sim(args) => Ok(steady_sim::run(args)?),
+        Command::Serve(args) => {
+            init_tracing(cli.log_format);
+            Ok(runtime()?.block_on(steady_guard::run(args))?)
+        }
+        Command::Proxy(args) => {
+            init_tracing(cli.log_format);
+            Ok(runtime()?.block_on(steady_proxy::run(args))?)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STEADY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
