@@ -151,7 +151,17 @@ mod tests {
             IntOrPercent::parse("-5%"),
             Err(IntOrPercentError::Negative { .. })
         ));
-        for bad in ["abc", "10.5%", "", "%", " 5", "5 %", "1e3", "99999999999", "+3"] {
+        for bad in [
+            "abc",
+            "10.5%",
+            "",
+            "%",
+            " 5",
+            "5 %",
+            "1e3",
+            "99999999999",
+            "+3",
+        ] {
             assert!(
                 matches!(
                     IntOrPercent::parse(bad),

@@ -36,7 +36,9 @@ pub enum SelectorError {
         "label selector operator {op:?} on key {key:?} is unknown: use In, NotIn, Exists or DoesNotExist"
     )]
     UnknownOperator { key: String, op: String },
-    #[error("label selector requirement on key {key:?} with operator {op} needs at least one value")]
+    #[error(
+        "label selector requirement on key {key:?} with operator {op} needs at least one value"
+    )]
     MissingValues { key: String, op: &'static str },
     #[error("label selector requirement on key {key:?} with operator {op} must not list values")]
     UnexpectedValues { key: String, op: &'static str },
@@ -160,9 +162,7 @@ impl std::fmt::Display for Selector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-        LabelSelector, LabelSelectorRequirement,
-    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
         pairs

@@ -1,0 +1,393 @@
+//! A budget's status: the counts it publishes, the pods it holds as disrupted, and how it is
+//! recomputed from the pods it covers. The same type is the CRD's `status` (see steady-api).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::owner::{OwnerLookup, Resolution, resolve_from};
+use crate::pod::{OwnerRef, PodFacts};
+use crate::spec::{BudgetSpec, Operation, Policy};
+
+/// How long a disruption recorded in the status counts against the budget when the pod does not
+/// go away (or restart) as expected. The same default as Kubernetes' disruption controller.
+pub const DEFAULT_EXPIRY: SignedDuration = SignedDuration::from_secs(120);
+
+/// The condition type published on every budget.
+pub const DISRUPTION_ALLOWED: &str = "DisruptionAllowed";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetStatus {
+    /// The budget generation this status was computed from.
+    #[serde(default)]
+    pub observed_generation: i64,
+    /// The expected number of pods (the workloads' replicas, or `spec.totalReplicas`).
+    #[serde(default)]
+    pub total_replicas: i32,
+    /// Pods that must stay available.
+    #[serde(default)]
+    pub desired_available: i32,
+    /// Pods available now.
+    #[serde(default)]
+    pub current_available: i32,
+    /// Disruptions allowed now: `max(0, currentAvailable − desiredAvailable)`, less the units taken
+    /// since the last recompute.
+    #[serde(default)]
+    pub unavailable_allowed: i32,
+    /// Pods deleted or evicted under this budget that are not yet gone, with when the unit was taken.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub disrupted_pods: BTreeMap<String, Timestamp>,
+    /// Pods updated in place or resized under this budget that have not restarted yet.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unavailable_pods: BTreeMap<String, Timestamp>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// A status condition, shaped like `metav1.Condition`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// "True" or "False".
+    pub status: String,
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    pub last_transition_time: Timestamp,
+    #[serde(default)]
+    pub observed_generation: i64,
+}
+
+/// Why `DisruptionAllowed` has its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionReason {
+    SufficientPods,
+    InsufficientPods,
+    SyncFailed,
+}
+
+impl ConditionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SufficientPods => "SufficientPods",
+            Self::InsufficientPods => "InsufficientPods",
+            Self::SyncFailed => "SyncFailed",
+        }
+    }
+}
+
+impl BudgetStatus {
+    pub fn condition(&self) -> Option<&Condition> {
+        self.conditions
+            .iter()
+            .find(|c| c.type_ == DISRUPTION_ALLOWED)
+    }
+
+    /// Whether the pod already holds a unit of this budget (a retry is not a second disruption).
+    pub fn holds(&self, pod: &str) -> bool {
+        self.disrupted_pods.contains_key(pod) || self.unavailable_pods.contains_key(pod)
+    }
+
+    /// The budget is met: at least as many pods available as it needs.
+    pub fn is_met(&self) -> bool {
+        self.current_available >= self.desired_available
+    }
+
+    /// Sets `DisruptionAllowed`, keeping the transition time when the value does not change.
+    fn set_condition(
+        &mut self,
+        reason: ConditionReason,
+        message: String,
+        generation: i64,
+        now: Timestamp,
+    ) {
+        let status = if reason == ConditionReason::SufficientPods {
+            "True"
+        } else {
+            "False"
+        };
+        let last_transition_time = match self.condition() {
+            Some(c) if c.status == status => c.last_transition_time,
+            _ => now,
+        };
+        self.conditions.retain(|c| c.type_ != DISRUPTION_ALLOWED);
+        self.conditions.push(Condition {
+            type_: DISRUPTION_ALLOWED.to_owned(),
+            status: status.to_owned(),
+            reason: reason.as_str().to_owned(),
+            message,
+            last_transition_time,
+            observed_generation: generation,
+        });
+    }
+
+    fn set_allowed_condition(&mut self, generation: i64, now: Timestamp) {
+        let (reason, message) = if self.unavailable_allowed > 0 {
+            (
+                ConditionReason::SufficientPods,
+                format!(
+                    "{} of {} pods available, {} needed: {} disruption(s) allowed",
+                    self.current_available,
+                    self.total_replicas,
+                    self.desired_available,
+                    self.unavailable_allowed
+                ),
+            )
+        } else {
+            (
+                ConditionReason::InsufficientPods,
+                format!(
+                    "{} of {} pods available, {} needed: no disruption allowed",
+                    self.current_available, self.total_replicas, self.desired_available
+                ),
+            )
+        };
+        self.set_condition(reason, message, generation, now);
+    }
+
+    /// The status after taking one unit for `pod`: what the caller writes with optimistic
+    /// concurrency. `now` is recorded so the entry can expire.
+    pub fn with_unit_taken(
+        &self,
+        pod: &str,
+        op: Operation,
+        generation: i64,
+        now: Timestamp,
+    ) -> Self {
+        let mut next = self.clone();
+        next.unavailable_allowed = (next.unavailable_allowed - 1).max(0);
+        let map = if op.removes_pod() {
+            &mut next.disrupted_pods
+        } else {
+            &mut next.unavailable_pods
+        };
+        map.insert(pod.to_owned(), now);
+        next.set_allowed_condition(generation, now);
+        next
+    }
+
+    /// Gives back a unit taken for `pod` (when a later budget refused the same request).
+    pub fn with_unit_given_back(&self, pod: &str, generation: i64, now: Timestamp) -> Self {
+        let mut next = self.clone();
+        if next.disrupted_pods.remove(pod).is_some() || next.unavailable_pods.remove(pod).is_some()
+        {
+            next.unavailable_allowed += 1;
+            next.set_allowed_condition(generation, now);
+        }
+        next
+    }
+}
+
+/// Something to tell the user as a Kubernetes Event on the budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetEvent {
+    /// A pod held as disrupted was not deleted (or did not restart) within the expiry; its unit is
+    /// returned to the budget.
+    NotDeleted {
+        pod: String,
+        since: Timestamp,
+        operation_kind: &'static str,
+    },
+    /// The status could not be computed; disruptions are refused until it can.
+    SyncFailed { message: String },
+}
+
+impl BudgetEvent {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotDeleted { .. } => "NotDeleted",
+            Self::SyncFailed { .. } => "SyncFailed",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Self::NotDeleted {
+                pod,
+                since,
+                operation_kind,
+            } => format!(
+                "pod {pod} was allowed a {operation_kind} at {since} but is still available; its disruption no longer counts against the budget"
+            ),
+            Self::SyncFailed { message } => message.clone(),
+        }
+    }
+}
+
+/// Everything a status recompute depends on.
+pub struct StatusInput<'a> {
+    pub spec: &'a BudgetSpec,
+    /// `metadata.generation` of the budget.
+    pub generation: i64,
+    /// The status as last written; its maps carry units taken by the webhook.
+    pub previous: &'a BudgetStatus,
+    /// The budget namespace's pods (or any superset of the ones the budget covers).
+    pub pods: &'a [PodFacts],
+    pub owners: &'a dyn OwnerLookup,
+    pub now: Timestamp,
+    pub expiry: SignedDuration,
+}
+
+pub struct StatusOutcome {
+    pub status: BudgetStatus,
+    pub events: Vec<BudgetEvent>,
+}
+
+/// Recomputes a budget's status (the controller's job, and the simulator's).
+pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
+    let StatusInput {
+        spec,
+        generation,
+        previous,
+        pods,
+        owners,
+        now,
+        expiry,
+    } = *input;
+    let mut events = Vec::new();
+
+    // Pods sharing a controller share a resolution; resolve each controller once.
+    let mut resolutions: HashMap<&OwnerRef, Resolution> = HashMap::new();
+    let bare = Resolution::default();
+    let mut covered: Vec<(&PodFacts, i32)> = Vec::new();
+    let mut scaled_owners: Vec<(OwnerRef, i32)> = Vec::new();
+    let mut bare_pods = 0i32;
+    let mut missing: Option<OwnerRef> = None;
+    for pod in pods {
+        if pod.is_terminal() || spec.ignores(pod) {
+            continue;
+        }
+        let res = match &pod.controller {
+            Some(c) => resolutions
+                .entry(c)
+                .or_insert_with(|| resolve_from(&pod.namespace, Some(c), owners)),
+            None => &bare,
+        };
+        if !spec.selects(pod, &res.chain) {
+            continue;
+        }
+        if missing.is_none() {
+            missing.clone_from(&res.missing);
+        }
+        match &res.scaled {
+            Some((owner, replicas)) => {
+                if !scaled_owners.iter().any(|(o, _)| o.same_object(owner)) {
+                    scaled_owners.push((owner.clone(), *replicas));
+                }
+            }
+            None if pod.controller.is_none() => bare_pods += 1,
+            None => {}
+        }
+        covered.push((pod, res.min_ready_seconds));
+    }
+
+    let mut status = previous.clone();
+    status.observed_generation = generation;
+
+    // Expire map entries. A removed pod's entry goes once the pod is gone or terminating (it is
+    // unavailable on its own account then); an updated pod's once its readiness changed after the
+    // unit was taken (it restarted). Anything else goes after the expiry, with an Event.
+    let by_name: HashMap<&str, &PodFacts> =
+        covered.iter().map(|(p, _)| (p.name.as_str(), *p)).collect();
+    let expired = |since: &Timestamp| now.duration_since(*since) > expiry;
+    status
+        .disrupted_pods
+        .retain(|name, since| match by_name.get(name.as_str()) {
+            None => false,
+            Some(p) if p.terminating => false,
+            Some(_) if expired(since) => {
+                events.push(BudgetEvent::NotDeleted {
+                    pod: name.clone(),
+                    since: *since,
+                    operation_kind: "deletion",
+                });
+                false
+            }
+            Some(_) => true,
+        });
+    status
+        .unavailable_pods
+        .retain(|name, since| match by_name.get(name.as_str()) {
+            None => false,
+            Some(p) if p.terminating => false,
+            Some(p)
+                if p.ready_changed
+                    .is_some_and(|t| t.as_second() > since.as_second()) =>
+            {
+                false
+            }
+            Some(_) if expired(since) => {
+                events.push(BudgetEvent::NotDeleted {
+                    pod: name.clone(),
+                    since: *since,
+                    operation_kind: "restart",
+                });
+                false
+            }
+            Some(_) => true,
+        });
+
+    if let Some(owner) = missing {
+        let message = format!(
+            "cannot count the expected pods: {owner} in namespace {} owns covered pods but was not found; no disruption is allowed until it is",
+            pods.first()
+                .map(|p| p.namespace.as_str())
+                .unwrap_or_default()
+        );
+        status.unavailable_allowed = 0;
+        status.set_condition(
+            ConditionReason::SyncFailed,
+            message.clone(),
+            generation,
+            now,
+        );
+        events.push(BudgetEvent::SyncFailed { message });
+        return StatusOutcome { status, events };
+    }
+
+    let expected = match spec.total_replicas {
+        Some(total) => total.max(0),
+        None => {
+            let controllers: i32 = scaled_owners
+                .iter()
+                .map(|(_, r)| (*r).max(0))
+                .fold(0, i32::saturating_add);
+            // Like Kubernetes: an integer minAvailable counts bare pods; other forms leave them out.
+            match spec.policy {
+                Policy::MinAvailable(v) if !v.is_percent() => controllers.saturating_add(bare_pods),
+                _ => controllers,
+            }
+        }
+    };
+    let held: HashSet<&str> = status
+        .disrupted_pods
+        .keys()
+        .chain(status.unavailable_pods.keys())
+        .map(String::as_str)
+        .collect();
+    let current = covered
+        .iter()
+        .filter(|(p, min_ready)| p.is_available(*min_ready, now) && !held.contains(p.name.as_str()))
+        .count() as i32;
+    let desired = spec.policy.desired(expected);
+
+    status.total_replicas = expected;
+    status.desired_available = desired;
+    status.current_available = current;
+    status.unavailable_allowed = if expected == 0 && spec.policy.is_percent() {
+        0
+    } else {
+        (current - desired).max(0)
+    };
+    status.set_allowed_condition(generation, now);
+    StatusOutcome { status, events }
+}
+
+#[cfg(test)]
+mod tests;
