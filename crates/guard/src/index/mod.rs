@@ -1,0 +1,301 @@
+//! The guard's in-memory index: every pod (trimmed to [`PodFacts`]), every budget with its last
+//! known status and `resourceVersion`, and every scalable owner's replicas. The watches in
+//! [`crate::watches`] apply, delete and reset objects here; the admission handler and the controller
+//! only read. Nothing in this module talks to the API server, so it is tested with plain values.
+
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use steady_budget::{
+    BudgetId, BudgetKind, BudgetSpec, BudgetStatus, OwnerInfo, OwnerLookup, OwnerRef, PodFacts,
+    Resolution,
+};
+
+mod convert;
+pub use convert::{RawBudget, entry_from_pdb, entry_from_pub, owner_from_dynamic, status_to_pdb};
+
+#[cfg(test)]
+mod tests;
+
+/// One budget as the guard knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetEntry {
+    pub id: BudgetId,
+    pub uid: Option<String>,
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// Opaque; sent back as the precondition of the next status write.
+    pub resource_version: String,
+    /// The engine's spec, or why the stored spec cannot be used.
+    pub spec: Result<BudgetSpec, String>,
+    /// The object's spec as stored, so a status write can send the whole object back.
+    pub raw: RawBudget,
+    pub status: BudgetStatus,
+}
+
+/// Names an owner object: namespace, API group (versions are one object), kind, name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OwnerKey {
+    pub namespace: String,
+    pub group: String,
+    pub kind: String,
+    pub name: String,
+}
+
+impl OwnerKey {
+    pub fn new(namespace: &str, owner: &OwnerRef) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            group: owner.group().to_owned(),
+            kind: owner.kind.clone(),
+            name: owner.name.clone(),
+        }
+    }
+}
+
+/// A pod stored by its name, so the name is not kept twice (once as key, once in the facts).
+#[derive(Debug, Clone)]
+struct Stored(PodFacts);
+
+impl PartialEq for Stored {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+impl Eq for Stored {}
+impl Hash for Stored {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.name.as_str().hash(state);
+    }
+}
+impl Borrow<str> for Stored {
+    fn borrow(&self) -> &str {
+        &self.0.name
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Index {
+    /// namespace → pods.
+    pods: HashMap<String, HashSet<Stored>>,
+    /// namespace → owner kind/group/name → info.
+    owners: HashMap<OwnerKey, OwnerInfo>,
+    /// namespace → budgets, in a stable order (the order units are taken in).
+    budgets: HashMap<String, BTreeMap<BudgetId, Arc<BudgetEntry>>>,
+}
+
+/// The index shared by the watches, the webhook and the controller.
+#[derive(Debug, Clone, Default)]
+pub struct SharedIndex(Arc<RwLock<Index>>);
+
+impl SharedIndex {
+    pub fn read(&self) -> RwLockReadGuard<'_, Index> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that matters
+        // more than refusing every request would, so keep serving.
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn write(&self) -> RwLockWriteGuard<'_, Index> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Index {
+    // ---- pods ----
+
+    /// Inserts or replaces a pod. Returns whether anything a budget depends on changed.
+    pub fn apply_pod(&mut self, pod: PodFacts) -> bool {
+        let ns = self.pods.entry(pod.namespace.clone()).or_default();
+        match ns.get(pod.name.as_str()) {
+            Some(old) if old.0 == pod => false,
+            _ => {
+                ns.replace(Stored(pod));
+                true
+            }
+        }
+    }
+
+    pub fn delete_pod(&mut self, namespace: &str, name: &str) -> bool {
+        let Some(ns) = self.pods.get_mut(namespace) else {
+            return false;
+        };
+        let removed = ns.remove(name);
+        if ns.is_empty() {
+            self.pods.remove(namespace);
+        }
+        removed
+    }
+
+    /// Replaces every pod (a watch's initial list or a re-list). Returns the namespaces whose
+    /// pods changed.
+    pub fn reset_pods(&mut self, pods: Vec<PodFacts>) -> BTreeSet<String> {
+        let mut next: HashMap<String, HashSet<Stored>> = HashMap::new();
+        for p in pods {
+            next.entry(p.namespace.clone()).or_default().replace(Stored(p));
+        }
+        let mut changed = BTreeSet::new();
+        for (ns, pods) in &next {
+            let same = self.pods.get(ns).is_some_and(|old| {
+                old.len() == pods.len()
+                    && pods
+                        .iter()
+                        .all(|p| old.get(p.0.name.as_str()).is_some_and(|o| o.0 == p.0))
+            });
+            if !same {
+                changed.insert(ns.clone());
+            }
+        }
+        changed.extend(self.pods.keys().filter(|ns| !next.contains_key(*ns)).cloned());
+        self.pods = next;
+        changed
+    }
+
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<PodFacts> {
+        self.pods
+            .get(namespace)
+            .and_then(|ns| ns.get(name))
+            .map(|s| s.0.clone())
+    }
+
+    pub fn namespace_pods(&self, namespace: &str) -> Vec<PodFacts> {
+        self.pods
+            .get(namespace)
+            .map(|ns| ns.iter().map(|s| s.0.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn pod_count(&self) -> usize {
+        self.pods.values().map(HashSet::len).sum()
+    }
+
+    // ---- owners ----
+
+    /// Returns whether the owner's replicas, controller or minReadySeconds changed.
+    pub fn apply_owner(&mut self, key: OwnerKey, info: OwnerInfo) -> bool {
+        match self.owners.get(&key) {
+            Some(old) if *old == info => false,
+            _ => {
+                self.owners.insert(key, info);
+                true
+            }
+        }
+    }
+
+    pub fn delete_owner(&mut self, key: &OwnerKey) -> bool {
+        self.owners.remove(key).is_some()
+    }
+
+    /// Replaces every owner of one kind (one watch's re-list). Returns the namespaces touched.
+    pub fn reset_owners(
+        &mut self,
+        group: &str,
+        kind: &str,
+        owners: Vec<(OwnerKey, OwnerInfo)>,
+    ) -> BTreeSet<String> {
+        let mut changed = BTreeSet::new();
+        let fresh: HashMap<OwnerKey, OwnerInfo> = owners.into_iter().collect();
+        self.owners.retain(|k, v| {
+            if k.group != group || k.kind != kind {
+                return true;
+            }
+            let keep = fresh.get(k) == Some(v);
+            if !keep {
+                changed.insert(k.namespace.clone());
+            }
+            keep
+        });
+        for (k, v) in fresh {
+            if !self.owners.contains_key(&k) {
+                changed.insert(k.namespace.clone());
+                self.owners.insert(k, v);
+            }
+        }
+        changed
+    }
+
+    /// Walks a pod's owner chain over this index.
+    pub fn resolve(&self, pod: &PodFacts) -> Resolution {
+        steady_budget::resolve(pod, self)
+    }
+
+    // ---- budgets ----
+
+    pub fn apply_budget(&mut self, entry: BudgetEntry) -> bool {
+        let ns = self.budgets.entry(entry.id.namespace.clone()).or_default();
+        match ns.get(&entry.id) {
+            Some(old) if **old == entry => false,
+            _ => {
+                ns.insert(entry.id.clone(), Arc::new(entry));
+                true
+            }
+        }
+    }
+
+    pub fn delete_budget(&mut self, id: &BudgetId) -> bool {
+        let Some(ns) = self.budgets.get_mut(&id.namespace) else {
+            return false;
+        };
+        let removed = ns.remove(id).is_some();
+        if ns.is_empty() {
+            self.budgets.remove(&id.namespace);
+        }
+        removed
+    }
+
+    /// Replaces every budget of one kind. Returns the namespaces touched.
+    pub fn reset_budgets(&mut self, kind: BudgetKind, entries: Vec<BudgetEntry>) -> BTreeSet<String> {
+        let mut changed = BTreeSet::new();
+        let fresh: HashMap<BudgetId, BudgetEntry> =
+            entries.into_iter().map(|e| (e.id.clone(), e)).collect();
+        for ns in self.budgets.values_mut() {
+            ns.retain(|id, e| {
+                if id.kind != kind || fresh.get(id).is_some_and(|f| f == &**e) {
+                    return true;
+                }
+                changed.insert(id.namespace.clone());
+                false
+            });
+        }
+        self.budgets.retain(|_, ns| !ns.is_empty());
+        for (id, e) in fresh {
+            let ns = self.budgets.entry(id.namespace.clone()).or_default();
+            if !ns.contains_key(&id) {
+                changed.insert(id.namespace.clone());
+                ns.insert(id, Arc::new(e));
+            }
+        }
+        changed
+    }
+
+    /// Whether any budget lives in the namespace: the webhook's fast path.
+    pub fn has_budgets(&self, namespace: &str) -> bool {
+        self.budgets.contains_key(namespace)
+    }
+
+    pub fn budgets_in(&self, namespace: &str) -> Vec<Arc<BudgetEntry>> {
+        self.budgets
+            .get(namespace)
+            .map(|ns| ns.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn budget(&self, id: &BudgetId) -> Option<Arc<BudgetEntry>> {
+        self.budgets.get(&id.namespace).and_then(|ns| ns.get(id)).cloned()
+    }
+
+    pub fn all_budgets(&self) -> Vec<Arc<BudgetEntry>> {
+        self.budgets.values().flat_map(|ns| ns.values().cloned()).collect()
+    }
+
+    pub fn budget_namespaces(&self) -> Vec<String> {
+        self.budgets.keys().cloned().collect()
+    }
+}
+
+impl OwnerLookup for Index {
+    fn owner(&self, namespace: &str, owner: &OwnerRef) -> Option<OwnerInfo> {
+        self.owners.get(&OwnerKey::new(namespace, owner)).cloned()
+    }
+}

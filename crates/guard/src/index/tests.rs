@@ -1,0 +1,187 @@
+use super::*;
+use steady_budget::{IntOrPercent, OperationSet, Policy, PodPhase, Target, UnhealthyPodPolicy};
+
+pub fn mk_pod(ns: &str, name: &str, labels: &[(&str, &str)], rs: Option<&str>) -> PodFacts {
+    PodFacts {
+        namespace: ns.into(),
+        name: name.into(),
+        labels: labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+        controller: rs.map(|rs| OwnerRef::new("apps/v1", "ReplicaSet", rs)),
+        phase: PodPhase::Running,
+        ready: true,
+        ready_changed: Some(jiff::Timestamp::from_second(1_000).unwrap()),
+        terminating: false,
+    }
+}
+
+pub fn mk_spec(app: &str, max_unavailable: i32) -> BudgetSpec {
+    BudgetSpec {
+        target: Target::Selector(steady_budget::Selector::from_labels([("app", app)])),
+        policy: Policy::MaxUnavailable(IntOrPercent::Int(max_unavailable)),
+        protect: OperationSet::ALL,
+        unhealthy_pod_policy: UnhealthyPodPolicy::IfHealthyBudget,
+        total_replicas: None,
+        ignored_pod_selector: None,
+    }
+}
+
+pub fn mk_budget(ns: &str, name: &str, app: &str, allowed: i32, rv: &str) -> BudgetEntry {
+    BudgetEntry {
+        id: BudgetId::pub_(ns, name),
+        uid: Some(format!("uid-{name}")),
+        generation: 1,
+        resource_version: rv.into(),
+        spec: Ok(mk_spec(app, 1)),
+        raw: RawBudget::Pub(Default::default()),
+        status: BudgetStatus {
+            observed_generation: 1,
+            unavailable_allowed: allowed,
+            ..Default::default()
+        },
+    }
+}
+
+fn mk_owner(ns: &str, kind: &str, name: &str, replicas: i32, parent: Option<OwnerRef>) -> (OwnerKey, OwnerInfo) {
+    (
+        OwnerKey::new(ns, &OwnerRef::new("apps/v1", kind, name)),
+        OwnerInfo { controller: parent, replicas: Some(replicas), min_ready_seconds: None },
+    )
+}
+
+#[test]
+fn pods_apply_delete_reset() {
+    let mut idx = Index::default();
+    assert!(idx.apply_pod(mk_pod("a", "p1", &[("app", "web")], None)));
+    assert!(!idx.apply_pod(mk_pod("a", "p1", &[("app", "web")], None)), "unchanged pod is not a change");
+    assert!(idx.apply_pod(mk_pod("a", "p1", &[("app", "api")], None)));
+    assert_eq!(idx.pod("a", "p1").unwrap().labels["app"], "api");
+    assert!(idx.apply_pod(mk_pod("b", "p1", &[], None)));
+    assert_eq!(idx.pod_count(), 2);
+    assert!(idx.delete_pod("a", "p1"));
+    assert!(!idx.delete_pod("a", "p1"));
+    assert!(idx.pod("a", "p1").is_none());
+    assert!(idx.pod("b", "p1").is_some());
+
+    let changed = idx.reset_pods(vec![mk_pod("b", "p1", &[], None), mk_pod("c", "x", &[], None)]);
+    assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["c".to_owned()]);
+    let changed = idx.reset_pods(vec![mk_pod("c", "x", &[], None)]);
+    assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["b".to_owned()]);
+    assert_eq!(idx.namespace_pods("c").len(), 1);
+    assert!(idx.namespace_pods("b").is_empty());
+}
+
+#[test]
+fn owners_resolve_through_the_index() {
+    let mut idx = Index::default();
+    let (k, v) = mk_owner("a", "Deployment", "web", 4, None);
+    assert!(idx.apply_owner(k.clone(), v.clone()));
+    assert!(!idx.apply_owner(k, v));
+    let (k, v) = mk_owner("a", "ReplicaSet", "web-1", 4, Some(OwnerRef::new("apps/v1", "Deployment", "web")));
+    idx.apply_owner(k, v);
+    let res = idx.resolve(&mk_pod("a", "p", &[], Some("web-1")));
+    assert_eq!(res.scaled.map(|(o, r)| (o.name, r)), Some(("web".into(), 4)));
+    assert!(res.missing.is_none());
+    // Another namespace does not see these owners.
+    let res = idx.resolve(&mk_pod("b", "p", &[], Some("web-1")));
+    assert_eq!(res.missing.map(|o| o.name), Some("web-1".into()));
+    // A re-list of Deployments drops the one that is gone but keeps ReplicaSets.
+    let changed = idx.reset_owners("apps", "Deployment", vec![]);
+    assert!(changed.contains("a"));
+    let res = idx.resolve(&mk_pod("a", "p", &[], Some("web-1")));
+    assert_eq!(res.missing.map(|o| o.kind), Some("Deployment".into()));
+    assert_eq!(res.chain.len(), 2);
+    assert!(idx.delete_owner(&OwnerKey::new("a", &OwnerRef::new("apps/v1", "ReplicaSet", "web-1"))));
+}
+
+#[test]
+fn budgets_apply_delete_reset_and_fast_path() {
+    let mut idx = Index::default();
+    assert!(!idx.has_budgets("a"));
+    assert!(idx.apply_budget(mk_budget("a", "b1", "web", 1, "1")));
+    assert!(!idx.apply_budget(mk_budget("a", "b1", "web", 1, "1")));
+    assert!(idx.apply_budget(mk_budget("a", "b1", "web", 0, "2")));
+    assert_eq!(idx.budget(&BudgetId::pub_("a", "b1")).unwrap().resource_version, "2");
+    idx.apply_budget(mk_budget("a", "b0", "web", 1, "1"));
+    assert!(idx.has_budgets("a"));
+    let names: Vec<_> = idx.budgets_in("a").iter().map(|b| b.id.name.clone()).collect();
+    assert_eq!(names, vec!["b0", "b1"], "budgets come in a stable order");
+    assert!(idx.delete_budget(&BudgetId::pub_("a", "b0")));
+    assert!(idx.delete_budget(&BudgetId::pub_("a", "b1")));
+    assert!(!idx.has_budgets("a"), "an emptied namespace leaves the fast path on");
+
+    idx.apply_budget(mk_budget("a", "b1", "web", 1, "1"));
+    let mut pdb = mk_budget("a", "pdb", "web", 1, "1");
+    pdb.id.kind = BudgetKind::PodDisruptionBudget;
+    idx.apply_budget(pdb);
+    let changed = idx.reset_budgets(BudgetKind::PodUnavailableBudget, vec![mk_budget("c", "b9", "x", 1, "1")]);
+    assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["a".to_owned(), "c".to_owned()]);
+    assert_eq!(idx.budgets_in("a").len(), 1, "the PDB survives a PUB re-list");
+    assert_eq!(idx.all_budgets().len(), 2);
+}
+
+#[test]
+fn pdb_translation_guards_everything_but_eviction() {
+    use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let pdb = PodDisruptionBudget {
+        metadata: kube::api::ObjectMeta {
+            name: Some("web".into()),
+            namespace: Some("a".into()),
+            generation: Some(3),
+            resource_version: Some("77".into()),
+            ..Default::default()
+        },
+        spec: Some(PodDisruptionBudgetSpec {
+            selector: Some(Default::default()),
+            max_unavailable: Some(IntOrString::String("25%".into())),
+            ..Default::default()
+        }),
+        status: Some(PodDisruptionBudgetStatus {
+            observed_generation: Some(3),
+            disruptions_allowed: 2,
+            current_healthy: 9,
+            desired_healthy: 7,
+            expected_pods: 10,
+            ..Default::default()
+        }),
+    };
+    let e = entry_from_pdb(&pdb);
+    assert_eq!(e.id.kind, BudgetKind::PodDisruptionBudget);
+    assert_eq!((e.generation, e.resource_version.as_str()), (3, "77"));
+    let spec = e.spec.clone().unwrap();
+    assert!(!spec.protect.contains(steady_budget::Operation::Evict));
+    assert!(spec.protect.contains(steady_budget::Operation::Delete));
+    assert_eq!(e.status.unavailable_allowed, 2);
+    let taken = e.status.with_unit_taken("p", steady_budget::Operation::Update, 3, jiff::Timestamp::from_second(5).unwrap());
+    let back = convert::status_to_pdb(&taken);
+    assert_eq!(back.disruptions_allowed, 1);
+    assert!(back.disrupted_pods.unwrap().contains_key("p"), "updates are recorded in the PDB's one map");
+    let mut no_selector = pdb.clone();
+    no_selector.spec.as_mut().unwrap().selector = None;
+    assert!(entry_from_pdb(&no_selector).spec.is_err());
+}
+
+#[test]
+fn owners_from_dynamic_objects() {
+    let o: DynamicObjectAlias = serde_json::from_value(serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "canary", "namespace": "a"},
+        "spec": {"replicas": 5, "minReadySeconds": 10}
+    }))
+    .unwrap();
+    let (k, info) = owner_from_dynamic(&o, "argoproj.io", "Rollout").unwrap();
+    assert_eq!((k.group.as_str(), k.name.as_str()), ("argoproj.io", "canary"));
+    assert_eq!((info.replicas, info.min_ready_seconds), (Some(5), Some(10)));
+    let rs: DynamicObjectAlias = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web-1", "namespace": "a", "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "u", "controller": true}]},
+        "spec": {}
+    }))
+    .unwrap();
+    let (_, info) = owner_from_dynamic(&rs, "apps", "ReplicaSet").unwrap();
+    assert_eq!(info.controller.map(|c| c.name), Some("web".into()));
+    assert_eq!(info.replicas, Some(0));
+}
+
+type DynamicObjectAlias = kube::api::DynamicObject;
