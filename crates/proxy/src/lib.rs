@@ -1,15 +1,77 @@
-//! `steady proxy`: placeholder until issue 5 lands.
+//! `steady proxy`: a sidecar between the Service and the application that owns readiness, drains
+//! on shutdown without failing requests, and recycles long-lived client connections.
 #![forbid(unsafe_code)]
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+mod admin;
+mod args;
+mod conn;
+mod drain;
+mod health;
+mod listener;
+mod metrics;
+mod recycle;
+mod rewind;
+mod server;
+mod tls;
+mod upstream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub use args::{Args, parse_duration};
+pub use drain::{Drain, Phase, Trigger};
+pub use server::Proxy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("steady proxy is not built yet")]
-    NotBuilt,
+    #[error("cannot listen on {addr}: {source}; is another process using the port?")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot read the local address of a listener: {0}")]
+    LocalAddr(std::io::Error),
+    #[error("cannot read TLS file {path}: {source}")]
+    TlsFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    #[error("cannot install the SIGTERM handler: {0}")]
+    Signal(std::io::Error),
 }
 
-pub async fn run(_args: Args) -> Result<std::process::ExitCode, Error> {
-    Err(Error::NotBuilt)
+/// Runs the proxy until SIGTERM (or `POST /drain`) has drained it.
+pub async fn run(args: Args) -> Result<ExitCode, Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
+    let proxy = Proxy::bind(args.clone())?;
+    tracing::info!(
+        listen = %proxy.local_addr()?,
+        admin = %proxy.admin_addr()?,
+        upstream = %args.upstream,
+        drain_delay = ?args.drain_delay,
+        drain_deadline = ?args.drain_deadline,
+        "steady proxy serving"
+    );
+    let drain = proxy.drain();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        drain.begin(Trigger::Signal);
+        // A second signal means the operator does not want to wait for the drain.
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!("second termination signal: exiting without finishing the drain");
+        std::process::exit(1);
+    });
+    proxy.serve().await?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,325 @@
+//! One client connection from accept to close: protocol detection, HTTP/1 with recycling and
+//! lingering close, HTTP/2 with graceful GOAWAY, all following the drain phase.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, HeaderValue};
+use http::{Request, Response, Version};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::drain::{Drain, Phase};
+use crate::metrics::{Metrics, ReasonLabels};
+use crate::recycle::{ConnState, Limits};
+use crate::rewind::Rewind;
+use crate::upstream::{ProxyBody, Upstream};
+
+/// At shutdown, a connection that carried a request this recently is not closed while idle: its
+/// client is likely about to send the next one, which then gets `Connection: close` instead of
+/// racing our FIN (nginx's `keepalive_min_timeout` idea).
+const SPARE_RECENTLY_USED: Duration = Duration::from_millis(500);
+/// How long we keep reading after shutting down our write side, so unread client bytes do not
+/// turn our close into an RST.
+const LINGER: Duration = Duration::from_secs(2);
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What every connection shares.
+pub struct Shared {
+    pub upstream: Upstream,
+    pub drain: Drain,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+    pub header_timeout: Duration,
+    pub tls: Option<TlsAcceptor>,
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+/// Serves one accepted connection until it closes or the drain deadline cuts it.
+pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let _counted = shared.drain.track();
+    shared.metrics.active_connections.inc();
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "set_nodelay failed");
+    }
+    tokio::select! {
+        () = serve_stream(&shared, stream, peer) => {}
+        () = shared.drain.reached(Phase::Stopped) => {
+            tracing::debug!(%peer, "connection cut at the drain deadline");
+        }
+    }
+    shared.metrics.active_connections.dec();
+}
+
+async fn serve_stream(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
+    let conn = Arc::new(ConnState::new(shared.limits));
+    let Some(tls) = &shared.tls else {
+        let first = tokio::select! {
+            r = tokio::time::timeout(shared.header_timeout, read_preface(&mut stream)) => r,
+            () = until_idle_close(&shared.drain, &conn) => {
+                linger(stream).await;
+                return;
+            }
+        };
+        match first {
+            Ok(Ok((prefix, true))) => {
+                serve_h2(shared, Rewind::new(prefix, stream), conn, peer, false).await
+            }
+            Ok(Ok((prefix, false))) if !prefix.is_empty() => {
+                serve_h1(shared, stream, prefix, conn, peer, false).await
+            }
+            Ok(_) | Err(_) => linger(stream).await,
+        }
+        return;
+    };
+    let accepted = tokio::select! {
+        r = tokio::time::timeout(shared.header_timeout, tls.accept(stream)) => r,
+        () = until_idle_close(&shared.drain, &conn) => return,
+    };
+    let tls_stream = match accepted {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => return,
+    };
+    if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        serve_h2(
+            shared,
+            Rewind::new(Bytes::new(), tls_stream),
+            conn,
+            peer,
+            true,
+        )
+        .await;
+    } else {
+        serve_h1(shared, tls_stream, Bytes::new(), conn, peer, true).await;
+    }
+}
+
+/// Reads until the bytes are known to be (or not be) the HTTP/2 prior-knowledge preface.
+async fn read_preface(stream: &mut TcpStream) -> std::io::Result<(Bytes, bool)> {
+    let mut buf = BytesMut::with_capacity(4096);
+    loop {
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Ok((buf.freeze(), false));
+        }
+        let n = buf.len().min(H2_PREFACE.len());
+        if buf[..n] != H2_PREFACE[..n] {
+            return Ok((buf.freeze(), false));
+        }
+        if n == H2_PREFACE.len() {
+            return Ok((buf.freeze(), true));
+        }
+    }
+}
+
+/// Resolves once shutdown has stopped accepting and this connection has been idle long enough to
+/// close without racing its client.
+async fn until_idle_close(drain: &Drain, conn: &ConnState) {
+    drain.reached(Phase::Closing).await;
+    loop {
+        let at = conn.last_used() + SPARE_RECENTLY_USED;
+        if Instant::now() >= at {
+            return;
+        }
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+fn service(
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnState>,
+    peer: SocketAddr,
+    tls: bool,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<ProxyBody>,
+    Error = Infallible,
+    Future = BoxFuture,
+> + Clone
++ Unpin {
+    let shared = shared.clone();
+    let conn = conn.clone();
+    service_fn(move |req| {
+        let shared = shared.clone();
+        let conn = conn.clone();
+        Box::pin(async move { shared.proxy(req, &conn, peer, tls).await }) as BoxFuture
+    })
+}
+
+impl Shared {
+    async fn proxy(
+        &self,
+        req: Request<Incoming>,
+        conn: &ConnState,
+        peer: SocketAddr,
+        tls: bool,
+    ) -> Result<Response<ProxyBody>, Infallible> {
+        let http1 = req.version() < Version::HTTP_2;
+        if let Some(reason) = conn.on_request() {
+            self.metrics
+                .recycled_connections
+                .get_or_create(&ReasonLabels {
+                    reason: reason.label(),
+                })
+                .inc();
+            if !http1 {
+                conn.recycle_now.notify_one();
+            }
+        }
+        let mut resp = self.upstream.forward(req, peer, tls).await?;
+        self.metrics.count_response(resp.status());
+        // Decided when the response goes out, so requests in flight when closing begins are
+        // told too; hyper closes the connection after a response carrying this header.
+        if http1 && (conn.is_recycled() || self.drain.phase() >= Phase::Closing) {
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        Ok(resp)
+    }
+}
+
+async fn serve_h1<IO>(
+    shared: &Arc<Shared>,
+    io: IO,
+    prefix: Bytes,
+    conn: Arc<ConnState>,
+    peer: SocketAddr,
+    tls: bool,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut io, pending, closed_idle) =
+        run_h1(shared, Rewind::new(prefix, io), &conn, peer, tls, true).await;
+    if closed_idle {
+        // Bytes that reached us in the instant we closed an idle connection are a request the
+        // client already sent: answer it with `Connection: close` rather than drop it.
+        let mut pending = BytesMut::from(&pending[..]);
+        let mut buf = [0u8; 4096];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::ZERO, io.read(&mut buf)).await {
+            pending.extend_from_slice(&buf[..n]);
+        }
+        if !pending.is_empty() {
+            tracing::debug!(%peer, "request arrived as an idle connection closed; answering it");
+            let (again, _, _) = run_h1(
+                shared,
+                Rewind::new(pending.freeze(), io),
+                &conn,
+                peer,
+                tls,
+                false,
+            )
+            .await;
+            io = again;
+        }
+    }
+    linger(io).await;
+}
+
+/// Runs HTTP/1 until the connection is done, without closing the socket; returns the socket,
+/// bytes read but not used, and whether we closed it for being idle at shutdown.
+async fn run_h1<IO>(
+    shared: &Arc<Shared>,
+    io: Rewind<IO>,
+    conn: &Arc<ConnState>,
+    peer: SocketAddr,
+    tls: bool,
+    keep_alive: bool,
+) -> (IO, Bytes, bool)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut http = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.header_timeout)
+        .keep_alive(keep_alive)
+        .serve_connection(TokioIo::new(io), service(shared, conn, peer, tls));
+    let mut closed_idle = false;
+    loop {
+        tokio::select! {
+            r = std::future::poll_fn(|cx| http.poll_without_shutdown(cx)) => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "HTTP/1 connection ended with an error");
+                }
+                break;
+            }
+            () = until_idle_close(&shared.drain, conn), if !closed_idle => {
+                // Busy connections only lose keep-alive; idle ones end at once.
+                Pin::new(&mut http).graceful_shutdown();
+                closed_idle = true;
+            }
+        }
+    }
+    let parts = http.into_parts();
+    let (prefix, io) = parts.io.into_inner().into_parts();
+    let mut rest = BytesMut::from(&prefix[..]);
+    rest.extend_from_slice(&parts.read_buf);
+    (io, rest.freeze(), closed_idle)
+}
+
+async fn serve_h2<IO>(
+    shared: &Arc<Shared>,
+    io: Rewind<IO>,
+    conn: Arc<ConnState>,
+    peer: SocketAddr,
+    tls: bool,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let http = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(io), service(shared, &conn, peer, tls));
+    tokio::pin!(http);
+    let deadline = conn.deadline;
+    let age = async move {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(age);
+    let mut goaway = false;
+    loop {
+        tokio::select! {
+            r = http.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "HTTP/2 connection ended with an error");
+                }
+                return;
+            }
+            () = shared.drain.reached(Phase::Closing), if !goaway => {}
+            () = conn.recycle_now.notified(), if !goaway => {}
+            () = &mut age, if !goaway => {
+                if conn.mark_recycled() {
+                    shared.metrics.recycled_connections.get_or_create(&ReasonLabels { reason: "age" }).inc();
+                }
+            }
+        }
+        // hyper's HTTP/2 graceful shutdown is the two-phase GOAWAY: streams already opened finish.
+        http.as_mut().graceful_shutdown();
+        goaway = true;
+    }
+}
+
+/// Closes without RST: shut our write side, read out what the client still sends, then close.
+async fn linger<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) {
+    let _ = tokio::time::timeout(LINGER, async {
+        io.shutdown().await?;
+        let mut buf = [0u8; 4096];
+        while io.read(&mut buf).await? != 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}

@@ -1,0 +1,187 @@
+//! The shutdown sequence as shared state: which phase the proxy is in, and how many client
+//! connections are still open. Listeners, connections, readiness and the admin API all watch it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// Phases in the order they happen; each only moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Normal service.
+    Serving,
+    /// Shutdown has begun: /ready fails, but we keep accepting and serving while endpoints catch up.
+    Delaying,
+    /// Listeners are closed; connections are being closed gracefully.
+    Closing,
+    /// The drain deadline passed (or nothing was left): remaining connections are cut.
+    Stopped,
+}
+
+impl Phase {
+    /// Numeric value exported as the `drain_state` metric.
+    pub fn as_metric(self) -> i64 {
+        match self {
+            Phase::Serving => 0,
+            Phase::Delaying => 1,
+            Phase::Closing => 2,
+            Phase::Stopped => 3,
+        }
+    }
+}
+
+/// Why shutdown began; only for the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Signal,
+    DrainRequest,
+    Api,
+}
+
+#[derive(Debug)]
+struct Inner {
+    phase: watch::Sender<Phase>,
+    conns: watch::Sender<usize>,
+    finished: watch::Sender<bool>,
+}
+
+/// Shared drain state. Cloning is cheap; all clones see the same phase.
+#[derive(Debug, Clone)]
+pub struct Drain {
+    inner: Arc<Inner>,
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drain {
+    pub fn new() -> Self {
+        Drain {
+            inner: Arc::new(Inner {
+                phase: watch::Sender::new(Phase::Serving),
+                conns: watch::Sender::new(0),
+                finished: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        *self.inner.phase.borrow()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Phase> {
+        self.inner.phase.subscribe()
+    }
+
+    /// Starts shutdown; returns false when it had already begun (a second trigger changes nothing).
+    pub fn begin(&self, trigger: Trigger) -> bool {
+        let started = self.advance(Phase::Delaying);
+        if started {
+            tracing::info!(
+                ?trigger,
+                "shutdown begun: /ready now fails, still serving during the drain delay"
+            );
+        }
+        started
+    }
+
+    /// Moves to `to` if that is forward; true when the phase changed.
+    pub(crate) fn advance(&self, to: Phase) -> bool {
+        self.inner.phase.send_if_modified(|p| {
+            if *p < to {
+                *p = to;
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    /// Waits until shutdown has begun.
+    pub async fn begun(&self) {
+        self.reached(Phase::Delaying).await;
+    }
+
+    /// Waits until the phase is `phase` or later.
+    pub async fn reached(&self, phase: Phase) {
+        let mut rx = self.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = rx.wait_for(|p| *p >= phase).await.is_ok();
+    }
+
+    /// Counts a client connection until the returned guard is dropped.
+    pub fn track(&self) -> ConnGuard {
+        self.inner.conns.send_modify(|n| *n += 1);
+        ConnGuard {
+            drain: self.clone(),
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        *self.inner.conns.borrow()
+    }
+
+    /// Waits until no client connection is left, or `limit` passes; true when none is left.
+    pub async fn wait_no_connections(&self, limit: Duration) -> bool {
+        let mut rx = self.inner.conns.subscribe();
+        tokio::time::timeout(limit, rx.wait_for(|n| *n == 0))
+            .await
+            .is_ok()
+    }
+
+    pub(crate) fn mark_finished(&self) {
+        self.inner.finished.send_replace(true);
+    }
+
+    /// Waits until the whole shutdown sequence has finished (what `POST /drain` blocks on).
+    pub async fn finished(&self) {
+        let mut rx = self.inner.finished.subscribe();
+        let _ = rx.wait_for(|f| *f).await;
+    }
+}
+
+/// Keeps a connection counted while it lives.
+#[derive(Debug)]
+pub struct ConnGuard {
+    drain: Drain,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.drain
+            .inner
+            .conns
+            .send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_only_move_forward() {
+        let d = Drain::new();
+        assert!(d.begin(Trigger::Api));
+        assert!(!d.begin(Trigger::Signal));
+        assert!(d.advance(Phase::Closing));
+        assert!(!d.advance(Phase::Delaying));
+        assert_eq!(d.phase(), Phase::Closing);
+    }
+
+    #[tokio::test]
+    async fn connection_count_follows_guards() {
+        let d = Drain::new();
+        let a = d.track();
+        let b = d.track();
+        assert_eq!(d.connections(), 2);
+        drop(a);
+        assert!(!d.wait_no_connections(Duration::from_millis(20)).await);
+        drop(b);
+        assert!(d.wait_no_connections(Duration::from_millis(20)).await);
+    }
+}

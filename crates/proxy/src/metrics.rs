@@ -1,0 +1,83 @@
+//! Prometheus metrics served on the admin listener. Names carry the `steady_proxy_` prefix and the
+//! glossary's words (drain, recycled).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    /// Status class of the response sent to the client: 2xx, 3xx, 4xx, 5xx.
+    pub class: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub requests: Family<StatusLabels, Counter>,
+    pub upstream_errors: Family<ReasonLabels, Counter>,
+    pub retries: Counter,
+    pub active_connections: Gauge,
+    pub recycled_connections: Family<ReasonLabels, Counter>,
+    pub drain_state: Gauge,
+    pub upstream_healthy: Gauge,
+}
+
+impl Metrics {
+    pub fn registry(&self) -> Registry {
+        let mut r = Registry::with_prefix("steady_proxy");
+        r.register(
+            "requests",
+            "Requests answered to clients, by status class",
+            self.requests.clone(),
+        );
+        r.register(
+            "upstream_errors",
+            "Requests the application could not answer, by reason",
+            self.upstream_errors.clone(),
+        );
+        r.register(
+            "retries",
+            "Idempotent requests retried once after failing before any response byte",
+            self.retries.clone(),
+        );
+        r.register(
+            "active_connections",
+            "Open client connections",
+            self.active_connections.clone(),
+        );
+        r.register(
+            "recycled_connections",
+            "Client connections closed by recycling, by reason (requests, age)",
+            self.recycled_connections.clone(),
+        );
+        r.register(
+            "drain_state",
+            "0 serving, 1 drain delay, 2 closing connections, 3 stopped",
+            self.drain_state.clone(),
+        );
+        r.register(
+            "upstream_healthy",
+            "1 while the application's health check passes",
+            self.upstream_healthy.clone(),
+        );
+        r
+    }
+
+    pub fn count_response(&self, status: http::StatusCode) {
+        let class = match status.as_u16() {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.requests.get_or_create(&StatusLabels { class }).inc();
+    }
+}
