@@ -44,6 +44,10 @@ pub struct BudgetStatus {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unavailable_pods: BTreeMap<String, Timestamp>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))
+    )]
     pub conditions: Vec<Condition>,
 }
 
@@ -276,11 +280,10 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
             missing.clone_from(&res.missing);
         }
         match &res.scaled {
-            Some((owner, replicas)) => {
-                if !scaled_owners.iter().any(|(o, _)| o.same_object(owner)) {
-                    scaled_owners.push((owner.clone(), *replicas));
-                }
+            Some((owner, replicas)) if !scaled_owners.iter().any(|(o, _)| o.same_object(owner)) => {
+                scaled_owners.push((owner.clone(), *replicas));
             }
+            Some(_) => {}
             None if pod.controller.is_none() => bare_pods += 1,
             None => {}
         }
