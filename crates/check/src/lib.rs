@@ -1,32 +1,27 @@
-//! `steady check` / `steady fix`: placeholder until issue 4 lands.
+//! `steady check` / `steady fix`: finds the high-availability and zero-downtime mistakes in
+//! Kubernetes manifests (or a live cluster) and rewrites the ones with a safe fix.
+//!
+//! Layout: [`load`] and [`cluster`] turn files, stdin or a cluster into [`model::Object`]s;
+//! [`rules`] are pure functions over all of them; [`report`] prints findings; [`fix`] edits the
+//! YAML text at the spans [`yaml`] recorded, leaving every other byte as it was.
 #![forbid(unsafe_code)]
 
-pub mod cli {
-    #[derive(Debug, clap::Args)]
-    pub struct CheckArgs {}
-    #[derive(Debug, clap::Args)]
-    pub struct FixArgs {}
-    #[derive(Debug, clap::Args)]
-    pub struct RulesArgs {}
-    #[derive(Debug, clap::Args)]
-    pub struct ExplainArgs {}
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod fix;
+pub mod load;
+pub mod model;
+pub mod report;
+pub mod rules;
+pub mod yaml;
 
-    #[derive(Debug, thiserror::Error)]
-    pub enum Error {
-        #[error("steady check is not built yet")]
-        NotBuilt,
-    }
+pub use config::Config;
+pub use rules::{Finding, Severity};
 
-    pub fn check(_args: CheckArgs) -> Result<std::process::ExitCode, Error> {
-        Err(Error::NotBuilt)
-    }
-    pub fn fix(_args: FixArgs) -> Result<std::process::ExitCode, Error> {
-        Err(Error::NotBuilt)
-    }
-    pub fn rules(_args: RulesArgs) -> Result<std::process::ExitCode, Error> {
-        Err(Error::NotBuilt)
-    }
-    pub fn explain(_args: ExplainArgs) -> Result<std::process::ExitCode, Error> {
-        Err(Error::NotBuilt)
-    }
+/// Loads `text` as one file and runs every rule with `cfg`: the whole checker without I/O.
+pub fn check_text(file: &str, text: &str, cfg: &Config) -> (load::Loaded, Vec<Finding>) {
+    let loaded = load::load_text(file, text, "default");
+    let findings = rules::run(&loaded.objects, cfg);
+    (loaded, findings)
 }

@@ -1,0 +1,413 @@
+//! `steady check|fix|rules|explain`: arguments and the glue between loaders, rules, reports and
+//! the fixer. Exit codes: 0 no finding at or above `--fail-on`, 1 findings, 2 usage or input
+//! errors (input errors win: the result is incomplete).
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::config::{Config, ConfigError};
+use crate::load::{self, InputError};
+use crate::report::{self, Format, Report};
+use crate::rules::{self, Severity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Files or directories (recursive; .yaml, .yml, .json) to check; `-` reads standard input.
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Human)]
+    pub output: Format,
+    /// Exit 1 when a finding has at least this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// Read the workloads, Services, HPAs and budgets of the current kubeconfig context.
+    #[arg(long)]
+    pub cluster: bool,
+    /// Namespace for --cluster (default: the context's), and for manifests that name none.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// With --cluster: every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Config file (default: the first .steady.yaml upward from the working directory).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Ignore any .steady.yaml.
+    #[arg(long, conflicts_with = "config")]
+    pub no_config: bool,
+    /// Skip these rules (repeatable, or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub disable: Vec<String>,
+    /// Colour in human output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FixArgs {
+    /// Files or directories to fix in place.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Print a unified diff instead of writing the files.
+    #[arg(long)]
+    pub diff: bool,
+    /// Write PodDisruptionBudgets instead of PodUnavailableBudgets for budget-missing.
+    #[arg(long)]
+    pub pdb: bool,
+    /// Only apply the fixes of these rules (repeatable, or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub rule: Vec<String>,
+    /// Config file (default: the first .steady.yaml upward from the working directory).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Ignore any .steady.yaml.
+    #[arg(long, conflicts_with = "config")]
+    pub no_config: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RulesArgs {
+    /// Print the rules as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// A rule id, as `steady rules` lists them.
+    pub id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("writing the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+const USAGE_ERROR: u8 = 2;
+
+fn load_config(path: Option<&PathBuf>, none: bool) -> Result<Config, ConfigError> {
+    if none {
+        return Ok(Config::default());
+    }
+    let found = match path {
+        Some(p) => Some(p.clone()),
+        None => std::env::current_dir().ok().and_then(|d| Config::find(&d)),
+    };
+    match found {
+        Some(p) => Config::load(&p),
+        None => Ok(Config::default()),
+    }
+}
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(USAGE_ERROR)
+}
+
+/// A progress line on stderr, only on a terminal and only for long runs.
+struct Progress {
+    total: usize,
+    done: AtomicUsize,
+    shown: AtomicUsize,
+    enabled: bool,
+    what: &'static str,
+}
+
+impl Progress {
+    fn new(total: usize, what: &'static str) -> Self {
+        Self {
+            total,
+            done: AtomicUsize::new(0),
+            shown: AtomicUsize::new(0),
+            enabled: total >= 200 && std::io::stderr().is_terminal(),
+            what,
+        }
+    }
+    fn tick(&self, n: usize) {
+        if !self.enabled {
+            return;
+        }
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        let pct = done * 100 / self.total.max(1);
+        if self.shown.fetch_max(pct, Ordering::Relaxed) < pct {
+            let width = 30;
+            let filled = width * pct / 100;
+            eprint!(
+                "\r[{}{}] {pct:>3}% {done}/{} {}",
+                "#".repeat(filled),
+                " ".repeat(width - filled),
+                self.total,
+                self.what
+            );
+        }
+    }
+    fn finish(&self) {
+        if self.enabled {
+            eprint!("\r{}\r", " ".repeat(60));
+        }
+    }
+}
+
+pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
+    let mut cfg = match load_config(args.config.as_ref(), args.no_config) {
+        Ok(c) => c,
+        Err(e) => return Ok(usage(&e.to_string())),
+    };
+    for id in &args.disable {
+        if rules::find(id).is_none() {
+            return Ok(usage(&format!(
+                "unknown rule id {id:?} in --disable (see `steady rules`)"
+            )));
+        }
+        cfg.rules.disable.push(id.clone());
+    }
+    if args.paths.is_empty() && !args.cluster {
+        return Ok(usage(
+            "give files or directories to check, `-` for standard input, or --cluster",
+        ));
+    }
+    let mut errors: Vec<InputError> = Vec::new();
+    let mut objects = Vec::new();
+    let mut files = 0;
+    if !args.paths.is_empty() {
+        let inputs = load::expand(&args.paths, &mut errors);
+        let progress = Progress::new(inputs.len(), "files");
+        let ns = args.namespace.as_deref().unwrap_or("default");
+        let loaded = load::load(&inputs, ns, &|n| progress.tick(n));
+        progress.finish();
+        objects.extend(loaded.objects);
+        errors.extend(loaded.errors);
+        files += loaded.files;
+    }
+    if args.cluster {
+        let progress = Progress::new(200, "resource kinds");
+        match crate::cluster::load(args.namespace.as_deref(), args.all_namespaces, &|n| {
+            progress.tick(n * 20)
+        }) {
+            Ok(objs) => objects.extend(objs),
+            Err(e) => {
+                progress.finish();
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(USAGE_ERROR));
+            }
+        }
+        progress.finish();
+    }
+    let findings = rules::run(&objects, &cfg);
+    let report = Report {
+        objects: &objects,
+        findings: &findings,
+        input_errors: &errors,
+        files,
+    };
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    let text = report::render(args.output, &report, color);
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // A closed pipe (`| head`) is not an error of the check.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e.into());
+        }
+    }
+    Ok(exit_code(&findings, &errors, args.fail_on))
+}
+
+/// 2 when some input could not be read, else 1 when a finding reaches `fail_on`, else 0.
+pub fn exit_code(findings: &[rules::Finding], errors: &[InputError], fail_on: FailOn) -> ExitCode {
+    if !errors.is_empty() {
+        return ExitCode::from(USAGE_ERROR);
+    }
+    let threshold = match fail_on {
+        FailOn::Error => Some(Severity::Error),
+        FailOn::Warning => Some(Severity::Warning),
+        FailOn::Info => Some(Severity::Info),
+        FailOn::Never => None,
+    };
+    match threshold {
+        Some(t) if findings.iter().any(|f| f.severity >= t) => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+pub fn fix(args: FixArgs) -> Result<ExitCode, Error> {
+    let cfg = match load_config(args.config.as_ref(), args.no_config) {
+        Ok(c) => c,
+        Err(e) => return Ok(usage(&e.to_string())),
+    };
+    for id in &args.rule {
+        match rules::find(id) {
+            Some(r) if r.fix.is_some() => {}
+            Some(_) => return Ok(usage(&format!("rule {id:?} has no automatic fix"))),
+            None => {
+                return Ok(usage(&format!(
+                    "unknown rule id {id:?} (see `steady rules`)"
+                )));
+            }
+        }
+    }
+    let opts = crate::fix::Options {
+        pdb: args.pdb,
+        only: args.rule.clone(),
+    };
+    let mut errors = Vec::new();
+    let inputs = load::expand(&args.paths, &mut errors);
+    let mut stdout = std::io::stdout().lock();
+    let mut changed = 0;
+    for input in &inputs {
+        let load::Input::File(path) = input else {
+            errors.push(InputError {
+                file: "-".into(),
+                line: 0,
+                message: "steady fix rewrites files; standard input cannot be fixed".into(),
+            });
+            continue;
+        };
+        let name = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(InputError {
+                    file: name,
+                    line: 0,
+                    message: format!("cannot read: {e}"),
+                });
+                continue;
+            }
+        };
+        let plan = crate::fix::plan(&name, &text, &cfg, &opts);
+        errors.extend(plan.errors.iter().cloned());
+        let mut outputs: Vec<(PathBuf, String, String)> = Vec::new();
+        if plan.text != text {
+            outputs.push((path.clone(), text.clone(), plan.text.clone()));
+        }
+        for (file_name, content) in &plan.new_files {
+            let p = path.with_file_name(file_name);
+            let old = std::fs::read_to_string(&p).unwrap_or_default();
+            if !old.is_empty() {
+                errors.push(InputError {
+                    file: p.display().to_string(),
+                    line: 0,
+                    message: "exists already; not overwritten".into(),
+                });
+                continue;
+            }
+            outputs.push((p, old, content.clone()));
+        }
+        for (p, old, new) in outputs {
+            changed += 1;
+            if args.diff {
+                let d = similar::TextDiff::from_lines(&old, &new);
+                let shown = p.display().to_string();
+                write!(
+                    stdout,
+                    "{}",
+                    d.unified_diff()
+                        .context_radius(3)
+                        .header(&format!("a/{shown}"), &format!("b/{shown}"))
+                )?;
+            } else {
+                std::fs::write(&p, new)?;
+                eprintln!("fixed {}", p.display());
+            }
+        }
+        for n in &plan.applied {
+            eprintln!("  {name}: {n}");
+        }
+    }
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    if changed == 0 && errors.is_empty() {
+        eprintln!("nothing to fix");
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(USAGE_ERROR)
+    })
+}
+
+pub fn rules(args: RulesArgs) -> Result<ExitCode, Error> {
+    let mut out = String::new();
+    if args.json {
+        let v: Vec<_> = rules::all()
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id,
+                    "severity": r.severity.as_str(),
+                    "summary": r.summary,
+                    "explanation": r.explanation,
+                    "fixable": r.fix.is_some(),
+                })
+            })
+            .collect();
+        out = serde_json::to_string_pretty(&v).unwrap_or_default();
+        out.push('\n');
+    } else {
+        for r in rules::all() {
+            out.push_str(&format!(
+                "{:<37} {:<8}{} {}\n",
+                r.id,
+                r.severity.as_str(),
+                if r.fix.is_some() { "fix" } else { "   " },
+                r.summary
+            ));
+        }
+    }
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn explain(args: ExplainArgs) -> Result<ExitCode, Error> {
+    let Some(r) = rules::find(&args.id) else {
+        return Ok(usage(&format!(
+            "unknown rule id {:?} (see `steady rules`)",
+            args.id
+        )));
+    };
+    let text = format!(
+        "{} ({}){}\n{}\n\n{}\n\nOpt out per object with the annotation `steady.dev/ignore: {}`.\n",
+        r.id,
+        r.severity,
+        if r.fix.is_some() {
+            ", fixable with `steady fix`"
+        } else {
+            ""
+        },
+        r.summary,
+        r.explanation,
+        r.id
+    );
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}

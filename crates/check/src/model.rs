@@ -1,0 +1,435 @@
+//! The checker's view of the objects it read: a few normalised shapes (workload, Service, HPA,
+//! budget) built from the Kubernetes types, each with the file and line it came from.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::{v1 as hpa1, v2 as hpa2};
+use k8s_openapi::api::core::v1::{Pod, PodSpec, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Deserialize;
+use serde_json::Value;
+use steady_budget::Labels;
+
+/// Where an object came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The path as given on the command line (or `-`, or `cluster`).
+    pub file: Arc<str>,
+    /// 1-based line of the object's first key; 0 when unknown (cluster objects).
+    pub line: usize,
+    /// 0-based index of the document in its file.
+    pub doc: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub source: Source,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    /// Namespace, `default` when the manifest does not say.
+    pub namespace: String,
+    pub annotations: BTreeMap<String, String>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    Workload(Box<Workload>),
+    Service(ServiceInfo),
+    Hpa(HpaInfo),
+    Budget(BudgetInfo),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    Pod,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    /// `spec.replicas` as written (None: unset, Kubernetes defaults it to 1).
+    pub replicas: Option<i32>,
+    pub selector: Option<LabelSelector>,
+    pub labels: Labels,
+    pub template_annotations: BTreeMap<String, String>,
+    pub spec: PodSpec,
+    pub min_ready_seconds: Option<i32>,
+    pub progress_deadline_seconds: Option<i32>,
+    /// `strategy.type` / `updateStrategy.type`.
+    pub strategy: Option<String>,
+    /// Rolling-update `maxUnavailable` as written.
+    pub max_unavailable: Option<IntOrString>,
+    pub pod_management_policy: Option<String>,
+    pub service_name: Option<String>,
+    /// Has a controller owner (a ReplicaSet of a Deployment, a Pod of a ReplicaSet): judged
+    /// through its owner, not on its own.
+    pub owned: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceInfo {
+    /// None: a Service without a selector (endpoints managed by hand).
+    pub selector: Option<Labels>,
+    pub headless: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HpaInfo {
+    pub target_kind: String,
+    pub target_name: String,
+    pub min_replicas: Option<i32>,
+    pub max_replicas: i32,
+    /// Resources with a Utilization target: (resource, Some(container) for ContainerResource).
+    pub utilization: Vec<(String, Option<String>)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BudgetInfo {
+    /// true for a PodUnavailableBudget, false for a PodDisruptionBudget.
+    pub is_pub: bool,
+    pub selector: Option<LabelSelector>,
+    pub target_ref: Option<TargetRef>,
+    pub min_available: Option<IntOrString>,
+    pub max_unavailable: Option<IntOrString>,
+    pub unhealthy_policy: Option<String>,
+    pub total_replicas: Option<i32>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetRef {
+    #[serde(default)]
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
+impl Object {
+    pub fn workload(&self) -> Option<&Workload> {
+        match &self.body {
+            Body::Workload(w) => Some(w),
+            _ => None,
+        }
+    }
+    pub fn budget(&self) -> Option<&BudgetInfo> {
+        match &self.body {
+            Body::Budget(b) => Some(b),
+            _ => None,
+        }
+    }
+    pub fn hpa(&self) -> Option<&HpaInfo> {
+        match &self.body {
+            Body::Hpa(h) => Some(h),
+            _ => None,
+        }
+    }
+    pub fn service(&self) -> Option<&ServiceInfo> {
+        match &self.body {
+            Body::Service(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// `Deployment/web` (with the namespace when it is not `default`).
+    pub fn display(&self) -> String {
+        if self.namespace == "default" {
+            format!("{}/{}", self.kind, self.name)
+        } else {
+            format!("{}/{}/{}", self.namespace, self.kind, self.name)
+        }
+    }
+}
+
+/// Minimal private view of a PodUnavailableBudget (`policy.steady.dev/v1alpha1`, also read for
+/// OpenKruise's `policy.kruise.io` one, whose spec uses the same field names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PubObject {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: PubSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PubSpec {
+    selector: Option<LabelSelector>,
+    target_ref: Option<TargetRef>,
+    min_available: Option<IntOrString>,
+    max_unavailable: Option<IntOrString>,
+    unhealthy_pod_policy: Option<String>,
+    total_replicas: Option<i32>,
+}
+
+/// Why a document is not a usable object.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} does not match the Kubernetes schema: {source}")]
+pub struct DecodeError {
+    pub kind: String,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// Builds an object from one decoded document. `Ok(None)` for kinds the checker does not read.
+pub fn decode(
+    value: Value,
+    source: Source,
+    default_namespace: &str,
+) -> Result<Option<Object>, DecodeError> {
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let err = |e| DecodeError {
+        kind: kind.clone(),
+        source: e,
+    };
+    let (meta, body) = match kind.as_str() {
+        "Deployment" => {
+            let d: Deployment = serde_json::from_value(value).map_err(err)?;
+            let s = d.spec.unwrap_or_default();
+            let (labels, ann, spec) = template(s.template);
+            let w = Workload {
+                kind: WorkloadKind::Deployment,
+                replicas: s.replicas,
+                selector: Some(s.selector),
+                labels,
+                template_annotations: ann,
+                spec,
+                min_ready_seconds: s.min_ready_seconds,
+                progress_deadline_seconds: s.progress_deadline_seconds,
+                strategy: s.strategy.as_ref().and_then(|x| x.type_.clone()),
+                max_unavailable: s
+                    .strategy
+                    .and_then(|x| x.rolling_update)
+                    .and_then(|r| r.max_unavailable),
+                pod_management_policy: None,
+                service_name: None,
+                owned: false,
+            };
+            (d.metadata, Body::Workload(Box::new(w)))
+        }
+        "StatefulSet" => {
+            let d: StatefulSet = serde_json::from_value(value).map_err(err)?;
+            let s = d.spec.unwrap_or_default();
+            let (labels, ann, spec) = template(s.template);
+            let w = Workload {
+                kind: WorkloadKind::StatefulSet,
+                replicas: s.replicas,
+                selector: Some(s.selector),
+                labels,
+                template_annotations: ann,
+                spec,
+                min_ready_seconds: s.min_ready_seconds,
+                progress_deadline_seconds: None,
+                strategy: s.update_strategy.as_ref().and_then(|x| x.type_.clone()),
+                max_unavailable: s
+                    .update_strategy
+                    .and_then(|x| x.rolling_update)
+                    .and_then(|r| r.max_unavailable),
+                pod_management_policy: s.pod_management_policy,
+                service_name: s.service_name.filter(|n| !n.is_empty()),
+                owned: false,
+            };
+            (d.metadata, Body::Workload(Box::new(w)))
+        }
+        "DaemonSet" => {
+            let d: DaemonSet = serde_json::from_value(value).map_err(err)?;
+            let s = d.spec.unwrap_or_default();
+            let (labels, ann, spec) = template(s.template);
+            let w = Workload {
+                kind: WorkloadKind::DaemonSet,
+                replicas: None,
+                selector: Some(s.selector),
+                labels,
+                template_annotations: ann,
+                spec,
+                min_ready_seconds: s.min_ready_seconds,
+                progress_deadline_seconds: None,
+                strategy: s.update_strategy.as_ref().and_then(|x| x.type_.clone()),
+                max_unavailable: s
+                    .update_strategy
+                    .and_then(|x| x.rolling_update)
+                    .and_then(|r| r.max_unavailable),
+                pod_management_policy: None,
+                service_name: None,
+                owned: false,
+            };
+            (d.metadata, Body::Workload(Box::new(w)))
+        }
+        "ReplicaSet" => {
+            let d: ReplicaSet = serde_json::from_value(value).map_err(err)?;
+            let s = d.spec.unwrap_or_default();
+            let (labels, ann, spec) = template(s.template.unwrap_or_default());
+            let owned = has_controller(&d.metadata);
+            let w = Workload {
+                kind: WorkloadKind::ReplicaSet,
+                replicas: s.replicas,
+                selector: Some(s.selector),
+                labels,
+                template_annotations: ann,
+                spec,
+                min_ready_seconds: s.min_ready_seconds,
+                progress_deadline_seconds: None,
+                strategy: None,
+                max_unavailable: None,
+                pod_management_policy: None,
+                service_name: None,
+                owned,
+            };
+            (d.metadata, Body::Workload(Box::new(w)))
+        }
+        "Pod" => {
+            let d: Pod = serde_json::from_value(value).map_err(err)?;
+            let owned = has_controller(&d.metadata);
+            let w = Workload {
+                kind: WorkloadKind::Pod,
+                replicas: Some(1),
+                selector: None,
+                labels: d.metadata.labels.clone().unwrap_or_default(),
+                template_annotations: BTreeMap::new(),
+                spec: d.spec.unwrap_or_default(),
+                min_ready_seconds: None,
+                progress_deadline_seconds: None,
+                strategy: None,
+                max_unavailable: None,
+                pod_management_policy: None,
+                service_name: None,
+                owned,
+            };
+            (d.metadata, Body::Workload(Box::new(w)))
+        }
+        "Service" => {
+            let d: Service = serde_json::from_value(value).map_err(err)?;
+            let s = d.spec.unwrap_or_default();
+            let info = ServiceInfo {
+                selector: s.selector.filter(|m| !m.is_empty()),
+                headless: s.cluster_ip.as_deref() == Some("None"),
+            };
+            (d.metadata, Body::Service(info))
+        }
+        "HorizontalPodAutoscaler" if api_version == "autoscaling/v1" => {
+            let d: hpa1::HorizontalPodAutoscaler = serde_json::from_value(value).map_err(err)?;
+            let s = d.spec.unwrap_or_default();
+            let info = HpaInfo {
+                target_kind: s.scale_target_ref.kind,
+                target_name: s.scale_target_ref.name,
+                min_replicas: s.min_replicas,
+                max_replicas: s.max_replicas,
+                utilization: if s.target_cpu_utilization_percentage.is_some() {
+                    vec![("cpu".to_owned(), None)]
+                } else {
+                    Vec::new()
+                },
+            };
+            (d.metadata, Body::Hpa(info))
+        }
+        "HorizontalPodAutoscaler" => {
+            let d: hpa2::HorizontalPodAutoscaler = serde_json::from_value(value).map_err(err)?;
+            let s = d.spec.unwrap_or_default();
+            let mut utilization = Vec::new();
+            for m in s.metrics.iter().flatten() {
+                if let Some(r) = &m.resource
+                    && r.target.type_ == "Utilization"
+                {
+                    utilization.push((r.name.clone(), None));
+                }
+                if let Some(r) = &m.container_resource
+                    && r.target.type_ == "Utilization"
+                {
+                    utilization.push((r.name.clone(), Some(r.container.clone())));
+                }
+            }
+            // autoscaling/v2 with no metrics defaults to 80% CPU utilization.
+            if s.metrics.as_ref().is_none_or(Vec::is_empty) {
+                utilization.push(("cpu".to_owned(), None));
+            }
+            let info = HpaInfo {
+                target_kind: s.scale_target_ref.kind,
+                target_name: s.scale_target_ref.name,
+                min_replicas: s.min_replicas,
+                max_replicas: s.max_replicas,
+                utilization,
+            };
+            (d.metadata, Body::Hpa(info))
+        }
+        "PodDisruptionBudget" => {
+            let d: PodDisruptionBudget = serde_json::from_value(value).map_err(err)?;
+            let s = d.spec.unwrap_or_default();
+            let info = BudgetInfo {
+                is_pub: false,
+                selector: s.selector,
+                target_ref: None,
+                min_available: s.min_available,
+                max_unavailable: s.max_unavailable,
+                unhealthy_policy: s.unhealthy_pod_eviction_policy,
+                total_replicas: None,
+            };
+            (d.metadata, Body::Budget(info))
+        }
+        "PodUnavailableBudget"
+            if api_version.starts_with("policy.steady.dev/")
+                || api_version.starts_with("policy.kruise.io/") =>
+        {
+            let d: PubObject = serde_json::from_value(value).map_err(err)?;
+            let s = d.spec;
+            let info = BudgetInfo {
+                is_pub: true,
+                selector: s.selector,
+                target_ref: s.target_ref,
+                min_available: s.min_available,
+                max_unavailable: s.max_unavailable,
+                unhealthy_policy: s.unhealthy_pod_policy,
+                total_replicas: s.total_replicas,
+            };
+            (d.metadata, Body::Budget(info))
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(Object {
+        source,
+        api_version,
+        kind,
+        name: meta.name.unwrap_or_default(),
+        namespace: meta
+            .namespace
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| default_namespace.to_owned()),
+        annotations: meta.annotations.unwrap_or_default(),
+        body,
+    }))
+}
+
+fn template(
+    t: k8s_openapi::api::core::v1::PodTemplateSpec,
+) -> (Labels, BTreeMap<String, String>, PodSpec) {
+    let meta = t.metadata.unwrap_or_default();
+    (
+        meta.labels.unwrap_or_default(),
+        meta.annotations.unwrap_or_default(),
+        t.spec.unwrap_or_default(),
+    )
+}
+
+fn has_controller(meta: &ObjectMeta) -> bool {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true))
+}

@@ -1,0 +1,65 @@
+//! Output formats: human (default), json, sarif, junit. Every formatter reads the same
+//! [`Report`] and writes a `String`, so golden tests cover them byte for byte.
+
+use crate::load::InputError;
+use crate::model::Object;
+use crate::rules::{Finding, Severity};
+
+mod human;
+mod json;
+mod junit;
+mod sarif;
+
+pub use human::human;
+pub use json::json;
+pub use junit::junit;
+pub use sarif::sarif;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Sarif,
+    Junit,
+}
+
+pub struct Report<'a> {
+    pub objects: &'a [Object],
+    pub findings: &'a [Finding],
+    pub input_errors: &'a [InputError],
+    pub files: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub error: usize,
+    pub warning: usize,
+    pub info: usize,
+}
+
+impl Report<'_> {
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for f in self.findings {
+            match f.severity {
+                Severity::Error => c.error += 1,
+                Severity::Warning => c.warning += 1,
+                Severity::Info => c.info += 1,
+            }
+        }
+        c
+    }
+}
+
+pub fn render(format: Format, r: &Report<'_>, color: bool) -> String {
+    match format {
+        Format::Human => human(r, color),
+        Format::Json => json(r),
+        Format::Sarif => sarif(r),
+        Format::Junit => junit(r),
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

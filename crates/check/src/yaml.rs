@@ -1,0 +1,399 @@
+//! Span-aware YAML: every node keeps the byte range and line it came from, so findings point at a
+//! file and line and `steady fix` can edit the text in place without re-serialising it.
+//!
+//! A stream is first split at its document markers (`---` at column 0, which YAML forbids inside
+//! any scalar), and each piece is parsed on its own: a malformed document is reported with its line
+//! and the documents after it still load.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use serde_json::Value;
+
+/// A position in the whole file: byte offset, 1-based line, 0-based column in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub byte: usize,
+    pub line: usize,
+    pub col: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub start: Pos,
+    pub end: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    Scalar {
+        value: String,
+        plain: bool,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        flow: bool,
+    },
+    Seq {
+        items: Vec<Node>,
+        flow: bool,
+    },
+}
+
+/// One parsed document of a stream.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub root: Node,
+}
+
+/// A document that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Splits `text` at document markers and parses every piece. Each entry is a document or the
+/// error of the piece it came from.
+pub fn parse_stream(text: &str) -> Vec<Result<Document, YamlError>> {
+    let mut out = Vec::new();
+    for (start, end, line) in split_documents(text) {
+        parse_piece(text, start, end, line, &mut out);
+    }
+    out
+}
+
+/// Byte ranges `[start, end)` with their first line, cut before every `---` line.
+fn split_documents(text: &str) -> Vec<(usize, usize, usize)> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    let mut line = 1;
+    for l in text.split_inclusive('\n') {
+        let b = l.as_bytes();
+        let is_marker =
+            b.starts_with(b"---") && (b.len() == 3 || matches!(b[3], b' ' | b'\t' | b'\n' | b'\r'));
+        if is_marker && offset > start {
+            pieces.push((start, offset, start_line));
+            start = offset;
+            start_line = line;
+        }
+        offset += l.len();
+        line += 1;
+    }
+    if offset > start || pieces.is_empty() {
+        pieces.push((start, offset, start_line));
+    }
+    pieces
+}
+
+struct Frame {
+    start: Pos,
+    anchor: usize,
+    is_map: bool,
+    flow: bool,
+    items: Vec<Node>,
+}
+
+struct Locator<'a> {
+    piece: &'a str,
+    base_byte: usize,
+    base_line: usize,
+    /// Byte offset of every character, only built when the piece is not ASCII.
+    char_bytes: Option<Vec<usize>>,
+}
+
+impl Locator<'_> {
+    fn pos(&self, m: saphyr_parser::Marker) -> Pos {
+        let idx = m.index();
+        let byte = match &self.char_bytes {
+            None => idx.min(self.piece.len()),
+            Some(v) => v.get(idx).copied().unwrap_or(self.piece.len()),
+        };
+        Pos {
+            byte: self.base_byte + byte,
+            line: self.base_line + m.line().saturating_sub(1),
+            col: m.col(),
+        }
+    }
+}
+
+fn parse_piece(
+    text: &str,
+    start: usize,
+    end: usize,
+    line: usize,
+    out: &mut Vec<Result<Document, YamlError>>,
+) {
+    let piece = &text[start..end];
+    let loc = Locator {
+        piece,
+        base_byte: start,
+        base_line: line,
+        char_bytes: if piece.is_ascii() {
+            None
+        } else {
+            Some(piece.char_indices().map(|(i, _)| i).collect())
+        },
+    };
+    let mut parser = Parser::new_from_str(piece);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut root: Option<Node> = None;
+    // Bounded: every event consumes input, and the stream ends at the piece's end.
+    while let Some(ev) = parser.next_event() {
+        let (ev, span): (Event<'_>, Span) = match ev {
+            Ok(x) => x,
+            Err(e) => {
+                let m = *e.marker();
+                out.push(Err(YamlError {
+                    line: line + m.line().saturating_sub(1),
+                    message: e.info().to_owned(),
+                }));
+                return;
+            }
+        };
+        let node = match ev {
+            Event::StreamStart | Event::Nothing => continue,
+            Event::StreamEnd => break,
+            Event::DocumentStart(_) => {
+                root = None;
+                stack.clear();
+                continue;
+            }
+            Event::DocumentEnd => {
+                if let Some(r) = root.take() {
+                    out.push(Ok(Document { root: r }));
+                }
+                continue;
+            }
+            Event::Alias(id) => match anchors.get(&id) {
+                Some(n) => n.clone(),
+                None => {
+                    out.push(Err(YamlError {
+                        line: loc.pos(span.start).line,
+                        message: "alias refers to an unknown anchor".into(),
+                    }));
+                    return;
+                }
+            },
+            Event::Scalar(value, style, anchor, tag) => {
+                let plain = matches!(style, ScalarStyle::Plain)
+                    && !tag
+                        .as_ref()
+                        .is_some_and(|t| t.suffix == "str" || t.handle == "!");
+                let n = Node {
+                    kind: NodeKind::Scalar {
+                        value: value.into_owned(),
+                        plain,
+                    },
+                    start: loc.pos(span.start),
+                    end: loc.pos(span.end),
+                };
+                if anchor != 0 {
+                    anchors.insert(anchor, n.clone());
+                }
+                n
+            }
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                let is_map = matches!(ev, Event::MappingStart(..));
+                let start_pos = loc.pos(span.start);
+                let first = text.as_bytes().get(start_pos.byte).copied();
+                let flow = if is_map {
+                    first == Some(b'{')
+                } else {
+                    first == Some(b'[')
+                };
+                stack.push(Frame {
+                    start: start_pos,
+                    anchor,
+                    is_map,
+                    flow,
+                    items: Vec::new(),
+                });
+                continue;
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                let Some(f) = stack.pop() else { continue };
+                let end_pos = f
+                    .items
+                    .last()
+                    .map(|n| n.end)
+                    .unwrap_or_else(|| loc.pos(span.end));
+                let end_pos = if f.flow { loc.pos(span.end) } else { end_pos };
+                let kind = if f.is_map {
+                    let mut entries = Vec::with_capacity(f.items.len() / 2);
+                    let mut it = f.items.into_iter();
+                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                        entries.push((k, v));
+                    }
+                    NodeKind::Map {
+                        entries,
+                        flow: f.flow,
+                    }
+                } else {
+                    NodeKind::Seq {
+                        items: f.items,
+                        flow: f.flow,
+                    }
+                };
+                let n = Node {
+                    kind,
+                    start: f.start,
+                    end: end_pos,
+                };
+                if f.anchor != 0 {
+                    anchors.insert(f.anchor, n.clone());
+                }
+                n
+            }
+        };
+        match stack.last_mut() {
+            Some(f) => f.items.push(node),
+            None => root = Some(node),
+        }
+    }
+    if let Some(r) = root.take() {
+        out.push(Ok(Document { root: r }));
+    }
+}
+
+impl Node {
+    /// The value of `key` when this node is a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.kind {
+            NodeKind::Map { entries, .. } => entries
+                .iter()
+                .find(|(k, _)| matches!(&k.kind, NodeKind::Scalar { value, .. } if value == key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The key node of `key` when this node is a mapping.
+    pub fn key(&self, key: &str) -> Option<&Node> {
+        match &self.kind {
+            NodeKind::Map { entries, .. } => entries
+                .iter()
+                .find(|(k, _)| matches!(&k.kind, NodeKind::Scalar { value, .. } if value == key))
+                .map(|(k, _)| k),
+            _ => None,
+        }
+    }
+
+    pub fn items(&self) -> &[Node] {
+        match &self.kind {
+            NodeKind::Seq { items, .. } => items,
+            _ => &[],
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Converts to JSON with the YAML 1.2 core schema for plain scalars.
+    pub fn to_json(&self) -> Value {
+        match &self.kind {
+            NodeKind::Scalar { value, plain } => {
+                if *plain {
+                    plain_scalar(value)
+                } else {
+                    Value::String(value.clone())
+                }
+            }
+            NodeKind::Seq { items, .. } => Value::Array(items.iter().map(Node::to_json).collect()),
+            NodeKind::Map { entries, .. } => {
+                let mut m = serde_json::Map::with_capacity(entries.len());
+                for (k, v) in entries {
+                    let key = match &k.kind {
+                        NodeKind::Scalar { value, .. } => value.clone(),
+                        _ => k.to_json().to_string(),
+                    };
+                    m.insert(key, v.to_json());
+                }
+                Value::Object(m)
+            }
+        }
+    }
+}
+
+fn plain_scalar(s: &str) -> Value {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    let b = s.as_bytes();
+    let first = b[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return Value::String(s.to_owned());
+    }
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
+        if let Ok(n) = s.parse::<i64>() {
+            return Value::from(n);
+        }
+    } else if let Some(hex) = s.strip_prefix("0x") {
+        if let Ok(n) = i64::from_str_radix(hex, 16) {
+            return Value::from(n);
+        }
+    } else if let Some(oct) = s.strip_prefix("0o") {
+        if let Ok(n) = i64::from_str_radix(oct, 8) {
+            return Value::from(n);
+        }
+    } else if digits.bytes().any(|c| c.is_ascii_digit())
+        && digits
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && let Ok(f) = s.parse::<f64>()
+        && let Some(n) = serde_json::Number::from_f64(f)
+    {
+        return Value::Number(n);
+    }
+    Value::String(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_lines_and_errors() {
+        let text = "# head\na: 1\n---\nb: [1, 2\n---\nkind: X\nname: \"ü\"\n";
+        let docs = parse_stream(text);
+        assert_eq!(docs.len(), 3);
+        let a = docs[0].as_ref().unwrap();
+        assert_eq!(a.root.start.line, 2);
+        assert_eq!(a.root.to_json(), serde_json::json!({"a": 1}));
+        assert!(docs[1].as_ref().unwrap_err().line >= 4);
+        let c = docs[2].as_ref().unwrap();
+        assert_eq!(c.root.start.line, 6);
+        let name = c.root.get("name").unwrap();
+        assert_eq!(&text[name.start.byte..name.end.byte], "\"ü\"");
+    }
+
+    #[test]
+    fn plain_scalars_follow_the_core_schema() {
+        let docs = parse_stream("a: 007\nb: '7'\nc: 1.5\nd: yes\ne: ~\nf: 0x1F\ng: -3\nh: 1.2.3\n");
+        assert_eq!(
+            docs[0].as_ref().unwrap().root.to_json(),
+            serde_json::json!({"a": 7, "b": "7", "c": 1.5, "d": "yes", "e": null, "f": 31, "g": -3, "h": "1.2.3"})
+        );
+    }
+
+    #[test]
+    fn anchors_and_aliases_are_resolved() {
+        let docs = parse_stream("a: &x {k: v}\nb: *x\n");
+        assert_eq!(
+            docs[0].as_ref().unwrap().root.to_json(),
+            serde_json::json!({"a": {"k": "v"}, "b": {"k": "v"}})
+        );
+    }
+}
