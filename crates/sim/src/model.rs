@@ -1,0 +1,626 @@
+//! The modelled cluster: nodes, workloads, pods and budgets as the engine mutates them, and their
+//! construction (with validation) from a scenario. Budgets are translated into steady-budget's
+//! `BudgetSpec`, so every later decision is the webhook's own.
+
+use std::collections::{BTreeMap, HashMap};
+
+use steady_budget::{
+    BudgetId, BudgetKind, BudgetSpec, BudgetStatus, IntOrPercent, Labels, Operation, OperationSet,
+    OwnerInfo, OwnerLookup, OwnerRef, PodFacts, Policy, Selector, Target, TargetRef,
+    UnhealthyPodPolicy,
+};
+
+use crate::scenario::{
+    self, Dur, IntOrString, Invalid, PodManagementPolicy, Readiness, Scenario, StrategyType,
+    WhenUnsatisfiable, WorkloadKind,
+};
+
+pub const HOSTNAME: &str = "kubernetes.io/hostname";
+pub const ZONE: &str = "topology.kubernetes.io/zone";
+const DEFAULT_CAPACITY: u32 = 110;
+
+pub struct Node {
+    pub name: String,
+    pub labels: Labels,
+    pub capacity: u32,
+    pub cordoned: bool,
+    /// Failed (involuntary): not schedulable, no pods.
+    pub down: bool,
+    /// Pods bound here and not gone (terminating ones included: they still hold the slot).
+    pub pods: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surge {
+    Int(u32),
+    Percent(u32),
+}
+
+impl Surge {
+    fn parse(v: &IntOrString, field: &str) -> Result<Self, Invalid> {
+        match v {
+            IntOrString::Int(n) if *n >= 0 => Ok(Self::Int(*n as u32)),
+            IntOrString::String(s) => s
+                .strip_suffix('%')
+                .and_then(|p| p.parse::<u32>().ok())
+                .filter(|p| *p <= 100)
+                .map(Self::Percent)
+                .ok_or_else(|| {
+                    invalid(
+                        field,
+                        format!("{s:?} is not an integer or a percentage like \"25%\""),
+                    )
+                }),
+            IntOrString::Int(n) => Err(invalid(field, format!("{n} must be ≥ 0"))),
+        }
+    }
+
+    /// maxSurge rounds up, maxUnavailable rounds down, as the Deployment controller does.
+    pub fn resolve(self, total: i32, round_up: bool) -> i32 {
+        match self {
+            Self::Int(n) => n as i32,
+            Self::Percent(p) => {
+                let x = total as i64 * p as i64;
+                (if round_up { (x + 99) / 100 } else { x / 100 }) as i32
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Rolling {
+        max_surge: Surge,
+        max_unavailable: Surge,
+    },
+    Recreate,
+}
+
+/// When a bound pod turns Ready.
+#[derive(Debug, Clone, Copy)]
+pub enum ReadinessDist {
+    Fixed(Dur),
+    Uniform { min: Dur, max: Dur },
+    Normal { mean: Dur, stddev: Dur },
+}
+
+pub struct ReplicaSet {
+    pub revision: u32,
+    pub replicas: i32,
+}
+
+pub struct SpreadRule {
+    pub key: String,
+    pub max_skew: u32,
+    pub hard: bool,
+}
+
+pub struct Workload {
+    pub kind: WorkloadKind,
+    pub name: String,
+    pub replicas: i32,
+    pub initial_replicas: i32,
+    pub labels: Labels,
+    pub strategy: Strategy,
+    pub ordered: bool,
+    pub min_ready_seconds: i32,
+    pub readiness: ReadinessDist,
+    pub termination: Dur,
+    pub anti_required: Vec<String>,
+    pub anti_preferred: Vec<String>,
+    pub spread: Vec<SpreadRule>,
+    /// The current pod template.
+    pub revision: u32,
+    /// Deployments only: one per template revision, oldest first.
+    pub replica_sets: Vec<ReplicaSet>,
+    /// Pods not gone yet.
+    pub pods: Vec<usize>,
+    pub next_seq: u32,
+    /// The controller backs off after a refused delete, as controllers do on 429.
+    pub next_delete_at: u64,
+    /// Budgets that cover this workload's pods.
+    pub budgets: Vec<usize>,
+}
+
+impl Workload {
+    pub fn rs_name(&self, revision: u32) -> String {
+        format!("{}-v{revision}", self.name)
+    }
+
+    pub fn kind_str(&self) -> &'static str {
+        match self.kind {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+        }
+    }
+
+    pub fn owner_ref(&self) -> OwnerRef {
+        OwnerRef::new("apps/v1", self.kind_str(), &self.name)
+    }
+}
+
+pub struct Pod {
+    pub facts: PodFacts,
+    pub workload: usize,
+    pub revision: u32,
+    pub ordinal: Option<u32>,
+    pub node: Option<usize>,
+    pub gone: bool,
+}
+
+pub struct Budget {
+    pub id: BudgetId,
+    pub spec: BudgetSpec,
+    pub generation: i64,
+    pub status: BudgetStatus,
+    pub workloads: Vec<usize>,
+    pub dirty: bool,
+}
+
+impl Budget {
+    pub fn label(&self) -> String {
+        format!("{} {}", kind_name(self.id.kind), self.id.name)
+    }
+}
+
+pub fn kind_name(k: BudgetKind) -> &'static str {
+    match k {
+        BudgetKind::PodDisruptionBudget => "PodDisruptionBudget",
+        BudgetKind::PodUnavailableBudget => "PodUnavailableBudget",
+    }
+}
+
+/// The cluster's objects, built from a scenario.
+pub struct Model {
+    pub namespace: String,
+    pub nodes: Vec<Node>,
+    pub workloads: Vec<Workload>,
+    pub budgets: Vec<Budget>,
+    pub node_index: HashMap<String, usize>,
+    pub workload_index: HashMap<String, usize>,
+}
+
+/// Answers owner questions from the modelled workloads: Pod → ReplicaSet → Deployment, or
+/// Pod → StatefulSet, with replicas and minReadySeconds as their scale subresource would.
+pub struct Owners<'a> {
+    pub workloads: &'a [Workload],
+    pub index: &'a HashMap<String, usize>,
+}
+
+impl OwnerLookup for Owners<'_> {
+    fn owner(&self, _namespace: &str, owner: &OwnerRef) -> Option<OwnerInfo> {
+        match owner.kind.as_str() {
+            "ReplicaSet" => {
+                let (name, rev) = owner.name.rsplit_once("-v")?;
+                let w = &self.workloads[*self.index.get(name)?];
+                let rev: u32 = rev.parse().ok()?;
+                let rs = w.replica_sets.iter().find(|r| r.revision == rev)?;
+                Some(OwnerInfo {
+                    controller: Some(w.owner_ref()),
+                    replicas: Some(rs.replicas),
+                    min_ready_seconds: Some(w.min_ready_seconds),
+                })
+            }
+            kind => {
+                let w = &self.workloads[*self.index.get(&owner.name)?];
+                (w.kind_str() == kind).then(|| OwnerInfo {
+                    controller: None,
+                    replicas: Some(w.replicas),
+                    min_ready_seconds: Some(w.min_ready_seconds),
+                })
+            }
+        }
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> Invalid {
+    Invalid {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+pub fn topology_key(k: &str) -> String {
+    match k {
+        "hostname" => HOSTNAME.into(),
+        "zone" => ZONE.into(),
+        other => other.into(),
+    }
+}
+
+impl Model {
+    pub fn build(s: &Scenario) -> Result<Self, Invalid> {
+        let mut nodes = Vec::new();
+        for (i, n) in s.cluster.nodes.iter().enumerate() {
+            let mut labels = n.labels.clone();
+            labels.insert(HOSTNAME.into(), n.name.clone());
+            if let Some(z) = &n.zone {
+                labels.insert(ZONE.into(), z.clone());
+            }
+            let capacity = n.capacity.unwrap_or(DEFAULT_CAPACITY);
+            if capacity == 0 {
+                return Err(invalid(
+                    &format!("cluster.nodes[{i}].capacity"),
+                    "must be at least 1",
+                ));
+            }
+            nodes.push(Node {
+                name: n.name.clone(),
+                labels,
+                capacity,
+                cordoned: false,
+                down: false,
+                pods: Vec::new(),
+            });
+        }
+        if let Some(g) = &s.cluster.generate {
+            if g.zones == 0 {
+                return Err(invalid("cluster.generate.zones", "must be at least 1"));
+            }
+            for i in 0..g.count {
+                let name = format!("{}-{i}", g.prefix);
+                let zone = zone_name(i % g.zones);
+                let labels: Labels =
+                    [(HOSTNAME.to_owned(), name.clone()), (ZONE.to_owned(), zone)].into();
+                nodes.push(Node {
+                    name,
+                    labels,
+                    capacity: g.capacity.unwrap_or(DEFAULT_CAPACITY).max(1),
+                    cordoned: false,
+                    down: false,
+                    pods: Vec::new(),
+                });
+            }
+        }
+        if nodes.is_empty() {
+            return Err(invalid(
+                "cluster",
+                "no nodes: list cluster.nodes or use cluster.generate",
+            ));
+        }
+        let mut node_index = HashMap::new();
+        for (i, n) in nodes.iter().enumerate() {
+            if node_index.insert(n.name.clone(), i).is_some() {
+                return Err(invalid(
+                    "cluster.nodes",
+                    format!("node {} is listed twice", n.name),
+                ));
+            }
+        }
+
+        let mut workloads = Vec::new();
+        let mut workload_index = HashMap::new();
+        for (i, w) in s.workloads.iter().enumerate() {
+            let f = format!("workloads[{i}]");
+            if w.name.is_empty() || workload_index.insert(w.name.clone(), i).is_some() {
+                return Err(invalid(
+                    &format!("{f}.name"),
+                    format!("workload name {:?} is empty or used twice", w.name),
+                ));
+            }
+            let labels = if w.labels.is_empty() {
+                [("app".to_owned(), w.name.clone())].into()
+            } else {
+                w.labels.clone()
+            };
+            if w.kind == WorkloadKind::StatefulSet && w.strategy.is_some() {
+                return Err(invalid(
+                    &format!("{f}.strategy"),
+                    "StatefulSets roll one pod at a time; remove strategy",
+                ));
+            }
+            if w.kind == WorkloadKind::Deployment && w.pod_management_policy.is_some() {
+                return Err(invalid(
+                    &format!("{f}.podManagementPolicy"),
+                    "only StatefulSets have a pod management policy",
+                ));
+            }
+            let strategy = match &w.strategy {
+                Some(st) if st.type_ == StrategyType::Recreate => {
+                    if st.max_surge.is_some() || st.max_unavailable.is_some() {
+                        return Err(invalid(
+                            &format!("{f}.strategy"),
+                            "Recreate takes no maxSurge/maxUnavailable",
+                        ));
+                    }
+                    Strategy::Recreate
+                }
+                st => {
+                    let pick = |v: Option<&IntOrString>, name: &str| match v {
+                        Some(v) => Surge::parse(v, &format!("{f}.strategy.{name}")),
+                        None => Ok(Surge::Percent(25)),
+                    };
+                    Strategy::Rolling {
+                        max_surge: pick(
+                            st.as_ref().and_then(|s| s.max_surge.as_ref()),
+                            "maxSurge",
+                        )?,
+                        max_unavailable: pick(
+                            st.as_ref().and_then(|s| s.max_unavailable.as_ref()),
+                            "maxUnavailable",
+                        )?,
+                    }
+                }
+            };
+            let readiness = match &w.readiness {
+                None => ReadinessDist::Fixed(Dur::secs(10)),
+                Some(Readiness {
+                    fixed: Some(d),
+                    uniform: None,
+                    normal: None,
+                }) => ReadinessDist::Fixed(*d),
+                Some(Readiness {
+                    fixed: None,
+                    uniform: Some(u),
+                    normal: None,
+                }) => {
+                    if u.min > u.max {
+                        return Err(invalid(
+                            &format!("{f}.readiness.uniform"),
+                            "min is greater than max",
+                        ));
+                    }
+                    ReadinessDist::Uniform {
+                        min: u.min,
+                        max: u.max,
+                    }
+                }
+                Some(Readiness {
+                    fixed: None,
+                    uniform: None,
+                    normal: Some(n),
+                }) => ReadinessDist::Normal {
+                    mean: n.mean,
+                    stddev: n.stddev,
+                },
+                Some(_) => {
+                    return Err(invalid(
+                        &format!("{f}.readiness"),
+                        "set exactly one of fixed, uniform and normal",
+                    ));
+                }
+            };
+            let spread = w
+                .topology_spread
+                .iter()
+                .enumerate()
+                .map(|(j, t)| {
+                    if t.max_skew == 0 {
+                        return Err(invalid(
+                            &format!("{f}.topologySpread[{j}].maxSkew"),
+                            "must be at least 1",
+                        ));
+                    }
+                    Ok(SpreadRule {
+                        key: topology_key(&t.topology_key),
+                        max_skew: t.max_skew,
+                        hard: t.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let anti = w.anti_affinity.as_ref();
+            workloads.push(Workload {
+                kind: w.kind,
+                name: w.name.clone(),
+                replicas: w.replicas as i32,
+                initial_replicas: w.replicas as i32,
+                labels,
+                strategy,
+                ordered: w.pod_management_policy != Some(PodManagementPolicy::Parallel),
+                min_ready_seconds: w.min_ready_seconds as i32,
+                readiness,
+                termination: w.termination.unwrap_or(Dur::secs(5)),
+                anti_required: anti
+                    .map(|a| a.required.iter().map(|k| topology_key(k)).collect())
+                    .unwrap_or_default(),
+                anti_preferred: anti
+                    .map(|a| a.preferred.iter().map(|k| topology_key(k)).collect())
+                    .unwrap_or_default(),
+                spread,
+                revision: 1,
+                replica_sets: Vec::new(),
+                pods: Vec::new(),
+                next_seq: 0,
+                next_delete_at: 0,
+                budgets: Vec::new(),
+            });
+        }
+
+        let mut budgets: Vec<Budget> = Vec::new();
+        for (i, b) in s.budgets.iter().enumerate() {
+            let f = format!("budgets[{i}]");
+            if budgets.iter().any(|x| x.id.name == b.name) {
+                return Err(invalid(
+                    &format!("{f}.name"),
+                    format!("budget {} is defined twice", b.name),
+                ));
+            }
+            let spec = budget_spec(b, &f, &workload_index)?;
+            let kind = match b.kind {
+                scenario::BudgetKindSpec::PodDisruptionBudget => BudgetKind::PodDisruptionBudget,
+                scenario::BudgetKindSpec::PodUnavailableBudget => BudgetKind::PodUnavailableBudget,
+            };
+            let id = BudgetId {
+                kind,
+                namespace: s.namespace.clone(),
+                name: b.name.clone(),
+            };
+            // Which workloads the budget covers: asked of the budget itself with a pod as the
+            // workload would create it, so selector and targetRef semantics are the engine's.
+            let covered: Vec<usize> = workloads
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| {
+                    let probe = PodFacts {
+                        namespace: s.namespace.clone(),
+                        name: String::new(),
+                        labels: w.labels.clone(),
+                        controller: None,
+                        phase: steady_budget::PodPhase::Running,
+                        ready: true,
+                        ready_changed: None,
+                        terminating: false,
+                    };
+                    spec.selects(&probe, &[w.owner_ref()])
+                })
+                .map(|(j, _)| j)
+                .collect();
+            for &w in &covered {
+                workloads[w].budgets.push(budgets.len());
+            }
+            budgets.push(Budget {
+                id,
+                spec,
+                generation: 1,
+                status: BudgetStatus::default(),
+                workloads: covered,
+                dirty: true,
+            });
+        }
+        Ok(Self {
+            namespace: s.namespace.clone(),
+            nodes,
+            workloads,
+            budgets,
+            node_index,
+            workload_index,
+        })
+    }
+}
+
+pub fn zone_name(i: u32) -> String {
+    let letters = b"abcdefghijklmnopqrstuvwxyz";
+    if (i as usize) < letters.len() {
+        format!("zone-{}", letters[i as usize] as char)
+    } else {
+        format!("zone-{i}")
+    }
+}
+
+fn budget_spec(
+    b: &scenario::Budget,
+    f: &str,
+    workloads: &HashMap<String, usize>,
+) -> Result<BudgetSpec, Invalid> {
+    let target = match (&b.selector, &b.target_ref) {
+        (Some(sel), None) => {
+            if sel.is_empty() {
+                return Err(invalid(
+                    &format!("{f}.selector"),
+                    "an empty selector would cover every pod; name the labels",
+                ));
+            }
+            Target::Selector(Selector::from_labels(
+                sel.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            ))
+        }
+        (None, Some(t)) => {
+            if !workloads.contains_key(&t.name) {
+                return Err(invalid(
+                    &format!("{f}.targetRef.name"),
+                    format!("no workload named {}", t.name),
+                ));
+            }
+            let kind = match t.kind {
+                WorkloadKind::Deployment => "Deployment",
+                WorkloadKind::StatefulSet => "StatefulSet",
+            };
+            Target::Ref(TargetRef {
+                api_version: "apps/v1".into(),
+                kind: kind.into(),
+                name: t.name.clone(),
+            })
+        }
+        _ => return Err(invalid(f, "set exactly one of selector and targetRef")),
+    };
+    let conv = |v: &IntOrString, name: &str| -> Result<IntOrPercent, Invalid> {
+        let r = match v {
+            IntOrString::Int(n) => IntOrPercent::from_int(*n),
+            IntOrString::String(s) => IntOrPercent::parse(s),
+        };
+        r.map_err(|e| invalid(&format!("{f}.{name}"), e.to_string()))
+    };
+    let policy = match (&b.min_available, &b.max_unavailable) {
+        (Some(v), None) => Policy::MinAvailable(conv(v, "minAvailable")?),
+        (None, Some(v)) => Policy::MaxUnavailable(conv(v, "maxUnavailable")?),
+        _ => {
+            return Err(invalid(
+                f,
+                "set exactly one of minAvailable and maxUnavailable",
+            ));
+        }
+    };
+    let protect = match (b.kind, &b.protect_operations) {
+        // A PodDisruptionBudget is consulted by the eviction API only: deletes and rollouts
+        // never ask it. This is the gap PodUnavailableBudgets close.
+        (scenario::BudgetKindSpec::PodDisruptionBudget, None) => {
+            OperationSet::NONE.with(Operation::Evict)
+        }
+        (scenario::BudgetKindSpec::PodDisruptionBudget, Some(_)) => {
+            return Err(invalid(
+                &format!("{f}.protectOperations"),
+                "PodDisruptionBudgets always guard evictions only; use a PodUnavailableBudget",
+            ));
+        }
+        (_, None) => OperationSet::ALL,
+        (_, Some(ops)) => {
+            let mut set = OperationSet::NONE;
+            for o in ops {
+                set = set.with(Operation::parse(o).ok_or_else(|| {
+                    invalid(
+                        &format!("{f}.protectOperations"),
+                        format!("{o:?} is not one of Delete, Evict, Update, Resize"),
+                    )
+                })?);
+            }
+            set
+        }
+    };
+    let unhealthy_pod_policy = match b.unhealthy_pod_policy.as_deref() {
+        None | Some("IfHealthyBudget") => UnhealthyPodPolicy::IfHealthyBudget,
+        Some("AlwaysAllow") => UnhealthyPodPolicy::AlwaysAllow,
+        Some(o) => {
+            return Err(invalid(
+                &format!("{f}.unhealthyPodPolicy"),
+                format!("{o:?} is not IfHealthyBudget or AlwaysAllow"),
+            ));
+        }
+    };
+    Ok(BudgetSpec {
+        target,
+        policy,
+        protect,
+        unhealthy_pod_policy,
+        total_replicas: None,
+        ignored_pod_selector: None,
+    })
+}
+
+/// Nodes of a zone in declaration order.
+pub fn nodes_of_zone(nodes: &[Node], zone: &str) -> Vec<usize> {
+    nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.labels.get(ZONE).map(String::as_str) == Some(zone))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Distinct values of each topology key any workload uses, for spread constraints.
+pub fn domains(nodes: &[Node], workloads: &[Workload]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for w in workloads {
+        for r in &w.spread {
+            out.entry(r.key.clone()).or_insert_with(|| {
+                let mut v: Vec<String> = nodes
+                    .iter()
+                    .filter_map(|n| n.labels.get(&r.key).cloned())
+                    .collect();
+                v.sort();
+                v.dedup();
+                v
+            });
+        }
+    }
+    out
+}

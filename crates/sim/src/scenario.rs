@@ -1,0 +1,509 @@
+//! The scenario file: a modelled cluster, its workloads and budgets, and a timeline of operations.
+//! Every struct denies unknown fields, so a misspelt key is an error naming it instead of a
+//! silently ignored line. Durations are written `90s`, `5m`, `1h30m`, `500ms` or a number of seconds.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A span of simulated time, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
+pub struct Dur(pub u64);
+
+impl Dur {
+    pub fn secs(s: u64) -> Self {
+        Self(s * 1000)
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("empty duration".into());
+        }
+        if let Ok(n) = s.parse::<f64>() {
+            return secs_to_ms(n)
+                .map(Self)
+                .ok_or_else(|| format!("duration {s:?} must be ≥ 0"));
+        }
+        let mut total = 0u64;
+        let mut rest = s;
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .ok_or_else(|| format!("duration {s:?} needs a unit: ms, s, m or h"))?;
+            let (num, tail) = rest.split_at(digits);
+            let unit_len = tail
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(tail.len());
+            let (unit, next) = tail.split_at(unit_len);
+            let n: f64 = num
+                .parse()
+                .map_err(|_| format!("duration {s:?}: {num:?} is not a number"))?;
+            let factor = match unit {
+                "ms" => 0.001,
+                "s" => 1.0,
+                "m" => 60.0,
+                "h" => 3600.0,
+                _ => {
+                    return Err(format!(
+                        "duration {s:?}: unit {unit:?} is not one of ms, s, m, h"
+                    ));
+                }
+            };
+            total += secs_to_ms(n * factor).ok_or_else(|| format!("duration {s:?} must be ≥ 0"))?;
+            rest = next;
+        }
+        Ok(Self(total))
+    }
+}
+
+fn secs_to_ms(s: f64) -> Option<u64> {
+    (s.is_finite() && s >= 0.0).then(|| (s * 1000.0).round() as u64)
+}
+
+/// Formats simulated time as `1m05s`, `45s` or `2h03m`.
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0;
+        let s = ms / 1000;
+        if s >= 3600 {
+            write!(f, "{}h{:02}m{:02}s", s / 3600, (s % 3600) / 60, s % 60)
+        } else if s >= 60 {
+            write!(f, "{}m{:02}s", s / 60, s % 60)
+        } else if ms % 1000 == 0 || s >= 10 {
+            write!(f, "{s}s")
+        } else {
+            write!(f, "{:.1}s", ms as f64 / 1000.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Num(n) => secs_to_ms(n)
+                .map(Dur)
+                .ok_or_else(|| serde::de::Error::custom(format!("duration {n} must be ≥ 0"))),
+            Raw::Text(s) => Dur::parse(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl JsonSchema for Dur {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A duration: a number of seconds, or a string such as \"500ms\", \"30s\", \"5m\", \"1h30m\".",
+            "oneOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": "^([0-9.]+(ms|s|m|h))+$"}
+            ]
+        })
+    }
+}
+
+/// A whole scenario.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Scenario {
+    /// Short name shown in reports.
+    pub name: String,
+    /// One or two sentences: what question the scenario answers.
+    #[serde(default)]
+    pub description: String,
+    /// Namespace of every workload and budget (default `default`).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Simulated time after which the run stops even if operations are still waiting (default 30m).
+    #[serde(default)]
+    pub horizon: Option<Dur>,
+    pub cluster: Cluster,
+    pub workloads: Vec<Workload>,
+    #[serde(default)]
+    pub budgets: Vec<Budget>,
+    #[serde(default)]
+    pub timeline: Vec<Step>,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Cluster {
+    /// Nodes listed one by one.
+    #[serde(default)]
+    pub nodes: Vec<NodeSpec>,
+    /// Nodes generated as `{prefix}-{i}` spread round-robin over zones `zone-a`, `zone-b`, …
+    #[serde(default)]
+    pub generate: Option<Generate>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeSpec {
+    /// Also the node's `kubernetes.io/hostname` label.
+    pub name: String,
+    /// The node's `topology.kubernetes.io/zone` label.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// Maximum number of pods (default 110, as the kubelet).
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    /// Extra node labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Generate {
+    pub count: u32,
+    #[serde(default = "one")]
+    pub zones: u32,
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_prefix() -> String {
+    "node".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    pub name: String,
+    pub replicas: u32,
+    /// Pod template labels (default `app: <name>`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Deployments: `RollingUpdate` (default, with maxSurge / maxUnavailable, default 25% each) or
+    /// `Recreate`.
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+    /// StatefulSets: `OrderedReady` (default) or `Parallel`.
+    #[serde(default)]
+    pub pod_management_policy: Option<PodManagementPolicy>,
+    #[serde(default)]
+    pub min_ready_seconds: u32,
+    /// Time from a pod being bound to a node until it is Ready (default 10s).
+    #[serde(default)]
+    pub readiness: Option<Readiness>,
+    /// Time a pod takes to terminate after deletion or eviction (default 5s).
+    #[serde(default)]
+    pub termination: Option<Dur>,
+    #[serde(default)]
+    pub anti_affinity: Option<AntiAffinity>,
+    #[serde(default)]
+    pub topology_spread: Vec<TopologySpread>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Strategy {
+    #[serde(rename = "type", default)]
+    pub type_: StrategyType,
+    /// An integer or a percentage such as "25%".
+    #[serde(default)]
+    pub max_surge: Option<IntOrString>,
+    #[serde(default)]
+    pub max_unavailable: Option<IntOrString>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum StrategyType {
+    #[default]
+    RollingUpdate,
+    Recreate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum PodManagementPolicy {
+    OrderedReady,
+    Parallel,
+}
+
+/// An integer or a string such as "25%".
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum IntOrString {
+    Int(i64),
+    String(String),
+}
+
+/// How long a pod takes to become Ready once bound: exactly one of `fixed`, `uniform` or
+/// `normal`; distributions are drawn from with the run's seed.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Readiness {
+    #[serde(default)]
+    pub fixed: Option<Dur>,
+    #[serde(default)]
+    pub uniform: Option<Uniform>,
+    #[serde(default)]
+    pub normal: Option<Normal>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Uniform {
+    pub min: Dur,
+    pub max: Dur,
+}
+
+/// Draws below 0 are taken as 0.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Normal {
+    pub mean: Dur,
+    pub stddev: Dur,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AntiAffinity {
+    /// Topology keys where two pods of the workload must never share a domain
+    /// (`hostname`, `zone` or a full node label key).
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// Topology keys where the scheduler prefers to keep them apart.
+    #[serde(default)]
+    pub preferred: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TopologySpread {
+    /// `hostname`, `zone` or a full node label key.
+    pub topology_key: String,
+    #[serde(default = "one")]
+    pub max_skew: u32,
+    #[serde(default)]
+    pub when_unsatisfiable: WhenUnsatisfiable,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum WhenUnsatisfiable {
+    #[default]
+    DoNotSchedule,
+    ScheduleAnyway,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum BudgetKindSpec {
+    /// Guards evictions only, like Kubernetes' PodDisruptionBudget.
+    PodDisruptionBudget,
+    /// steady's budget: guards Delete, Evict, Update and Resize (or `protectOperations`).
+    PodUnavailableBudget,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Budget {
+    pub kind: BudgetKindSpec,
+    pub name: String,
+    /// `matchLabels`; exactly one of selector and targetRef.
+    #[serde(default)]
+    pub selector: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub target_ref: Option<BudgetTarget>,
+    #[serde(default)]
+    pub min_available: Option<IntOrString>,
+    #[serde(default)]
+    pub max_unavailable: Option<IntOrString>,
+    /// PodUnavailableBudget only: subset of Delete, Evict, Update, Resize.
+    #[serde(default)]
+    pub protect_operations: Option<Vec<String>>,
+    /// `IfHealthyBudget` (default) or `AlwaysAllow`.
+    #[serde(default)]
+    pub unhealthy_pod_policy: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BudgetTarget {
+    pub kind: WorkloadKind,
+    pub name: String,
+}
+
+/// One timeline entry: when it starts and exactly one operation.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Step {
+    /// A name other steps can wait for with `after`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Start time; with `after`, the delay after that step finished (default 0s).
+    #[serde(default)]
+    pub at: Option<Dur>,
+    /// Start once the named step has finished.
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub drain: Option<Drain>,
+    #[serde(default)]
+    pub cordon: Option<NodeSet>,
+    #[serde(default)]
+    pub uncordon: Option<NodeSet>,
+    #[serde(default)]
+    pub rollout: Option<Rollout>,
+    #[serde(default)]
+    pub scale: Option<Scale>,
+    #[serde(default)]
+    pub hpa: Option<Hpa>,
+    #[serde(default)]
+    pub fail_node: Option<FailNode>,
+}
+
+/// Like `kubectl drain`: cordon the nodes, evict every pod of a node at once, retry each refused
+/// eviction every 5 s, and wait until the pods are gone.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Drain {
+    /// Nodes in the order they are drained.
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Or every node of these zones, zone by zone.
+    #[serde(default)]
+    pub zones: Vec<String>,
+    /// Nodes drained at the same time (default 1: one by one).
+    #[serde(default)]
+    pub parallel: Option<u32>,
+    /// Give up (as `kubectl drain --timeout`) after this long.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Uncordon each node once drained plus `downtime` (a maintenance reboot); default false.
+    #[serde(default)]
+    pub uncordon: bool,
+    #[serde(default)]
+    pub downtime: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeSet {
+    pub nodes: Vec<String>,
+}
+
+/// A new pod template: every pod is replaced by the workload's own strategy.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Rollout {
+    pub workload: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Scale {
+    pub workload: String,
+    pub replicas: u32,
+}
+
+/// Autoscaler-like replica changes, each applied `every` after the previous one.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Hpa {
+    pub workload: String,
+    pub replicas: Vec<u32>,
+    /// Default 30s.
+    #[serde(default)]
+    pub every: Option<Dur>,
+}
+
+/// Involuntary: the node's pods vanish at once and no budget is asked.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FailNode {
+    pub node: String,
+    /// The node comes back (empty, schedulable) after this long; default never.
+    #[serde(default)]
+    pub recover_after: Option<Dur>,
+}
+
+/// A problem in a scenario, with the field it is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// Parses a scenario from YAML text. Errors carry serde_norway's line and column.
+pub fn parse(text: &str) -> Result<Scenario, String> {
+    serde_norway::from_str(text).map_err(|e| e.to_string())
+}
+
+/// The JSON schema of the scenario format.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(Dur::parse("90s"), Ok(Dur(90_000)));
+        assert_eq!(Dur::parse("1h30m"), Ok(Dur(5_400_000)));
+        assert_eq!(Dur::parse("500ms"), Ok(Dur(500)));
+        assert_eq!(Dur::parse("2.5"), Ok(Dur(2500)));
+        assert!(Dur::parse("5 minutes").is_err());
+        assert!(Dur::parse("10").is_ok());
+        assert!(Dur::parse("-3").is_err());
+        assert_eq!(Dur(65_000).to_string(), "1m05s");
+        assert_eq!(Dur(2500).to_string(), "2.5s");
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let err = parse("name: x\ncluster: {nodes: []}\nworkloads: []\nbudgets: []\nfoo: 1\n")
+            .unwrap_err();
+        assert!(err.contains("unknown field `foo`"), "{err}");
+        let err = parse(
+            "name: x\ncluster: {nodes: []}\nworkloads:\n  - kind: Deployment\n    name: a\n    replicas: 1\n    replica: 2\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("replica") && err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn schema_names_the_top_level_fields() {
+        let s = schema();
+        let props = &s["properties"];
+        for f in ["cluster", "workloads", "budgets", "timeline"] {
+            assert!(props.get(f).is_some(), "{f} missing from schema");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Workload controllers: a Deployment controller over ReplicaSet-like revisions (RollingUpdate with
+//! maxSurge / maxUnavailable counted the way Kubernetes counts them, or Recreate) and a
+//! StatefulSet controller (OrderedReady or Parallel, rolling from the highest ordinal). Their pod
+//! deletions go through the budgets as `Delete` requests, as they would through steady's webhook:
+//! a PodDisruptionBudget never sees them, a PodUnavailableBudget does.
+
+use steady_budget::Operation;
+
+use crate::engine::{Ev, Sim, tally};
+use crate::model::{ReplicaSet, Strategy, kind_name};
+use crate::scenario::WorkloadKind;
+
+impl Sim {
+    pub fn reconcile(&mut self, w: usize) {
+        match self.m.workloads[w].kind {
+            WorkloadKind::Deployment => self.sync_deployment(w),
+            WorkloadKind::StatefulSet => self.sync_statefulset(w),
+        }
+    }
+
+    fn count(&self, w: usize, f: impl Fn(&crate::model::Pod) -> bool) -> i32 {
+        self.m.workloads[w]
+            .pods
+            .iter()
+            .filter(|&&p| f(&self.pods[p]))
+            .count() as i32
+    }
+
+    fn available_of(&self, w: usize, revision: Option<u32>) -> i32 {
+        self.m.workloads[w]
+            .pods
+            .iter()
+            .filter(|&&p| revision.is_none_or(|r| self.pods[p].revision == r) && self.available(p))
+            .count() as i32
+    }
+
+    fn sync_deployment(&mut self, w: usize) {
+        let wl = &mut self.m.workloads[w];
+        let cur = wl.revision;
+        if !wl.replica_sets.iter().any(|r| r.revision == cur) {
+            wl.replica_sets.push(ReplicaSet {
+                revision: cur,
+                replicas: 0,
+            });
+        }
+        let replicas = wl.replicas;
+        let strategy = wl.strategy;
+        let new_idx = wl
+            .replica_sets
+            .iter()
+            .position(|r| r.revision == cur)
+            .unwrap_or(0);
+        let old_total: i32 = wl
+            .replica_sets
+            .iter()
+            .filter(|r| r.revision != cur)
+            .map(|r| r.replicas)
+            .sum();
+        match strategy {
+            Strategy::Recreate => {
+                for rs in wl.replica_sets.iter_mut().filter(|r| r.revision != cur) {
+                    rs.replicas = 0;
+                }
+                // The new revision starts only once every old pod is gone.
+                let old_left = self.count(w, |p| p.revision != cur);
+                let wl = &mut self.m.workloads[w];
+                wl.replica_sets[new_idx].replicas = if old_left == 0 { replicas } else { 0 };
+            }
+            Strategy::Rolling {
+                max_surge,
+                max_unavailable,
+            } => {
+                if old_total == 0 {
+                    wl.replica_sets[new_idx].replicas = replicas;
+                } else {
+                    let surge = max_surge.resolve(replicas, true);
+                    let mut unavail = max_unavailable.resolve(replicas, false);
+                    if surge == 0 && unavail == 0 {
+                        unavail = 1;
+                    }
+                    // Scale up the new revision within replicas + maxSurge.
+                    let new_rs = &mut wl.replica_sets[new_idx];
+                    let all = old_total + new_rs.replicas;
+                    if all < replicas + surge {
+                        new_rs.replicas = (new_rs.replicas + replicas + surge - all).min(replicas);
+                    }
+                    new_rs.replicas = new_rs.replicas.min(replicas);
+                    let new_replicas = new_rs.replicas;
+                    // Scale down old revisions while availability stays ≥ replicas − maxUnavailable.
+                    let all = old_total + new_replicas;
+                    let min_available = replicas - unavail;
+                    let available = self.available_of(w, None);
+                    let new_unavailable = (new_replicas - self.available_of(w, Some(cur))).max(0);
+                    let mut budget = all - min_available - new_unavailable;
+                    if budget > 0 {
+                        // First drop old pods that are not available anyway.
+                        let olds: Vec<(usize, u32)> = self.m.workloads[w]
+                            .replica_sets
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, r)| r.revision != cur)
+                            .map(|(i, r)| (i, r.revision))
+                            .collect();
+                        let mut scaled = 0;
+                        for &(i, rev) in &olds {
+                            let avail = self.available_of(w, Some(rev));
+                            let rs = &mut self.m.workloads[w].replica_sets[i];
+                            let unhealthy = (rs.replicas - avail).max(0).min(budget);
+                            rs.replicas -= unhealthy;
+                            budget -= unhealthy;
+                            scaled += unhealthy;
+                        }
+                        let _ = scaled;
+                        let mut down = (available - min_available).max(0).min(budget.max(0));
+                        for &(i, _) in &olds {
+                            let rs = &mut self.m.workloads[w].replica_sets[i];
+                            let d = rs.replicas.min(down);
+                            rs.replicas -= d;
+                            down -= d;
+                        }
+                    }
+                }
+            }
+        }
+        let sets: Vec<(u32, i32)> = self.m.workloads[w]
+            .replica_sets
+            .iter()
+            .map(|r| (r.revision, r.replicas))
+            .collect();
+        for (rev, target) in sets {
+            self.sync_replica_set(w, rev, target);
+        }
+    }
+
+    /// The ReplicaSet controller for one revision: create or delete pods to match `target`.
+    fn sync_replica_set(&mut self, w: usize, rev: u32, target: i32) {
+        let mut active: Vec<usize> = self.m.workloads[w]
+            .pods
+            .iter()
+            .copied()
+            .filter(|&p| self.pods[p].revision == rev && !self.pods[p].facts.terminating)
+            .collect();
+        let n = active.len() as i32;
+        if n < target {
+            for _ in n..target {
+                self.create_pod(w, rev, None);
+            }
+        } else if n > target {
+            // Like the ReplicaSet controller: unscheduled, then not ready, then newest first.
+            active.sort_by_key(|&p| {
+                let pod = &self.pods[p];
+                (
+                    pod.node.is_some(),
+                    pod.facts.ready,
+                    self.available(p),
+                    std::cmp::Reverse(p),
+                )
+            });
+            for &p in active.iter().take((n - target) as usize) {
+                if !self.controller_delete(w, p) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// A controller deletes a pod through the budgets. On refusal it backs off for the retry
+    /// time the webhook asked for, as controllers do on 429, and the refusal is tallied.
+    fn controller_delete(&mut self, w: usize, p: usize) -> bool {
+        if self.now < self.m.workloads[w].next_delete_at {
+            return false;
+        }
+        match self.disrupt(p, Operation::Delete) {
+            Ok(()) => true,
+            Err(d) => {
+                let retry = self.now + u64::from(d.retry_after_seconds.max(1)) * 1000;
+                self.m.workloads[w].next_delete_at = retry;
+                self.push(retry, Ev::Reconcile(w));
+                let label = format!("{} {}", kind_name(d.budget.kind), d.budget.name);
+                let now = self.now;
+                tally(
+                    &mut self.tracks[w].controller_denials,
+                    label.clone(),
+                    &d,
+                    now,
+                );
+                self.note_controller_denial(w, label, &d);
+                false
+            }
+        }
+    }
+
+    fn sts_ready(&self, p: usize) -> bool {
+        let pod = &self.pods[p];
+        pod.facts.ready && !pod.facts.terminating && pod.node.is_some()
+    }
+
+    fn sync_statefulset(&mut self, w: usize) {
+        let wl = &self.m.workloads[w];
+        let replicas = wl.replicas.max(0) as u32;
+        let cur = wl.revision;
+        let ordered = wl.ordered;
+        let mut by_ord: Vec<Option<usize>> = vec![None; replicas as usize];
+        let mut surplus: Vec<(u32, usize)> = Vec::new();
+        for &p in &wl.pods {
+            let o = self.pods[p].ordinal.unwrap_or(0);
+            if o < replicas {
+                by_ord[o as usize] = Some(p);
+            } else {
+                surplus.push((o, p));
+            }
+        }
+        let any_terminating = wl.pods.iter().any(|&p| self.pods[p].facts.terminating);
+        // Create missing ordinals: in order and one at a time for OrderedReady.
+        let mut to_create = Vec::new();
+        for (o, slot) in by_ord.iter().enumerate() {
+            match slot {
+                None => {
+                    to_create.push(o as u32);
+                    if ordered {
+                        break;
+                    }
+                }
+                Some(p) if ordered && !self.sts_ready(*p) => break,
+                Some(_) => {}
+            }
+        }
+        if ordered && any_terminating {
+            to_create.clear();
+        }
+        let created = !to_create.is_empty();
+        for o in to_create {
+            self.create_pod(w, cur, Some(o));
+        }
+        if created {
+            return;
+        }
+        // Scale down from the highest ordinal.
+        surplus.sort_by_key(|&(o, _)| std::cmp::Reverse(o));
+        let live_surplus: Vec<usize> = surplus
+            .iter()
+            .map(|&(_, p)| p)
+            .filter(|&p| !self.pods[p].facts.terminating)
+            .collect();
+        if !live_surplus.is_empty() {
+            let all_ready = by_ord.iter().all(|s| s.is_some_and(|p| self.sts_ready(p)));
+            if ordered {
+                if all_ready && !any_terminating {
+                    self.controller_delete(w, live_surplus[0]);
+                }
+            } else {
+                for p in live_surplus {
+                    if !self.controller_delete(w, p) {
+                        break;
+                    }
+                }
+            }
+            return;
+        }
+        // Rolling update: one pod at a time, highest ordinal first, once all are Ready.
+        let all_ready = by_ord.iter().all(|s| s.is_some_and(|p| self.sts_ready(p)));
+        if all_ready
+            && !any_terminating
+            && let Some(p) = by_ord
+                .iter()
+                .rev()
+                .flatten()
+                .copied()
+                .find(|&p| self.pods[p].revision != cur)
+        {
+            self.controller_delete(w, p);
+        }
+    }
+}
