@@ -8,11 +8,13 @@
 //! and certificate reload), [`admin`], [`metrics`], [`events`]. Budget rules live in steady-budget.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod admission;
 pub mod args;
 pub mod events;
 pub mod index;
 pub mod metrics;
+pub mod server;
 pub mod writer;
 
 pub use args::Args;
