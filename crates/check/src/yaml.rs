@@ -150,7 +150,7 @@ fn parse_piece(
                 let m = *e.marker();
                 out.push(Err(YamlError {
                     line: line + m.line().saturating_sub(1),
-                    message: e.info().to_owned(),
+                    message: format!("{} (in the document starting at line {line})", e.info()),
                 }));
                 return;
             }
