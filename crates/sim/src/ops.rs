@@ -174,7 +174,7 @@ fn op_kind(step: &Step, f: &str, m: &Model) -> Result<(String, OpKind), Invalid>
             return Err(invalid(format!("{f}.drain.parallel"), "must be at least 1"));
         }
         let what = if !d.zones.is_empty() {
-            format!("zone {}", d.zones.join(", "))
+            d.zones.join(", ")
         } else if nodes.len() > 3 {
             format!("{} nodes", nodes.len())
         } else {

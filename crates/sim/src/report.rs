@@ -233,18 +233,28 @@ fn op_cell(o: &OpReport) -> String {
     let drained = o
         .nodes_drained
         .filter(|(d, n)| d < n)
-        .map(|(d, n)| format!(", {d}/{n} nodes drained"))
+        .map(|(d, n)| format!("{d}/{n} nodes"))
         .unwrap_or_default();
     let refused: u32 = o.denials.iter().map(|d| d.count).sum();
-    let refused = if refused > 0 {
+    let refused_note = if refused > 0 {
         format!(", {refused} refused")
     } else {
         String::new()
     };
     match o.outcome.as_str() {
-        "completed" => format!("completed in {took}{refused}"),
+        "completed" => format!("completed in {took}{refused_note}"),
         "not started" => "never started".into(),
-        other => format!("{} after {took}{drained}{refused}", other.to_uppercase()),
+        other => {
+            let notes: Vec<String> = [drained, format!("{refused} refused")]
+                .into_iter()
+                .filter(|s| !s.is_empty() && s != "0 refused")
+                .collect();
+            format!(
+                "{} after {took} ({})",
+                other.to_uppercase(),
+                notes.join(", ")
+            )
+        }
     }
 }
 
@@ -389,8 +399,24 @@ pub fn human(
                 )
             })
             .collect();
+        let mut worst = worst;
+        for (a, b) in r.budgets.iter().zip(&with.budgets) {
+            if a.below_seconds > b.below_seconds {
+                worst.push(format!(
+                    "{} {} was below its budget for {} (down to {} available, needs {})",
+                    a.kind,
+                    a.name,
+                    span(a.below_seconds),
+                    a.min_current_available,
+                    a.desired_available
+                ));
+            }
+        }
         if worst.is_empty() {
-            let _ = writeln!(o, "without budgets: no workload fell lower than with them");
+            let _ = writeln!(
+                o,
+                "without budgets: the same outcome; the budgets were never needed here"
+            );
         } else {
             let _ = writeln!(o, "without budgets: {}", worst.join("; "));
         }
