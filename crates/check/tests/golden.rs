@@ -91,11 +91,21 @@ fn sarif_golden() {
 /// The schema ships in the serde-sarif package (a dev-dependency); `cargo metadata` tells where.
 fn sarif_schema() -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--offline", "--manifest-path"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--manifest-path",
+        ])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let manifest = meta["packages"]
         .as_array()
@@ -133,7 +143,12 @@ fn sarif_is_valid_sarif_2_1_0() {
     // GitHub code scanning needs a file and a line for each result.
     for r in doc["runs"][0]["results"].as_array().unwrap() {
         let loc = &r["locations"][0]["physicalLocation"];
-        assert!(loc["artifactLocation"]["uri"].as_str().unwrap().ends_with(".yaml"));
+        assert!(
+            loc["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .ends_with(".yaml")
+        );
         assert!(loc["region"]["startLine"].as_u64().unwrap() >= 1);
     }
 }

@@ -51,7 +51,11 @@ fn rules_have_unique_kebab_ids_summaries_and_fix_explanations() {
             "{}",
             r.id
         );
-        assert!(!r.summary.is_empty() && !r.summary.contains('\n'), "{}", r.id);
+        assert!(
+            !r.summary.is_empty() && !r.summary.contains('\n'),
+            "{}",
+            r.id
+        );
         assert!(r.explanation.contains("Fix:"), "{} explains no fix", r.id);
     }
     assert!(ids.len() >= 30);
