@@ -142,7 +142,7 @@ impl Sim {
             dirty: BTreeSet::new(),
             avail_dirty: BTreeSet::new(),
             ops,
-            rng: Rng(seed ^ 0x5EED_0F_57EA_D1),
+            rng: Rng(seed ^ 0x5EED_0F57_EAD1),
             tracks: vec![Track::default(); n_w],
             budget_tracks: vec![BudgetTrack::default(); n_b],
             events: 0,
@@ -333,6 +333,7 @@ impl Sim {
             ready: false,
             ready_changed: None,
             terminating: false,
+            created: Some(ts(self.now as i64)),
         };
         let id = self.pods.len();
         self.pods.push(crate::model::Pod {
@@ -408,7 +409,7 @@ impl Sim {
 
     /// Asks the budgets whether pod `p` may be disrupted by `op`, exactly as the webhook would,
     /// and on success starts its termination. Returns the refusal otherwise.
-    pub fn disrupt(&mut self, p: usize, op: Operation) -> Result<(), Denial> {
+    pub fn disrupt(&mut self, p: usize, op: Operation) -> Result<(), Box<Denial>> {
         let w = self.pods[p].workload;
         let decision = {
             let covering: Vec<usize> = if self.enforce {
@@ -448,7 +449,7 @@ impl Sim {
             )
         };
         match decision {
-            Decision::Deny(d) => return Err(d),
+            Decision::Deny(d) => return Err(Box::new(d)),
             Decision::Allow(_) => {}
             Decision::Take(takes) => {
                 // The webhook writes these statuses; here the write always succeeds because the

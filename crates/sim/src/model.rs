@@ -203,7 +203,7 @@ impl OwnerLookup for Owners<'_> {
             }
             kind => {
                 let w = &self.workloads[*self.index.get(&owner.name)?];
-                (w.kind_str() == kind).then(|| OwnerInfo {
+                (w.kind_str() == kind).then_some(OwnerInfo {
                     controller: None,
                     replicas: Some(w.replicas),
                     min_ready_seconds: Some(w.min_ready_seconds),
@@ -460,6 +460,7 @@ impl Model {
                         ready: true,
                         ready_changed: None,
                         terminating: false,
+                        created: None,
                     };
                     spec.selects(&probe, &[w.owner_ref()])
                 })

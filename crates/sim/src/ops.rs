@@ -267,10 +267,8 @@ impl Sim {
     pub fn handle_op_event(&mut self, ev: Ev) {
         match ev {
             Ev::OpStart(i) => self.start_op(i),
-            Ev::OpDeadline(i) => {
-                if self.ops[i].finished.is_none() {
-                    self.finish_op(i, Outcome::TimedOut);
-                }
+            Ev::OpDeadline(i) if self.ops[i].finished.is_none() => {
+                self.finish_op(i, Outcome::TimedOut);
             }
             Ev::DrainNext(i) => self.drain_next(i),
             Ev::Evict { op, pod } => self.evict(op, pod),

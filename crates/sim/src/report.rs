@@ -169,7 +169,7 @@ pub fn at(s: f64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
-fn span(s: f64) -> String {
+pub fn span(s: f64) -> String {
     Dur((s * 1000.0).round() as u64).to_string()
 }
 
@@ -303,11 +303,7 @@ pub fn human(
     let _ = writeln!(o);
     let head = |o: &mut String, title: &str| {
         if cols {
-            let _ = writeln!(
-                o,
-                "{title:<44} {:<36} {}",
-                "WITH BUDGETS", "WITHOUT BUDGETS"
-            );
+            let _ = writeln!(o, "{title:<44} {:<36} WITHOUT BUDGETS", "WITH BUDGETS");
         } else {
             let _ = writeln!(o, "{title}");
         }

@@ -73,7 +73,7 @@ impl fmt::Display for Dur {
             write!(f, "{}h{:02}m{:02}s", s / 3600, (s % 3600) / 60, s % 60)
         } else if s >= 60 {
             write!(f, "{}m{:02}s", s / 60, s % 60)
-        } else if ms % 1000 == 0 || s >= 10 {
+        } else if ms.is_multiple_of(1000) || s >= 10 {
             write!(f, "{s}s")
         } else {
             write!(f, "{:.1}s", ms as f64 / 1000.0)
