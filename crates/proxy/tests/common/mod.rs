@@ -132,31 +132,8 @@ pub struct Running {
 
 /// Starts a proxy in front of `upstream` with `extra` options and waits until `/ready` is 200.
 pub async fn proxy(upstream: SocketAddr, extra: &[&str]) -> Running {
-    let up = upstream.to_string();
-    let mut argv = vec![
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &up,
-        "--health-interval",
-        "100ms",
-    ];
-    argv.extend_from_slice(extra);
-    let args = Cli::try_parse_from(argv).expect("valid proxy options").args;
-    let p = Proxy::bind(args).expect("proxy binds");
-    let addr = p.local_addr().expect("addr");
-    let admin = p.admin_addr().expect("admin addr");
-    let drain = p.drain();
-    let done = tokio::spawn(p.serve());
-    let running = Running {
-        addr,
-        admin,
-        drain,
-        done,
-    };
+    let running = proxy_unready(upstream, extra);
+    let admin = running.admin;
     let ready = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             if admin_get(admin, "/ready").await.map(|(s, _)| s) == Some(200) {
@@ -168,6 +145,36 @@ pub async fn proxy(upstream: SocketAddr, extra: &[&str]) -> Running {
     .await;
     assert!(ready.is_ok(), "proxy did not become ready within 5 s");
     running
+}
+
+/// Starts a proxy without waiting for readiness.
+pub fn proxy_unready(upstream: SocketAddr, extra: &[&str]) -> Running {
+    let up = upstream.to_string();
+    let mut argv = vec![
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &up,
+    ];
+    if !extra.contains(&"--health-interval") {
+        argv.extend_from_slice(&["--health-interval", "100ms"]);
+    }
+    argv.extend_from_slice(extra);
+    let args = Cli::try_parse_from(argv).expect("valid proxy options").args;
+    let p = Proxy::bind(args).expect("proxy binds");
+    let addr = p.local_addr().expect("addr");
+    let admin = p.admin_addr().expect("admin addr");
+    let drain = p.drain();
+    let done = tokio::spawn(p.serve());
+    Running {
+        addr,
+        admin,
+        drain,
+        done,
+    }
 }
 
 /// One request on a fresh connection to the admin listener; status and body.
