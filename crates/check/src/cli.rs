@@ -327,12 +327,20 @@ pub fn fix(args: FixArgs) -> Result<ExitCode, Error> {
             if args.diff {
                 let d = similar::TextDiff::from_lines(&old, &new);
                 let shown = p.display().to_string();
+                let (a, b) = if p.is_absolute() {
+                    (shown.clone(), shown)
+                } else {
+                    (format!("a/{shown}"), format!("b/{shown}"))
+                };
+                let a = if old.is_empty() {
+                    "/dev/null".to_owned()
+                } else {
+                    a
+                };
                 write!(
                     stdout,
                     "{}",
-                    d.unified_diff()
-                        .context_radius(3)
-                        .header(&format!("a/{shown}"), &format!("b/{shown}"))
+                    d.unified_diff().context_radius(3).header(&a, &b)
                 )?;
             } else {
                 std::fs::write(&p, new)?;

@@ -149,8 +149,8 @@ impl Object {
     }
 }
 
-/// Minimal private view of a PodUnavailableBudget (`policy.steady.dev/v1alpha1`, also read for
-/// OpenKruise's `policy.kruise.io` one, whose spec uses the same field names).
+/// Minimal view of OpenKruise's `policy.kruise.io` PodUnavailableBudget; steady's own is read
+/// with `steady_api::PodUnavailableBudget`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PubObject {
@@ -383,10 +383,32 @@ pub fn decode(
             };
             (d.metadata, Body::Budget(info))
         }
-        "PodUnavailableBudget"
-            if api_version.starts_with("policy.steady.dev/")
-                || api_version.starts_with("policy.kruise.io/") =>
-        {
+        "PodUnavailableBudget" if api_version.starts_with("policy.steady.dev/") => {
+            let d: steady_api::PodUnavailableBudget = serde_json::from_value(value).map_err(err)?;
+            let s = d.spec;
+            let info = BudgetInfo {
+                is_pub: true,
+                selector: s.selector,
+                target_ref: s.target_ref.map(|t| TargetRef {
+                    api_version: t.api_version,
+                    kind: t.kind,
+                    name: t.name,
+                }),
+                min_available: s.min_available,
+                max_unavailable: s.max_unavailable,
+                unhealthy_policy: s.unhealthy_pod_policy.map(|p| {
+                    match p {
+                        steady_api::UnhealthyPodPolicy::IfHealthyBudget => "IfHealthyBudget",
+                        steady_api::UnhealthyPodPolicy::AlwaysAllow => "AlwaysAllow",
+                    }
+                    .to_owned()
+                }),
+                total_replicas: s.total_replicas,
+            };
+            (d.metadata, Body::Budget(info))
+        }
+        // OpenKruise's PodUnavailableBudget uses the same spec field names.
+        "PodUnavailableBudget" if api_version.starts_with("policy.kruise.io/") => {
             let d: PubObject = serde_json::from_value(value).map_err(err)?;
             let s = d.spec;
             let info = BudgetInfo {

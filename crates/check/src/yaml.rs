@@ -70,8 +70,7 @@ fn split_documents(text: &str) -> Vec<(usize, usize, usize)> {
     let mut start = 0;
     let mut start_line = 1;
     let mut offset = 0;
-    let mut line = 1;
-    for l in text.split_inclusive('\n') {
+    for (line, l) in (1..).zip(text.split_inclusive('\n')) {
         let b = l.as_bytes();
         let is_marker =
             b.starts_with(b"---") && (b.len() == 3 || matches!(b[3], b' ' | b'\t' | b'\n' | b'\r'));
@@ -81,7 +80,6 @@ fn split_documents(text: &str) -> Vec<(usize, usize, usize)> {
             start_line = line;
         }
         offset += l.len();
-        line += 1;
     }
     if offset > start || pieces.is_empty() {
         pieces.push((start, offset, start_line));
