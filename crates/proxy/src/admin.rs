@@ -77,7 +77,9 @@ impl Admin {
                     ),
                 }
             }
-            (&Method::POST, "/drain") => {
+            // GET too, because a kubelet `httpGet` preStop hook can only GET: that lets the
+            // application's preStop drain the proxy without curl in the application's image.
+            (&Method::POST | &Method::GET, "/drain") => {
                 self.drain.begin(Trigger::DrainRequest);
                 // Blocks until connections are drained, so a preStop hook holds the application's
                 // SIGTERM back until no request can reach it any more.
