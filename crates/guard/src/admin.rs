@@ -69,7 +69,7 @@ pub async fn serve(listener: TcpListener, ready: Readiness, metrics: Arc<Metrics
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
-            _ = shutdown.wait_for(|s| *s) => return,
+            _ = crate::stopped(&mut shutdown) => return,
         };
         let (ready, metrics, builder) = (ready.clone(), metrics.clone(), builder.clone());
         tokio::spawn(async move {

@@ -19,6 +19,18 @@ pub mod writer;
 
 pub use args::Args;
 
+/// Resolves once the shutdown flag turns true (never, if its sender is gone without setting it).
+pub async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("steady serve is not built yet")]

@@ -205,7 +205,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = shutdown.wait_for(|s| *s) => break,
+            _ = crate::stopped(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();

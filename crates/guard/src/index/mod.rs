@@ -207,9 +207,9 @@ impl Index {
             keep
         });
         for (k, v) in fresh {
-            if !self.owners.contains_key(&k) {
-                changed.insert(k.namespace.clone());
-                self.owners.insert(k, v);
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.owners.entry(k) {
+                changed.insert(slot.key().namespace.clone());
+                slot.insert(v);
             }
         }
         changed
@@ -261,9 +261,9 @@ impl Index {
         self.budgets.retain(|_, ns| !ns.is_empty());
         for (id, e) in fresh {
             let ns = self.budgets.entry(id.namespace.clone()).or_default();
-            if !ns.contains_key(&id) {
-                changed.insert(id.namespace.clone());
-                ns.insert(id, Arc::new(e));
+            if let std::collections::btree_map::Entry::Vacant(slot) = ns.entry(id) {
+                changed.insert(slot.key().namespace.clone());
+                slot.insert(Arc::new(e));
             }
         }
         changed

@@ -1,17 +1,22 @@
 use super::*;
 use steady_budget::{IntOrPercent, OperationSet, Policy, PodPhase, Target, UnhealthyPodPolicy};
 
+/// A Running, Ready pod, built through `PodFacts::from_pod` like the watches do.
 pub fn mk_pod(ns: &str, name: &str, labels: &[(&str, &str)], rs: Option<&str>) -> PodFacts {
-    PodFacts {
-        namespace: ns.into(),
-        name: name.into(),
-        labels: labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
-        controller: rs.map(|rs| OwnerRef::new("apps/v1", "ReplicaSet", rs)),
-        phase: PodPhase::Running,
-        ready: true,
-        ready_changed: Some(jiff::Timestamp::from_second(1_000).unwrap()),
-        terminating: false,
-    }
+    let labels: serde_json::Map<String, serde_json::Value> =
+        labels.iter().map(|(k, v)| ((*k).to_owned(), serde_json::json!(v))).collect();
+    let owners: Vec<serde_json::Value> = rs
+        .map(|rs| serde_json::json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": "u", "controller": true}))
+        .into_iter()
+        .collect();
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": owners},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+    }))
+    .unwrap();
+    let facts = PodFacts::from_pod(&pod);
+    assert_eq!(facts.phase, PodPhase::Running);
+    facts
 }
 
 pub fn mk_spec(app: &str, max_unavailable: i32) -> BudgetSpec {
