@@ -138,7 +138,10 @@ fn parse_piece(
     };
     let mut parser = Parser::new_from_str(piece);
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    // Nodes copied by alias expansion in this piece; bounded so a "billion laughs" document is an
+    // error, not an exhausted memory.
+    let mut expanded = 0usize;
     let mut root: Option<Node> = None;
     // Bounded: every event consumes input, and the stream ends at the piece's end.
     while let Some(ev) = parser.next_event() {
@@ -168,7 +171,19 @@ fn parse_piece(
                 continue;
             }
             Event::Alias(id) => match anchors.get(&id) {
-                Some(n) => n.clone(),
+                Some((n, size)) => {
+                    expanded += size;
+                    if expanded > MAX_ALIAS_NODES {
+                        out.push(Err(YamlError {
+                            line: loc.pos(span.start).line,
+                            message: format!(
+                                "aliases expand to more than {MAX_ALIAS_NODES} nodes (document starting at line {line})"
+                            ),
+                        }));
+                        return;
+                    }
+                    n.clone()
+                }
                 None => {
                     out.push(Err(YamlError {
                         line: loc.pos(span.start).line,
@@ -191,7 +206,7 @@ fn parse_piece(
                     end: loc.pos(span.end),
                 };
                 if anchor != 0 {
-                    anchors.insert(anchor, n.clone());
+                    anchors.insert(anchor, (n.clone(), 1));
                 }
                 n
             }
@@ -204,6 +219,15 @@ fn parse_piece(
                 } else {
                     first == Some(b'[')
                 };
+                if stack.len() >= MAX_DEPTH {
+                    out.push(Err(YamlError {
+                        line: start_pos.line,
+                        message: format!(
+                            "nested deeper than {MAX_DEPTH} levels (document starting at line {line})"
+                        ),
+                    }));
+                    return;
+                }
                 stack.push(Frame {
                     start: start_pos,
                     anchor,
@@ -243,7 +267,8 @@ fn parse_piece(
                     end: end_pos,
                 };
                 if f.anchor != 0 {
-                    anchors.insert(f.anchor, n.clone());
+                    let size = n.size();
+                    anchors.insert(f.anchor, (n.clone(), size));
                 }
                 n
             }
@@ -258,7 +283,25 @@ fn parse_piece(
     }
 }
 
+const MAX_ALIAS_NODES: usize = 100_000;
+/// Kubernetes objects nest about 15 levels; recursion over deeper trees could exhaust the stack.
+const MAX_DEPTH: usize = 100;
+
 impl Node {
+    /// Number of nodes in this tree.
+    pub fn size(&self) -> usize {
+        match &self.kind {
+            NodeKind::Scalar { .. } => 1,
+            NodeKind::Seq { items, .. } => 1 + items.iter().map(Node::size).sum::<usize>(),
+            NodeKind::Map { entries, .. } => {
+                1 + entries
+                    .iter()
+                    .map(|(k, v)| k.size() + v.size())
+                    .sum::<usize>()
+            }
+        }
+    }
+
     /// The value of `key` when this node is a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.kind {
@@ -383,6 +426,42 @@ mod tests {
         assert_eq!(
             docs[0].as_ref().unwrap().root.to_json(),
             serde_json::json!({"a": 7, "b": "7", "c": 1.5, "d": "yes", "e": null, "f": 31, "g": -3, "h": "1.2.3"})
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let doc = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let docs = parse_stream(&doc);
+        // saphyr-parser has its own recursion limit; either way it is an error, not a crash.
+        assert!(docs[0].is_err());
+        let doc = format!("{}1{}", "[".repeat(120), "]".repeat(120));
+        let docs = parse_stream(&doc);
+        assert!(
+            docs[0]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("nested deeper")
+        );
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            doc.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let docs = parse_stream(&doc);
+        assert!(
+            docs[0]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("aliases expand")
         );
     }
 
