@@ -134,12 +134,13 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(total: usize, what: &'static str) -> Self {
+    /// `long`: show it whatever the total (a cluster scan waits on the network).
+    fn new(total: usize, what: &'static str, long: bool) -> Self {
         Self {
             total,
             done: AtomicUsize::new(0),
             shown: AtomicUsize::new(0),
-            enabled: total >= 200 && std::io::stderr().is_terminal(),
+            enabled: (long || total >= 200) && std::io::stderr().is_terminal(),
             what,
         }
     }
@@ -191,7 +192,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
     let mut files = 0;
     if !args.paths.is_empty() {
         let inputs = load::expand(&args.paths, &mut errors);
-        let progress = Progress::new(inputs.len(), "files");
+        let progress = Progress::new(inputs.len(), "files", false);
         let ns = args.namespace.as_deref().unwrap_or("default");
         let loaded = load::load(&inputs, ns, &|n| progress.tick(n));
         progress.finish();
@@ -200,9 +201,9 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
         files += loaded.files;
     }
     if args.cluster {
-        let progress = Progress::new(200, "resource kinds");
+        let progress = Progress::new(9, "resource kinds", true);
         match crate::cluster::load(args.namespace.as_deref(), args.all_namespaces, &|n| {
-            progress.tick(n * 20)
+            progress.tick(n)
         }) {
             Ok(objs) => objects.extend(objs),
             Err(e) => {

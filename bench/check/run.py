@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Measures `steady check` (objects/s, peak memory) on generated corpora of 10k, 50k and 100k
+objects, and Checkov on 1k and 10k-object slices of the same corpus, in one run. By hand only.
+
+usage: run.py [--out DIR] [--steady PATH] [--checkov PATH] [--skip-checkov]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+
+
+def measure(cmd):
+    """Wall time and peak RSS (MiB, from GNU time's %M) of one command run to completion."""
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t0
+    err = p.stderr.decode(errors="replace").strip().splitlines()
+    kib = int(err[-1]) if err and err[-1].isdigit() else 0
+    return dt, kib / 1024.0, p.returncode, "\n".join(err[-5:])
+
+
+def gen(n, out):
+    if not os.path.isdir(out):
+        subprocess.run([sys.executable, os.path.join(HERE, "gen.py"), "--objects", str(n), "--out", out], check=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="/tmp/steady-bench")
+    ap.add_argument("--steady", default=os.path.join(ROOT, "target", "release", "steady"))
+    ap.add_argument("--checkov", default=shutil.which("checkov") or "checkov")
+    ap.add_argument("--skip-checkov", action="store_true")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    results = {"steady": [], "checkov": []}
+    for n in (10_000, 50_000, 100_000):
+        d = os.path.join(a.out, f"corpus-{n}")
+        gen(n, d)
+        # One untimed run to warm the page cache, then the measured one.
+        subprocess.run([a.steady, "check", "--no-config", "-o", "json", "--fail-on", "never", d], stdout=subprocess.DEVNULL)
+        dt, mib, rc, err = measure([a.steady, "check", "--no-config", "-o", "json", "--fail-on", "never", d])
+        if rc != 0:
+            print(f"steady failed on {d}: rc={rc} {err}", file=sys.stderr)
+            sys.exit(1)
+        r = {"objects": n, "seconds": round(dt, 3), "objects_per_s": round(n / dt), "peak_mib": round(mib, 1)}
+        results["steady"].append(r)
+        print("steady ", r, flush=True)
+    if not a.skip_checkov:
+        for n in (1_000, 10_000):
+            d = os.path.join(a.out, f"corpus-{n}")
+            gen(n, d)
+            dt, mib, rc, err = measure([a.checkov, "-d", d, "--framework", "kubernetes", "--quiet", "--compact", "-o", "json"])
+            r = {"objects": n, "seconds": round(dt, 1), "objects_per_s": round(n / dt, 1), "peak_mib": round(mib, 1), "rc": rc}
+            results["checkov"].append(r)
+            print("checkov", r, flush=True)
+        s10 = next(r for r in results["steady"] if r["objects"] == 10_000)
+        c10 = next(r for r in results["checkov"] if r["objects"] == 10_000)
+        results["speedup_10k"] = round(c10["seconds"] / s10["seconds"])
+        print("speed-up on the same 10,000 objects:", results["speedup_10k"], "x")
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
