@@ -58,7 +58,8 @@ pub enum Allow {
     NoBudget,
     /// Budgets cover the pod but none protects this operation or all ignore the pod.
     NotProtected,
-    /// Every covering budget already holds this pod (a retry), or lets an unavailable pod go.
+    /// Every covering budget already has this pod's removal pending (a retry), or lets an
+    /// unavailable pod go.
     NoUnitNeeded,
 }
 
@@ -143,7 +144,7 @@ pub fn decide(req: &Request<'_>, budgets: &[BudgetView<'_>]) -> Decision {
         }
         protected = true;
         // 3. A retry is not a second disruption.
-        if b.status.holds(&pod.name) {
+        if b.status.removal_pending(pod) {
             continue;
         }
         // 4. Unavailable pods may go when the policy says so or the budget is met anyway.

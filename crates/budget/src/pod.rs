@@ -73,6 +73,9 @@ pub struct PodFacts {
     pub ready_changed: Option<Timestamp>,
     /// `metadata.deletionTimestamp` is set.
     pub terminating: bool,
+    /// `metadata.creationTimestamp`: tells a new pod from an old one of the same name
+    /// (StatefulSets reuse names).
+    pub created: Option<Timestamp>,
 }
 
 impl PodFacts {
@@ -108,6 +111,7 @@ impl PodFacts {
                 .and_then(|c| c.last_transition_time.as_ref())
                 .map(|t| t.0),
             terminating: meta.deletion_timestamp.is_some(),
+            created: meta.creation_timestamp.as_ref().map(|t| t.0),
         }
     }
 
@@ -160,6 +164,7 @@ pub(crate) mod tests {
             ready: true,
             ready_changed: Some(ts(ready_at)),
             terminating: false,
+            created: Some(ts(ready_at.min(0))),
         }
     }
 

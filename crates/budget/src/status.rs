@@ -8,6 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::owner::{OwnerLookup, Resolution, resolve_from};
 use crate::pod::{OwnerRef, PodFacts};
+
+/// A pod created after the unit was taken is a new pod reusing the name (StatefulSets do): the
+/// entry was for its predecessor, which is gone.
+fn is_successor(pod: &PodFacts, since: &Timestamp) -> bool {
+    pod.created
+        .is_some_and(|created| created.as_second() > since.as_second())
+}
 use crate::spec::{BudgetSpec, Operation, Policy};
 
 /// How long a disruption recorded in the status counts against the budget when the pod does not
@@ -93,9 +100,23 @@ impl BudgetStatus {
             .find(|c| c.type_ == DISRUPTION_ALLOWED)
     }
 
-    /// Whether the pod already holds a unit of this budget (a retry is not a second disruption).
+    /// Whether the pod is recorded in either map.
     pub fn holds(&self, pod: &str) -> bool {
         self.disrupted_pods.contains_key(pod) || self.unavailable_pods.contains_key(pod)
+    }
+
+    /// Whether this very pod was allowed a deletion or eviction that has not happened yet, so a
+    /// repeated request is a retry, not a second disruption.
+    ///
+    /// Only `disruptedPods` proves that: a pod recorded there goes away. A pod in `unavailablePods`
+    /// survives its update, and may already have restarted and be serving again before the
+    /// controller clears the entry; exempting it would let a second disruption through for free.
+    /// A pod created in or after the second the unit was taken is a new pod reusing the name.
+    pub fn removal_pending(&self, pod: &PodFacts) -> bool {
+        self.disrupted_pods.get(&pod.name).is_some_and(|since| {
+            pod.created
+                .is_none_or(|created| created.as_second() < since.as_second())
+        })
     }
 
     /// The budget is met: at least as many pods available as it needs.
@@ -293,17 +314,20 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     let mut status = previous.clone();
     status.observed_generation = generation;
 
-    // Expire map entries. A removed pod's entry goes once the pod is gone or terminating (it is
-    // unavailable on its own account then); an updated pod's once its readiness changed after the
-    // unit was taken (it restarted). Anything else goes after the expiry, with an Event.
+    // Expire map entries. An entry goes once its pod is terminating (unavailable on its own
+    // account then) or replaced by a new pod of the same name; an updated pod's entry also once its
+    // readiness changed after the unit was taken (it restarted). A pod missing from the view may
+    // be gone, or too new for the informer to have delivered it yet: its entry stays until the
+    // expiry (it affects no count meanwhile) and then goes silently. A pod still there at the
+    // expiry never went: its entry goes with an Event.
     let by_name: HashMap<&str, &PodFacts> =
         covered.iter().map(|(p, _)| (p.name.as_str(), *p)).collect();
     let expired = |since: &Timestamp| now.duration_since(*since) > expiry;
     status
         .disrupted_pods
         .retain(|name, since| match by_name.get(name.as_str()) {
-            None => false,
-            Some(p) if p.terminating => false,
+            None => !expired(since),
+            Some(p) if p.terminating || is_successor(p, since) => false,
             Some(_) if expired(since) => {
                 events.push(BudgetEvent::NotDeleted {
                     pod: name.clone(),
@@ -317,8 +341,8 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     status
         .unavailable_pods
         .retain(|name, since| match by_name.get(name.as_str()) {
-            None => false,
-            Some(p) if p.terminating => false,
+            None => !expired(since),
+            Some(p) if p.terminating || is_successor(p, since) => false,
             Some(p)
                 if p.ready_changed
                     .is_some_and(|t| t.as_second() > since.as_second()) =>
@@ -343,6 +367,10 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
                 .map(|p| p.namespace.as_str())
                 .unwrap_or_default()
         );
+        // The counts of the last good recompute stay for the user to see; nothing is allowed.
+        status.total_replicas = status.total_replicas.max(0);
+        status.desired_available = status.desired_available.max(0);
+        status.current_available = status.current_available.max(0);
         status.unavailable_allowed = 0;
         status.set_condition(
             ConditionReason::SyncFailed,

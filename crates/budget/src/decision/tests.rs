@@ -210,6 +210,46 @@ fn step_three_a_retry_takes_no_second_unit() {
 }
 
 #[test]
+fn step_three_exempts_only_pending_removals_of_this_very_pod() {
+    // An in-place update recorded earlier is no pass for a deletion: the pod may be back.
+    let mut updated = Fixture::new("web", 0);
+    updated
+        .status
+        .unavailable_pods
+        .insert("web-0".into(), ts(990));
+    assert!(matches!(
+        run(&web(), Operation::Delete, &[&updated]),
+        Decision::Deny(_)
+    ));
+    assert!(matches!(
+        run(&web(), Operation::Update, &[&updated]),
+        Decision::Deny(_)
+    ));
+    // A new pod that reuses the name of one deleted earlier holds nothing.
+    let mut deleted = Fixture::new("web", 0);
+    deleted
+        .status
+        .disrupted_pods
+        .insert("web-0".into(), ts(990));
+    let successor = PodFacts {
+        created: Some(ts(995)),
+        ..web()
+    };
+    assert!(matches!(
+        run(&successor, Operation::Delete, &[&deleted]),
+        Decision::Deny(_)
+    ));
+    let same_second = PodFacts {
+        created: Some(ts(990)),
+        ..web()
+    };
+    assert!(matches!(
+        run(&same_second, Operation::Delete, &[&deleted]),
+        Decision::Deny(_)
+    ));
+}
+
+#[test]
 fn step_four_unavailable_pods() {
     let not_ready = PodFacts {
         ready: false,
