@@ -11,10 +11,13 @@
 pub mod admin;
 pub mod admission;
 pub mod args;
+pub mod controller;
 pub mod events;
 pub mod index;
+pub mod lease;
 pub mod metrics;
 pub mod server;
+pub mod watches;
 pub mod writer;
 
 pub use args::Args;
@@ -33,18 +36,124 @@ pub async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("steady serve is not built yet")]
-    NotBuilt,
+    #[error("cannot set up the Kubernetes client (kubeconfig or in-cluster config): {0}")]
+    Kube(#[source] kube::Error),
+    #[error(transparent)]
+    Tls(#[from] server::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Lease(#[from] lease::LeaseError),
+    #[error("leader election stopped; exiting so the replica restarts cleanly")]
+    LeaseLost,
 }
 
 impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Self::NotBuilt => "not_built",
+            Self::Kube(_) => "kube_client",
+            Self::Tls(e) => e.metric_label(),
+            Self::Bind { .. } => "bind",
+            Self::Lease(_) => "lease",
+            Self::LeaseLost => "lease_lost",
         }
     }
 }
 
-pub async fn run(_args: Args) -> Result<std::process::ExitCode, Error> {
-    Err(Error::NotBuilt)
+pub async fn run(args: Args) -> Result<std::process::ExitCode, Error> {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let client = kube::Client::try_default().await.map_err(Error::Kube)?;
+    let resolver = server::CertResolver::new(&args.tls_cert_file, &args.tls_key_file)?;
+    resolver.spawn_reloader(Duration::from_millis(args.cert_reload_ms.max(100)));
+    let acceptor = server::tls_acceptor(resolver)?;
+    let bind = |addr| async move {
+        tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })
+    };
+    let webhook_listener = bind(args.listen).await?;
+    let admin_listener = bind(args.admin_listen).await?;
+
+    let identity = args
+        .identity
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("steady-guard-{}", std::process::id()));
+    let metrics = Arc::new(metrics::Metrics::new());
+    let index = index::SharedIndex::default();
+    let ready = admin::Readiness::default();
+    let dirty = Arc::new(watches::Dirty::default());
+    let writer = writer::Writer::new(client.clone());
+    let events = events::Events::new(client.clone(), Some(identity.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+
+    let w = watches::Watches { client: client.clone(), index: index.clone(), dirty: dirty.clone(), ready: ready.clone(), metrics: metrics.clone() };
+    let _watch_tasks = w.spawn(args.guard_pdb_deletes);
+
+    let (leader, mut lease_task) = lease::elect(client.clone(), &args.lease_namespace, &args.lease_name, &identity).await?;
+    let controller = controller::Controller {
+        index: index.clone(),
+        writer: writer.clone(),
+        events: Some(events.clone()),
+        metrics: metrics.clone(),
+        dirty,
+        leader,
+        expiry: jiff::SignedDuration::from_secs(i64::try_from(args.expiry_seconds).unwrap_or(i64::MAX)),
+        resync: Duration::from_secs(args.resync_seconds.max(1)),
+    };
+    tokio::spawn(controller.run(stop_rx.clone()));
+
+    let admission = admission::Admission::with_readiness(
+        index,
+        writer,
+        Some(events),
+        metrics.clone(),
+        admission::Config { deadline: args.request_deadline(), max_attempts: args.max_attempts },
+        ready.clone(),
+    );
+    tokio::spawn(admin::serve(admin_listener, ready, metrics, stop_rx.clone()));
+    let limits = server::Limits {
+        max_body_bytes: args.max_body_bytes,
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+    };
+    tracing::info!(listen = %args.listen, admin = %args.admin_listen, pdb_mode = args.guard_pdb_deletes, identity, "steady serve started");
+    let mut webhook = tokio::spawn(server::serve(webhook_listener, acceptor, admission, limits, stop_rx, Duration::from_secs(10)));
+
+    // The first SIGTERM (or Ctrl-C) drains; a second one exits at once.
+    let lost = tokio::select! {
+        _ = shutdown_signal() => false,
+        _ = &mut lease_task => true,
+        _ = &mut webhook => false,
+    };
+    let _ = stop_tx.send(true);
+    if lost {
+        return Err(Error::LeaseLost);
+    }
+    tracing::info!("shutting down: draining webhook connections");
+    tokio::select! {
+        _ = webhook => {}
+        _ = shutdown_signal() => tracing::warn!("second signal: exiting now"),
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -54,6 +54,9 @@ struct Inner {
     events: Option<Events>,
     metrics: Arc<Metrics>,
     config: Config,
+    /// When set, disruptions are refused until every cache has synced: an empty index would
+    /// otherwise allow everything.
+    ready: Option<crate::admin::Readiness>,
 }
 
 /// How one review was answered, for metrics and logs.
@@ -76,7 +79,12 @@ fn op_label(op: Option<Operation>) -> &'static str {
 
 impl Admission {
     pub fn new(index: SharedIndex, writer: Writer, events: Option<Events>, metrics: Arc<Metrics>, config: Config) -> Self {
-        Self { inner: Arc::new(Inner { index, writer, events, metrics, config }) }
+        Self { inner: Arc::new(Inner { index, writer, events, metrics, config, ready: None }) }
+    }
+
+    /// Refuse disruptions (429) until `ready` reports every cache synced.
+    pub fn with_readiness(index: SharedIndex, writer: Writer, events: Option<Events>, metrics: Arc<Metrics>, config: Config, ready: crate::admin::Readiness) -> Self {
+        Self { inner: Arc::new(Inner { index, writer, events, metrics, config, ready: Some(ready) }) }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -123,6 +131,11 @@ impl Admission {
             Subject::Update { .. } => Operation::Update,
             Subject::Resize { .. } => Operation::Resize,
         };
+        if let Some(ready) = &self.inner.ready
+            && !ready.is_ready()
+        {
+            return Ok(self.failure(op, r, None, "the guard is still loading its caches".into(), "NotReady"));
+        }
         // The fast path: no budget in the namespace, no pod to parse, no API call.
         if !self.inner.index.read().has_budgets(&r.namespace) {
             return Ok(Outcome::allow(Some(op), "NoBudget"));
