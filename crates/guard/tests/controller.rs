@@ -1,0 +1,111 @@
+//! The controller's recompute against the API double: writes only when the status changed, picks
+//! up pods created after the budget, stops writing without the Lease, survives conflicts.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use steady_budget::{OwnerInfo, OwnerRef};
+use steady_guard::controller::Controller;
+use steady_guard::index::OwnerKey;
+use steady_guard::watches::Dirty;
+use steady_guard::writer::Writer;
+use support::*;
+use tokio::sync::watch;
+
+const NS: &str = "shop";
+
+fn owned_pod(name: &str) -> Value {
+    let mut p = mk_pod(NS, name, "web");
+    p["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "u", "controller": true}]);
+    p
+}
+
+async fn setup(leader: bool) -> (ApiDouble, Instance, Controller, watch::Sender<bool>) {
+    let double = ApiDouble::start().await;
+    let mut b = mk_budget(NS, "web", "web", 1, 0, 0, 0);
+    b["status"] = json!({});
+    double.put_object(&pub_path(NS, "web"), b);
+    let g = instance(&double, &[(NS, "web")], &[owned_pod("web-a"), owned_pod("web-b")], false).await;
+    {
+        let mut idx = g.index.write();
+        idx.apply_owner(
+            OwnerKey::new(NS, &OwnerRef::new("apps/v1", "Deployment", "web")),
+            OwnerInfo { controller: None, replicas: Some(3), min_ready_seconds: None },
+        );
+        idx.apply_owner(
+            OwnerKey::new(NS, &OwnerRef::new("apps/v1", "ReplicaSet", "web-1")),
+            OwnerInfo { controller: Some(OwnerRef::new("apps/v1", "Deployment", "web")), replicas: Some(3), min_ready_seconds: None },
+        );
+    }
+    let (tx, rx) = watch::channel(leader);
+    let c = Controller {
+        index: g.index.clone(),
+        writer: Writer::new(double.client()),
+        events: Some(steady_guard::events::Events::new(double.client(), None)),
+        metrics: g.metrics.clone(),
+        dirty: Arc::new(Dirty::default()),
+        leader: rx,
+        expiry: jiff::SignedDuration::from_secs(120),
+        resync: Duration::from_secs(3600),
+    };
+    (double, g, c, tx)
+}
+
+#[tokio::test]
+async fn recompute_writes_only_changes_and_follows_new_pods() {
+    let (double, g, c, _tx) = setup(true).await;
+    let pass = c.recompute(NS).await;
+    assert_eq!(pass.written, 1, "{pass:?}");
+    let st = double.object(&pub_path(NS, "web")).unwrap()["status"].clone();
+    assert_eq!((st["totalReplicas"].clone(), st["desiredAvailable"].clone(), st["currentAvailable"].clone(), st["unavailableAllowed"].clone()), (json!(3), json!(2), json!(2), json!(0)));
+    assert_eq!(st["observedGeneration"], 1);
+    assert_eq!(st["conditions"][0]["reason"], "InsufficientPods");
+    // Nothing changed: no write.
+    let pass = c.recompute(NS).await;
+    assert_eq!((pass.written, pass.unchanged), (0, 1));
+    assert_eq!(double.puts(), 1);
+    // A pod created after the budget: one unit allowed.
+    g.index.write().apply_pod(pod_facts(&owned_pod("web-c")));
+    assert_eq!(c.recompute(NS).await.written, 1);
+    let st = double.object(&pub_path(NS, "web")).unwrap()["status"].clone();
+    assert_eq!((st["currentAvailable"].clone(), st["unavailableAllowed"].clone()), (json!(3), json!(1)));
+    assert_eq!(st["conditions"][0]["reason"], "SufficientPods");
+}
+
+#[tokio::test]
+async fn a_missing_owner_is_sync_failed_with_an_event() {
+    let (double, g, c, _tx) = setup(true).await;
+    g.index.write().delete_owner(&OwnerKey::new(NS, &OwnerRef::new("apps/v1", "Deployment", "web")));
+    // The ReplicaSet still names the Deployment as its controller; it is gone from the cache.
+    assert_eq!(c.recompute(NS).await.written, 1);
+    let st = double.object(&pub_path(NS, "web")).unwrap()["status"].clone();
+    assert_eq!(st["unavailableAllowed"], 0);
+    assert_eq!(st["conditions"][0]["reason"], "SyncFailed");
+    for _ in 0..100 {
+        if !double.events().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(double.events()[0]["reason"], "SyncFailed");
+}
+
+#[tokio::test]
+async fn no_lease_no_write_and_conflicts_are_reread() {
+    let (double, g, c, tx) = setup(false).await;
+    assert_eq!(c.recompute(NS).await.written, 0);
+    assert_eq!(double.puts(), 0, "a replica without the Lease never writes");
+    tx.send(true).unwrap();
+    // Someone else wrote since the index saw the budget: conflict, re-read, then success.
+    let mut b = double.object(&pub_path(NS, "web")).unwrap();
+    b["status"] = json!({"observedGeneration": 1});
+    double.put_object(&pub_path(NS, "web"), b);
+    let pass = c.recompute(NS).await;
+    assert_eq!(pass.conflicts, 1, "{pass:?}");
+    let pass = c.recompute(NS).await;
+    assert_eq!(pass.written, 1, "{pass:?}");
+    assert!(g.metrics.encode().contains(r#"steady_guard_status_write_conflicts_total{writer="controller"} 1"#));
+}
