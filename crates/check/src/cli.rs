@@ -228,12 +228,14 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
             std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
         }
     };
-    let text = report::render(args.output, &report, color);
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = if args.output == Format::Json {
+        report::write_json(&report, &mut stdout)
+    } else {
+        let text = report::render(args.output, &report, color);
+        stdout.write_all(text.as_bytes())
+    };
+    if let Err(e) = written.and_then(|()| stdout.flush()) {
         // A closed pipe (`| head`) is not an error of the check.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(e.into());

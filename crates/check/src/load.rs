@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::model::{self, Object, Source};
-use crate::yaml::{self, Node, NodeKind};
+use serde_json::Value;
+
+use crate::yaml;
 
 /// A problem with the input, reported with where it is; the run goes on without it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,7 +201,7 @@ pub fn load_text(file: &str, text: &str, default_namespace: &str) -> Loaded {
     let file: Arc<str> = Arc::from(file);
     let mut out = Loaded::default();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (doc_index, doc) in yaml::parse_stream(text).into_iter().enumerate() {
+    for (doc_index, doc) in yaml::parse_values(text).into_iter().enumerate() {
         match doc {
             Err(e) => out.errors.push(InputError {
                 file: file.to_string(),
@@ -209,38 +211,58 @@ pub fn load_text(file: &str, text: &str, default_namespace: &str) -> Loaded {
             Ok(doc) => {
                 let source = Source {
                     file: file.clone(),
-                    line: doc.root.start.line,
+                    line: doc.line,
                     doc: doc_index,
                 };
-                add_node(&doc.root, source, default_namespace, &mut out);
+                add_value(
+                    doc.value,
+                    &doc.item_lines,
+                    source,
+                    default_namespace,
+                    &mut out,
+                );
             }
         }
     }
     out
 }
 
-fn add_node(node: &Node, source: Source, default_namespace: &str, out: &mut Loaded) {
-    let NodeKind::Map { .. } = node.kind else {
+fn add_value(
+    mut value: Value,
+    item_lines: &[usize],
+    source: Source,
+    default_namespace: &str,
+    out: &mut Loaded,
+) {
+    if !value.is_object() {
         // Empty documents and plain values are not objects; nothing to check.
         return;
-    };
-    let kind = node.get("kind").and_then(Node::as_str).unwrap_or_default();
-    if kind == "List" || (kind.ends_with("List") && node.get("items").is_some()) {
-        for item in node.get("items").map(Node::items).unwrap_or_default() {
+    }
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if kind == "List" || (kind.ends_with("List") && value.get("items").is_some()) {
+        let items = match value.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        for (n, item) in items.into_iter().enumerate() {
             let s = Source {
-                line: item.start.line,
+                line: item_lines.get(n).copied().unwrap_or(source.line),
                 ..source.clone()
             };
-            add_node(item, s, default_namespace, out);
+            add_value(item, &[], s, default_namespace, out);
         }
         return;
     }
     let line = source.line;
-    match model::decode(node.to_json(), source.clone(), default_namespace) {
+    let file = source.file.clone();
+    match model::decode(value, source, default_namespace) {
         Ok(Some(o)) => out.objects.push(o),
         Ok(None) => {}
         Err(e) => out.errors.push(InputError {
-            file: source.file.to_string(),
+            file: file.to_string(),
             line,
             message: e.to_string(),
         }),

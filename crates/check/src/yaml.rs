@@ -283,6 +283,201 @@ fn parse_piece(
     }
 }
 
+/// A document decoded straight to JSON, the checker's fast path (no span tree): the value, the
+/// line of its first node, and for a top-level mapping the lines of the entries of its `items`
+/// sequence (for `kind: List`).
+#[derive(Debug, Clone)]
+pub struct ValueDoc {
+    pub value: Value,
+    pub line: usize,
+    pub item_lines: Vec<usize>,
+}
+
+/// Like [`parse_stream`], decoding each document to JSON directly.
+pub fn parse_values(text: &str) -> Vec<Result<ValueDoc, YamlError>> {
+    let mut out = Vec::new();
+    for (start, end, line) in split_documents(text) {
+        values_piece(&text[start..end], line, &mut out);
+    }
+    out
+}
+
+enum VFrame {
+    Map {
+        map: serde_json::Map<String, Value>,
+        key: Option<String>,
+        anchor: usize,
+    },
+    Seq {
+        items: Vec<Value>,
+        anchor: usize,
+        is_items: bool,
+    },
+}
+
+fn value_size(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(value_size).sum::<usize>(),
+        Value::Object(m) => 1 + m.values().map(value_size).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+fn values_piece(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, YamlError>>) {
+    let mut parser = Parser::new_from_str(piece);
+    let mut stack: Vec<VFrame> = Vec::new();
+    let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
+    let mut expanded = 0usize;
+    let mut root: Option<Value> = None;
+    let mut root_line = line;
+    let mut item_lines = Vec::new();
+    let at = |m: saphyr_parser::Marker| line + m.line().saturating_sub(1);
+    while let Some(ev) = parser.next_event() {
+        let (ev, span) = match ev {
+            Ok(x) => x,
+            Err(e) => {
+                out.push(Err(YamlError {
+                    line: at(*e.marker()),
+                    message: format!("{} (in the document starting at line {line})", e.info()),
+                }));
+                return;
+            }
+        };
+        let value = match ev {
+            Event::StreamStart | Event::Nothing => continue,
+            Event::StreamEnd => break,
+            Event::DocumentStart(_) => {
+                root = None;
+                stack.clear();
+                item_lines.clear();
+                continue;
+            }
+            Event::DocumentEnd => {
+                if let Some(r) = root.take() {
+                    out.push(Ok(ValueDoc {
+                        value: r,
+                        line: root_line,
+                        item_lines: std::mem::take(&mut item_lines),
+                    }));
+                }
+                continue;
+            }
+            Event::Alias(id) => match anchors.get(&id) {
+                Some((v, size)) => {
+                    expanded += size;
+                    if expanded > MAX_ALIAS_NODES {
+                        out.push(Err(YamlError {
+                            line: at(span.start),
+                            message: format!(
+                                "aliases expand to more than {MAX_ALIAS_NODES} nodes (document starting at line {line})"
+                            ),
+                        }));
+                        return;
+                    }
+                    v.clone()
+                }
+                None => {
+                    out.push(Err(YamlError {
+                        line: at(span.start),
+                        message: "alias refers to an unknown anchor".into(),
+                    }));
+                    return;
+                }
+            },
+            Event::Scalar(text, style, anchor, tag) => {
+                if stack.is_empty() {
+                    root_line = at(span.start);
+                }
+                if let Some(VFrame::Map {
+                    key: key @ None, ..
+                }) = stack.last_mut()
+                {
+                    *key = Some(text.into_owned());
+                    continue;
+                }
+                let plain = matches!(style, ScalarStyle::Plain)
+                    && !tag
+                        .as_ref()
+                        .is_some_and(|t| t.suffix == "str" || t.handle == "!");
+                let v = if plain {
+                    plain_scalar(&text)
+                } else {
+                    Value::String(text.into_owned())
+                };
+                if anchor != 0 {
+                    anchors.insert(anchor, (v.clone(), 1));
+                }
+                v
+            }
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                let l = at(span.start);
+                if stack.len() >= MAX_DEPTH {
+                    out.push(Err(YamlError {
+                        line: l,
+                        message: format!(
+                            "nested deeper than {MAX_DEPTH} levels (document starting at line {line})"
+                        ),
+                    }));
+                    return;
+                }
+                if stack.is_empty() {
+                    root_line = l;
+                }
+                let is_map = matches!(ev, Event::MappingStart(..));
+                if stack.len() == 2 && matches!(stack[1], VFrame::Seq { is_items: true, .. }) {
+                    item_lines.push(l);
+                }
+                let is_items = !is_map
+                    && stack.len() == 1
+                    && matches!(&stack[0], VFrame::Map { key: Some(k), .. } if k == "items");
+                stack.push(if is_map {
+                    VFrame::Map {
+                        map: serde_json::Map::new(),
+                        key: None,
+                        anchor,
+                    }
+                } else {
+                    VFrame::Seq {
+                        items: Vec::new(),
+                        anchor,
+                        is_items,
+                    }
+                });
+                continue;
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                let (v, anchor) = match stack.pop() {
+                    Some(VFrame::Map { map, anchor, .. }) => (Value::Object(map), anchor),
+                    Some(VFrame::Seq { items, anchor, .. }) => (Value::Array(items), anchor),
+                    None => continue,
+                };
+                if anchor != 0 {
+                    let size = value_size(&v);
+                    anchors.insert(anchor, (v.clone(), size));
+                }
+                v
+            }
+        };
+        match stack.last_mut() {
+            None => root = Some(value),
+            Some(VFrame::Map { map, key, .. }) => match key.take() {
+                Some(k) => {
+                    map.insert(k, value);
+                }
+                None => *key = Some(value.to_string()),
+            },
+            Some(VFrame::Seq { items, .. }) => items.push(value),
+        }
+    }
+    if let Some(r) = root.take() {
+        out.push(Ok(ValueDoc {
+            value: r,
+            line: root_line,
+            item_lines,
+        }));
+    }
+}
+
 const MAX_ALIAS_NODES: usize = 100_000;
 /// Kubernetes objects nest about 15 levels; recursion over deeper trees could exhaust the stack.
 const MAX_DEPTH: usize = 100;
@@ -427,6 +622,20 @@ mod tests {
             docs[0].as_ref().unwrap().root.to_json(),
             serde_json::json!({"a": 7, "b": "7", "c": 1.5, "d": "yes", "e": null, "f": 31, "g": -3, "h": "1.2.3"})
         );
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_span_tree() {
+        let text = "# c\na: &x {k: [1, '2', yes, ~]}\nb: *x\n---\nkind: List\nitems:\n- {kind: A}\n-\n  kind: B\n---\n{\"j\": [1.5, true]}\n";
+        let trees = parse_stream(text);
+        let values = parse_values(text);
+        assert_eq!(trees.len(), values.len());
+        for (t, v) in trees.iter().zip(&values) {
+            let (t, v) = (t.as_ref().unwrap(), v.as_ref().unwrap());
+            assert_eq!(t.root.to_json(), v.value);
+            assert_eq!(t.root.start.line, v.line);
+        }
+        assert_eq!(values[1].as_ref().unwrap().item_lines, [7, 9]);
     }
 
     #[test]

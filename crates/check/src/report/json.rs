@@ -15,52 +15,115 @@
 //! ```
 //! Fields are only ever added; `line` is 0 for objects read from a cluster.
 
-use serde_json::json;
+use std::io::Write;
+
+use serde::Serialize;
 
 use super::Report;
 
-pub fn json(r: &Report<'_>) -> String {
-    let c = r.counts();
-    let findings: Vec<_> = r
-        .findings
-        .iter()
-        .map(|f| {
+#[derive(Serialize)]
+struct Doc<'a> {
+    version: u32,
+    summary: Summary,
+    findings: Findings<'a>,
+    #[serde(rename = "inputErrors")]
+    input_errors: Vec<ErrorOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    files: usize,
+    objects: usize,
+    findings: usize,
+    error: usize,
+    warning: usize,
+    info: usize,
+}
+
+/// The findings, serialised one by one (no intermediate tree: 100,000 objects stay cheap).
+struct Findings<'a>(&'a Report<'a>);
+
+#[derive(Serialize)]
+struct FindingOut<'a> {
+    rule: &'a str,
+    severity: &'a str,
+    message: &'a str,
+    container: Option<&'a str>,
+    object: ObjectOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ObjectOut<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+    file: &'a str,
+    line: usize,
+}
+
+#[derive(Serialize)]
+struct ErrorOut<'a> {
+    file: &'a str,
+    line: usize,
+    message: &'a str,
+}
+
+impl Serialize for Findings<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        s.collect_seq(r.findings.iter().map(|f| {
             let o = &r.objects[f.object];
-            json!({
-                "rule": f.rule,
-                "severity": f.severity.as_str(),
-                "message": f.message,
-                "container": f.container,
-                "object": {
-                    "apiVersion": o.api_version,
-                    "kind": o.kind,
-                    "namespace": o.namespace,
-                    "name": o.name,
-                    "file": &*o.source.file,
-                    "line": o.source.line,
+            FindingOut {
+                rule: f.rule,
+                severity: f.severity.as_str(),
+                message: &f.message,
+                container: f.container.as_deref(),
+                object: ObjectOut {
+                    api_version: &o.api_version,
+                    kind: &o.kind,
+                    namespace: &o.namespace,
+                    name: &o.name,
+                    file: &o.source.file,
+                    line: o.source.line,
                 },
-            })
-        })
-        .collect();
-    let errors: Vec<_> = r
-        .input_errors
-        .iter()
-        .map(|e| json!({"file": e.file, "line": e.line, "message": e.message}))
-        .collect();
-    let doc = json!({
-        "version": 1,
-        "summary": {
-            "files": r.files,
-            "objects": r.objects.len(),
-            "findings": r.findings.len(),
-            "error": c.error,
-            "warning": c.warning,
-            "info": c.info,
+            }
+        }))
+    }
+}
+
+/// Writes the report as JSON to `w`.
+pub fn write_json(r: &Report<'_>, w: &mut dyn Write) -> std::io::Result<()> {
+    let c = r.counts();
+    let doc = Doc {
+        version: 1,
+        summary: Summary {
+            files: r.files,
+            objects: r.objects.len(),
+            findings: r.findings.len(),
+            error: c.error,
+            warning: c.warning,
+            info: c.info,
         },
-        "findings": findings,
-        "inputErrors": errors,
-    });
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    s.push('\n');
-    s
+        findings: Findings(r),
+        input_errors: r
+            .input_errors
+            .iter()
+            .map(|e| ErrorOut {
+                file: &e.file,
+                line: e.line,
+                message: &e.message,
+            })
+            .collect(),
+    };
+    serde_json::to_writer_pretty(&mut *w, &doc).map_err(std::io::Error::other)?;
+    w.write_all(b"\n")
+}
+
+pub fn json(r: &Report<'_>) -> String {
+    let mut buf = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_json(r, &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
 }

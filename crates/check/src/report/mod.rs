@@ -11,7 +11,7 @@ mod junit;
 mod sarif;
 
 pub use human::human;
-pub use json::json;
+pub use json::{json, write_json};
 pub use junit::junit;
 pub use sarif::sarif;
 
