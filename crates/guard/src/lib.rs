@@ -60,11 +60,22 @@ impl Error {
     }
 }
 
+/// `steady serve` with the usual kubeconfig / in-cluster configuration.
 pub async fn run(args: Args) -> Result<std::process::ExitCode, Error> {
+    let client = kube::Client::try_default().await.map_err(Error::Kube)?;
+    serve(args, client, shutdown_signal()).await
+}
+
+/// Runs the guard with a given client until `shutdown` resolves (the first signal drains, a second
+/// one exits at once when `shutdown` is the signal handler).
+pub async fn serve(
+    args: Args,
+    client: kube::Client,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<std::process::ExitCode, Error> {
     use std::sync::Arc;
     use std::time::Duration;
 
-    let client = kube::Client::try_default().await.map_err(Error::Kube)?;
     let resolver = server::CertResolver::new(&args.tls_cert_file, &args.tls_key_file)?;
     resolver.spawn_reloader(Duration::from_millis(args.cert_reload_ms.max(100)));
     let acceptor = server::tls_acceptor(resolver)?;
@@ -121,7 +132,7 @@ pub async fn run(args: Args) -> Result<std::process::ExitCode, Error> {
 
     // The first SIGTERM (or Ctrl-C) drains; a second one exits at once.
     let lost = tokio::select! {
-        _ = shutdown_signal() => false,
+        _ = shutdown => false,
         _ = &mut lease_task => true,
         _ = &mut webhook => false,
     };

@@ -1,0 +1,402 @@
+//! End-to-end tier against a real kube-apiserver (+ kube-controller-manager), run only when
+//! `STEADY_E2E_KUBECONFIG` names a kubeconfig. It applies the CRD, starts `steady serve`
+//! in-process (three replicas behind a round-robin TCP proxy), registers a webhook configuration
+//! whose `url` points at the proxy and whose namespaceSelector only matches this run's namespaces,
+//! and proves the guard's promises on the real API server. Without a kubelet, pods are marked Ready
+//! through the status subresource.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
+use kube::Client;
+use serde_json::{Value, json};
+use steady_api::PodUnavailableBudget;
+
+const RUN_LABEL: &str = "steady-e2e";
+
+fn kubeconfig() -> Option<String> {
+    match std::env::var("STEADY_E2E_KUBECONFIG") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            println!("e2e skipped: STEADY_E2E_KUBECONFIG is not set (point it at a kubeconfig of a real kube-apiserver to run this tier)");
+            None
+        }
+    }
+}
+
+async fn client(path: &str) -> Client {
+    let kc = kube::config::Kubeconfig::read_from(path).expect("readable kubeconfig");
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("usable kubeconfig");
+    // kube's client retries 429 by itself; the test must see the refusals.
+    config.default_retry = false;
+    Client::try_from(config).unwrap()
+}
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A round-robin TCP proxy standing in for the guard's Service.
+async fn proxy(backends: Vec<SocketAddr>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut n = 0usize;
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else { continue };
+            let backend = backends[n % backends.len()];
+            n += 1;
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { return String::new() };
+    let _ = s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await;
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out).await;
+    out
+}
+
+async fn eventually<F, Fut>(what: &str, secs: u64, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut last = String::new();
+    for _ in 0..secs * 5 {
+        match f().await {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what}: not reached within {secs}s; last: {last}");
+}
+
+async fn mark_ready(client: &Client, ns: &str) -> usize {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let mut n = 0;
+    for p in pods.list(&ListParams::default()).await.unwrap() {
+        let ready = p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        if ready || p.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let patch = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": jiff::Timestamp::now().to_string()}]}});
+        if pods.patch_status(p.metadata.name.as_deref().unwrap(), &PatchParams::default(), &Patch::Merge(&patch)).await.is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+async fn budget_status(client: &Client, ns: &str, name: &str) -> Value {
+    let api: Api<PodUnavailableBudget> = Api::namespaced(client.clone(), ns);
+    serde_json::to_value(api.get(name).await.unwrap().status.unwrap_or_default()).unwrap()
+}
+
+fn deployment(name: &str, replicas: i32) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}}})
+}
+
+fn code_of(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+struct Env {
+    client: Client,
+    run: String,
+    namespaces: Vec<String>,
+}
+
+impl Env {
+    async fn namespace(&mut self, suffix: &str) -> String {
+        let name = format!("{}-{suffix}", self.run);
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        api.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": name, "labels": {RUN_LABEL: self.run}}})).unwrap()).await.unwrap();
+        self.namespaces.push(name.clone());
+        name
+    }
+
+    async fn cleanup(&self) {
+        let whc: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
+        let _ = whc.delete(&self.run, &DeleteParams::default()).await;
+        let ns: Api<Namespace> = Api::all(self.client.clone());
+        for n in &self.namespaces {
+            let _ = ns.delete(n, &DeleteParams::default()).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guard_on_a_real_api_server() {
+    let Some(path) = kubeconfig() else { return };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "steady_guard=info".into()))
+        .with_test_writer()
+        .try_init();
+    let client = client(&path).await;
+    let run = format!("steady-e2e-{}", std::process::id());
+    let mut env = Env { client: client.clone(), run: run.clone(), namespaces: vec![] };
+
+    // CRD.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch("podunavailablebudgets.policy.steady.dev", &PatchParams::apply("steady-e2e").force(), &Patch::Apply(steady_api::crd()))
+        .await
+        .unwrap();
+    eventually("CRD established", 30, || {
+        let crds = crds.clone();
+        async move {
+            let c = crds.get("podunavailablebudgets.policy.steady.dev").await.map_err(|e| e.to_string())?;
+            let ok = c.status.and_then(|s| s.conditions).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"));
+            if ok { Ok(()) } else { Err("not established".into()) }
+        }
+    })
+    .await;
+
+    // Three guard replicas sharing one certificate, behind a round-robin proxy.
+    let system = env.namespace("system").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    std::fs::write(dir.path().join("tls.key"), cert.signing_key.serialize_pem()).unwrap();
+    std::fs::write(dir.path().join("tls.crt"), cert.cert.pem()).unwrap();
+    let mut backends = Vec::new();
+    let mut admins = Vec::new();
+    for i in 0..3 {
+        let (listen, admin) = (free_port(), free_port());
+        backends.push(listen);
+        admins.push(admin);
+        let args = steady_guard::Args {
+            tls_cert_file: dir.path().join("tls.crt"),
+            tls_key_file: dir.path().join("tls.key"),
+            listen,
+            admin_listen: admin,
+            guard_pdb_deletes: false,
+            request_deadline_ms: 8000,
+            max_attempts: 10,
+            max_body_bytes: 8 << 20,
+            header_read_timeout_ms: 5000,
+            cert_reload_ms: 2000,
+            expiry_seconds: 120,
+            resync_seconds: 5,
+            lease_namespace: system.clone(),
+            lease_name: "steady-guard".into(),
+            identity: Some(format!("replica-{i}")),
+        };
+        let c = client.clone();
+        tokio::spawn(async move {
+            if let Err(e) = steady_guard::serve(args, c, std::future::pending()).await {
+                eprintln!("replica {i} stopped: {e}");
+            }
+        });
+    }
+    for admin in &admins {
+        let admin = *admin;
+        eventually("replica ready", 60, || async move {
+            let r = http_get(admin, "/readyz").await;
+            if r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200") { Ok(()) } else { Err(r) }
+        })
+        .await;
+    }
+    let front = proxy(backends).await;
+    let ca = base64_std(cert.cert.pem().as_bytes());
+    let whc: ValidatingWebhookConfiguration = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": run},
+        "webhooks": [{
+            "name": "pods.guard.steady.dev",
+            "clientConfig": {"url": format!("https://{front}/validate/pods"), "caBundle": ca},
+            "rules": [
+                {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["DELETE", "UPDATE"], "resources": ["pods"], "scope": "Namespaced"},
+                {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods/eviction"], "scope": "Namespaced"},
+                {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["pods/resize"], "scope": "Namespaced"}
+            ],
+            "namespaceSelector": {"matchLabels": {RUN_LABEL: run}},
+            "sideEffects": "NoneOnDryRun", "failurePolicy": "Fail", "timeoutSeconds": 10,
+            "admissionReviewVersions": ["v1"]
+        }]
+    }))
+    .unwrap();
+    Api::<ValidatingWebhookConfiguration>::all(client.clone()).create(&PostParams::default(), &whc).await.unwrap();
+
+    let result = tokio::time::timeout(Duration::from_secs(150), scenarios(&mut env)).await;
+    env.cleanup().await;
+    result.expect("e2e scenarios finished in time");
+}
+
+fn base64_std(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+async fn scenarios(env: &mut Env) {
+    let client = env.client.clone();
+    let pp = PostParams::default();
+
+    // 1. A budget created before its pods converges once they exist and are Ready.
+    let ns = env.namespace("web").await;
+    let pubs: Api<PodUnavailableBudget> = Api::namespaced(client.clone(), &ns);
+    pubs.create(&pp, &serde_json::from_value(json!({"metadata": {"name": "web"},
+        "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxUnavailable": 1}})).unwrap())
+        .await
+        .unwrap();
+    pubs.create(&pp, &serde_json::from_value(json!({"metadata": {"name": "nothing"},
+        "spec": {"selector": {"matchLabels": {"app": "nothing"}}, "maxUnavailable": 1}})).unwrap())
+        .await
+        .unwrap();
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deploys.create(&pp, &serde_json::from_value(deployment("web", 3)).unwrap()).await.unwrap();
+    eventually("3 pods Ready and the budget converged", 60, || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            mark_ready(&client, &ns).await;
+            let st = budget_status(&client, &ns, "web").await;
+            if st["totalReplicas"] == 3 && st["currentAvailable"] == 3 && st["desiredAvailable"] == 2 && st["unavailableAllowed"] == 1 {
+                Ok(())
+            } else {
+                Err(st.to_string())
+            }
+        }
+    })
+    .await;
+    println!("e2e ok: a budget created before its pods converged (3/3 available, 1 allowed)");
+
+    // 2. A budget that matches nothing shows zeros.
+    let st = budget_status(&client, &ns, "nothing").await;
+    assert_eq!((st["totalReplicas"].clone(), st["currentAvailable"].clone(), st["unavailableAllowed"].clone()), (json!(0), json!(0), json!(0)), "{st}");
+    println!("e2e ok: a budget matching nothing shows zeros");
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let names: Vec<String> = pods.list(&ListParams::default()).await.unwrap().items.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    assert_eq!(names.len(), 3);
+
+    // 3. Dry-run delete: decided, allowed, writes nothing.
+    pods.delete(&names[0], &DeleteParams { dry_run: true, ..Default::default() }).await.expect("dry-run delete allowed");
+    let st = budget_status(&client, &ns, "web").await;
+    assert_eq!(st["unavailableAllowed"], 1, "dry run wrote nothing: {st}");
+    assert!(st.get("disruptedPods").is_none(), "{st}");
+    println!("e2e ok: dry-run delete allowed and wrote nothing");
+
+    println!("e2e: label edit");
+    // 4. Metadata edit allowed; image update refused once no unit is left.
+    pods.patch(&names[1], &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}}))).await.expect("label edit allowed");
+
+    println!("e2e: evictions");
+    // 5. One eviction takes the unit; the next is refused with 429.
+    pods.evict(&names[0], &EvictParams::default()).await.expect("first eviction allowed");
+    let e = pods.evict(&names[1], &EvictParams::default()).await.expect_err("second eviction refused");
+    assert_eq!(code_of(&e), Some(429), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains(&names[1]) && msg.contains("PodUnavailableBudget web"), "{msg}");
+    println!("e2e ok: eviction refused with 429: {msg}");
+
+    // 6. Direct delete refused; image update refused.
+    let e = pods.delete(&names[1], &DeleteParams::default()).await.expect_err("direct delete refused");
+    assert_eq!(code_of(&e), Some(429), "{e}");
+    println!("e2e ok: direct delete refused with 429");
+    let e = pods
+        .patch(&names[2], &PatchParams::default(), &Patch::Strategic(json!({"spec": {"containers": [{"name": "app", "image": "registry.example/app:2"}]}})))
+        .await
+        .expect_err("image update refused");
+    assert_eq!(code_of(&e), Some(429), "{e}");
+    println!("e2e ok: image update refused with 429; metadata edit allowed");
+
+    // 7. Once the replacement is Ready, the budget allows one again, and the refused delete goes through.
+    eventually("replacement Ready, one unit back", 60, || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            mark_ready(&client, &ns).await;
+            let st = budget_status(&client, &ns, "web").await;
+            if st["unavailableAllowed"] == 1 && st["currentAvailable"] == 3 { Ok(()) } else { Err(st.to_string()) }
+        }
+    })
+    .await;
+    pods.delete(&names[1], &DeleteParams::default()).await.expect("delete allowed once pods are Ready again");
+    println!("e2e ok: refused delete succeeds once the replacement is Ready");
+
+    // 8. Scale to 0: desired 0, nothing left to protect.
+    deploys.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 0}}))).await.unwrap();
+    eventually("scaled to 0", 60, || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            let st = budget_status(&client, &ns, "web").await;
+            if st["totalReplicas"] == 0 && st["desiredAvailable"] == 0 { Ok(()) } else { Err(st.to_string()) }
+        }
+    })
+    .await;
+    println!("e2e ok: scale to 0 gives desired 0");
+
+    // 9. Three replicas, 100 concurrent evictions on a maxUnavailable 2 budget: never over-admit.
+    let ns = env.namespace("race").await;
+    let pubs: Api<PodUnavailableBudget> = Api::namespaced(client.clone(), &ns);
+    pubs.create(&pp, &serde_json::from_value(json!({"metadata": {"name": "race"},
+        "spec": {"selector": {"matchLabels": {"app": "race"}}, "maxUnavailable": 2}})).unwrap())
+        .await
+        .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), &ns).create(&pp, &serde_json::from_value(deployment("race", 10)).unwrap()).await.unwrap();
+    eventually("10 pods Ready, 2 allowed", 90, || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            mark_ready(&client, &ns).await;
+            let st = budget_status(&client, &ns, "race").await;
+            if st["currentAvailable"] == 10 && st["unavailableAllowed"] == 2 { Ok(()) } else { Err(st.to_string()) }
+        }
+    })
+    .await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let names: Vec<String> = pods.list(&ListParams::default()).await.unwrap().items.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let (pods, name) = (pods.clone(), names[i % names.len()].clone());
+        tasks.push(tokio::spawn(async move { (name.clone(), pods.evict(&name, &EvictParams::default()).await) }));
+    }
+    let mut evicted = std::collections::BTreeSet::new();
+    let mut refused = 0;
+    for t in tasks {
+        let (name, r) = t.await.unwrap();
+        match r {
+            Ok(_) => {
+                evicted.insert(name);
+            }
+            Err(e) if code_of(&e) == Some(429) => refused += 1,
+            // A second eviction of a pod already gone.
+            Err(e) if code_of(&e) == Some(404) => {}
+            Err(e) => panic!("unexpected eviction error: {e}"),
+        }
+    }
+    assert_eq!(evicted.len(), 2, "exactly 2 distinct pods evicted: {evicted:?} ({refused} refused)");
+    println!("e2e ok: 100 concurrent evictions through 3 replicas evicted exactly {evicted:?}, {refused} refused with 429");
+}
