@@ -192,7 +192,7 @@ async fn guard_on_a_real_api_server() {
             tls_key_file: dir.path().join("tls.key"),
             listen,
             admin_listen: admin,
-            guard_pdb_deletes: false,
+            guard_pdb_deletes: true,
             request_deadline_ms: 8000,
             max_attempts: 10,
             max_body_bytes: 8 << 20,
@@ -399,4 +399,30 @@ async fn scenarios(env: &mut Env) {
     }
     assert_eq!(evicted.len(), 2, "exactly 2 distinct pods evicted: {evicted:?} ({refused} refused)");
     println!("e2e ok: 100 concurrent evictions through 3 replicas evicted exactly {evicted:?}, {refused} refused with 429");
+
+    // 10. PDB mode: a native PodDisruptionBudget also guards direct deletes, with the unit taken
+    //     in the PDB status as the eviction API does.
+    let ns = env.namespace("pdb").await;
+    let pdbs: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
+    pdbs.create(&pp, &serde_json::from_value(json!({"metadata": {"name": "legacy"},
+        "spec": {"selector": {"matchLabels": {"app": "legacy"}}, "maxUnavailable": 1}})).unwrap())
+        .await
+        .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), &ns).create(&pp, &serde_json::from_value(deployment("legacy", 3)).unwrap()).await.unwrap();
+    eventually("3 pods Ready, PDB allows 1", 90, || {
+        let (client, ns, pdbs) = (client.clone(), ns.clone(), pdbs.clone());
+        async move {
+            mark_ready(&client, &ns).await;
+            let st = pdbs.get("legacy").await.map_err(|e| e.to_string())?.status.unwrap_or_default();
+            if st.current_healthy == 3 && st.disruptions_allowed == 1 { Ok(()) } else { Err(format!("{st:?}")) }
+        }
+    })
+    .await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let names: Vec<String> = pods.list(&ListParams::default()).await.unwrap().items.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    pods.delete(&names[0], &DeleteParams::default()).await.expect("first delete allowed by the PDB");
+    let e = pods.delete(&names[1], &DeleteParams::default()).await.expect_err("second delete refused by the PDB");
+    assert_eq!(code_of(&e), Some(429), "{e}");
+    assert!(e.to_string().contains("PodDisruptionBudget legacy"), "{e}");
+    println!("e2e ok: PDB mode refuses the second direct delete with 429: {e}");
 }
