@@ -157,11 +157,8 @@ impl BudgetStatus {
             (
                 ConditionReason::SufficientPods,
                 format!(
-                    "{} of {} pods available, {} needed: {} disruption(s) allowed",
-                    self.current_available,
-                    self.total_replicas,
-                    self.desired_available,
-                    self.unavailable_allowed
+                    "{} of {} pods available, {} needed",
+                    self.current_available, self.total_replicas, self.desired_available
                 ),
             )
         } else {
@@ -193,7 +190,10 @@ impl BudgetStatus {
             &mut next.unavailable_pods
         };
         map.insert(pod.to_owned(), now);
-        next.set_allowed_condition(generation, now);
+        // The condition's counts do not change with a unit taken; only its value can flip.
+        if next.unavailable_allowed == 0 {
+            next.set_allowed_condition(generation, now);
+        }
         next
     }
 
@@ -203,7 +203,9 @@ impl BudgetStatus {
         if next.disrupted_pods.remove(pod).is_some() || next.unavailable_pods.remove(pod).is_some()
         {
             next.unavailable_allowed += 1;
-            next.set_allowed_condition(generation, now);
+            if next.unavailable_allowed == 1 {
+                next.set_allowed_condition(generation, now);
+            }
         }
         next
     }
@@ -277,39 +279,46 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     } = *input;
     let mut events = Vec::new();
 
-    // Pods sharing a controller share a resolution; resolve each controller once.
-    let mut resolutions: HashMap<&OwnerRef, Resolution> = HashMap::new();
+    // Pods sharing a controller share a resolution; resolve each controller once. Few distinct
+    // controllers cover a budget, so a scan with a last-hit shortcut beats hashing three strings
+    // per pod; past a handful the map takes over.
+    let mut resolutions = Resolutions::default();
     let bare = Resolution::default();
-    let mut covered: Vec<(&PodFacts, i32)> = Vec::new();
+    let mut covered: Vec<(&PodFacts, i32)> = Vec::with_capacity(pods.len());
     let mut scaled_owners: Vec<(OwnerRef, i32)> = Vec::new();
     let mut bare_pods = 0i32;
+    let mut available = 0i32;
     let mut missing: Option<OwnerRef> = None;
     for pod in pods {
         if pod.is_terminal() || spec.ignores(pod) {
             continue;
         }
-        let res = match &pod.controller {
-            Some(c) => resolutions
-                .entry(c)
-                .or_insert_with(|| resolve_from(&pod.namespace, Some(c), owners)),
-            None => &bare,
+        let (res, first_covered) = match &pod.controller {
+            Some(c) => resolutions.get(c, || resolve_from(&pod.namespace, Some(c), owners)),
+            None => (&bare, &mut false),
         };
         if !spec.selects(pod, &res.chain) {
             continue;
         }
-        if missing.is_none() {
-            missing.clone_from(&res.missing);
-        }
-        match &res.scaled {
-            Some((owner, replicas)) if !scaled_owners.iter().any(|(o, _)| o.same_object(owner)) => {
+        if std::mem::take(first_covered) {
+            if missing.is_none() {
+                missing.clone_from(&res.missing);
+            }
+            if let Some((owner, replicas)) = &res.scaled
+                && !scaled_owners.iter().any(|(o, _)| o.same_object(owner))
+            {
                 scaled_owners.push((owner.clone(), *replicas));
             }
-            Some(_) => {}
-            None if pod.controller.is_none() => bare_pods += 1,
-            None => {}
+        }
+        if pod.controller.is_none() {
+            bare_pods += 1;
+        }
+        if pod.is_available(res.min_ready_seconds, now) {
+            available += 1;
         }
         covered.push((pod, res.min_ready_seconds));
     }
+    let bare_pods = bare_pods;
 
     let mut status = previous.clone();
     status.observed_generation = generation;
@@ -320,14 +329,27 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     // be gone, or too new for the informer to have delivered it yet: its entry stays until the
     // expiry (it affects no count meanwhile) and then goes silently. A pod still there at the
     // expiry never went: its entry goes with an Event.
-    let by_name: HashMap<&str, &PodFacts> =
-        covered.iter().map(|(p, _)| (p.name.as_str(), *p)).collect();
+    // Only pods named in the maps need finding by name; most recomputes have none.
+    let mut by_name: HashMap<&str, (&PodFacts, i32)> = HashMap::new();
+    if !(previous.disrupted_pods.is_empty() && previous.unavailable_pods.is_empty()) {
+        let named: HashSet<&str> = previous
+            .disrupted_pods
+            .keys()
+            .chain(previous.unavailable_pods.keys())
+            .map(String::as_str)
+            .collect();
+        for (p, min_ready) in &covered {
+            if named.contains(p.name.as_str()) {
+                by_name.insert(p.name.as_str(), (p, *min_ready));
+            }
+        }
+    }
     let expired = |since: &Timestamp| now.duration_since(*since) > expiry;
     status
         .disrupted_pods
         .retain(|name, since| match by_name.get(name.as_str()) {
             None => !expired(since),
-            Some(p) if p.terminating || is_successor(p, since) => false,
+            Some((p, _)) if p.terminating || is_successor(p, since) => false,
             Some(_) if expired(since) => {
                 events.push(BudgetEvent::NotDeleted {
                     pod: name.clone(),
@@ -342,8 +364,8 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
         .unavailable_pods
         .retain(|name, since| match by_name.get(name.as_str()) {
             None => !expired(since),
-            Some(p) if p.terminating || is_successor(p, since) => false,
-            Some(p)
+            Some((p, _)) if p.terminating || is_successor(p, since) => false,
+            Some((p, _))
                 if p.ready_changed
                     .is_some_and(|t| t.as_second() > since.as_second()) =>
             {
@@ -396,16 +418,21 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
             }
         }
     };
-    let held: HashSet<&str> = status
+    // Available pods held in a map are not available to the budget.
+    let held_available = status
         .disrupted_pods
         .keys()
-        .chain(status.unavailable_pods.keys())
-        .map(String::as_str)
-        .collect();
-    let current = covered
-        .iter()
-        .filter(|(p, min_ready)| p.is_available(*min_ready, now) && !held.contains(p.name.as_str()))
+        // A pod may be in both maps (updated, then deleted); count it once.
+        .chain(
+            status
+                .unavailable_pods
+                .keys()
+                .filter(|name| !status.disrupted_pods.contains_key(*name)),
+        )
+        .filter_map(|name| by_name.get(name.as_str()))
+        .filter(|(p, min_ready)| p.is_available(*min_ready, now))
         .count() as i32;
+    let current = available - held_available;
     let desired = spec.policy.desired(expected);
 
     status.total_replicas = expected;
@@ -418,6 +445,50 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     };
     status.set_allowed_condition(generation, now);
     StatusOutcome { status, events }
+}
+
+/// Equality with the name first: within a budget the group and kind rarely differ.
+fn same_ref(a: &OwnerRef, b: &OwnerRef) -> bool {
+    std::ptr::eq(a, b) || (a.name == b.name && a.kind == b.kind && a.api_version == b.api_version)
+}
+
+/// Owner-chain resolutions of one recompute, keyed by the pod's controller reference. The flag is
+/// true until the first covered pod of that controller is seen.
+#[derive(Default)]
+struct Resolutions<'a> {
+    few: Vec<(&'a OwnerRef, Resolution, bool)>,
+    many: HashMap<&'a OwnerRef, (Resolution, bool)>,
+    last: usize,
+}
+
+impl<'a> Resolutions<'a> {
+    const FEW: usize = 16;
+
+    fn get(
+        &mut self,
+        c: &'a OwnerRef,
+        resolve: impl FnOnce() -> Resolution,
+    ) -> (&Resolution, &mut bool) {
+        if let Some((o, _, _)) = self.few.get(self.last)
+            && same_ref(o, c)
+        {
+            let (_, r, f) = &mut self.few[self.last];
+            return (r, f);
+        }
+        if let Some(i) = self.few.iter().position(|(o, _, _)| same_ref(o, c)) {
+            self.last = i;
+            let (_, r, f) = &mut self.few[i];
+            return (r, f);
+        }
+        if self.few.len() < Self::FEW {
+            self.few.push((c, resolve(), true));
+            self.last = self.few.len() - 1;
+            let (_, r, f) = &mut self.few[self.last];
+            return (r, f);
+        }
+        let (r, f) = self.many.entry(c).or_insert_with(|| (resolve(), true));
+        (r, f)
+    }
 }
 
 #[cfg(test)]

@@ -276,3 +276,62 @@ fn taking_and_giving_back_a_unit() {
     // Giving back a pod that holds nothing changes nothing.
     assert_eq!(back.with_unit_given_back("web-9", 1, ts(12)), back);
 }
+
+#[test]
+fn many_controllers_each_count_once() {
+    // More distinct controllers than the scan keeps before it switches to a map.
+    let mut owners = Owners::default();
+    let mut pods = Vec::new();
+    for i in 0..40 {
+        let name = format!("db{i}");
+        owners.add(
+            "StatefulSet",
+            &name,
+            crate::OwnerInfo {
+                controller: None,
+                replicas: Some(2),
+                min_ready_seconds: None,
+            },
+        );
+        for j in 0..2 {
+            pods.push(PodFacts {
+                controller: Some(OwnerRef::new("apps/v1", "StatefulSet", &name)),
+                ..ready_pod(&format!("{name}-{j}"), &[("app", "web")], 0)
+            });
+        }
+    }
+    // Interleave the pods so no two neighbours share a controller.
+    pods.sort_by_key(|p| p.name.ends_with("-1"));
+    let s = compute(
+        &spec(Policy::MaxUnavailable(Int(3))),
+        &BudgetStatus::default(),
+        &pods,
+        &owners,
+        100,
+    )
+    .status;
+    assert_eq!(
+        (s.total_replicas, s.current_available, s.unavailable_allowed),
+        (80, 80, 3)
+    );
+}
+
+#[test]
+fn a_pod_in_both_maps_counts_once() {
+    let owners = Owners::default();
+    let pods = web_pods(3, None);
+    let prev = BudgetStatus {
+        disrupted_pods: [("web-0".to_owned(), ts(100))].into(),
+        unavailable_pods: [("web-0".to_owned(), ts(90))].into(),
+        ..Default::default()
+    };
+    let s = compute(
+        &spec(Policy::MinAvailable(Int(1))),
+        &prev,
+        &pods,
+        &owners,
+        110,
+    )
+    .status;
+    assert_eq!((s.current_available, s.unavailable_allowed), (2, 1));
+}
