@@ -187,6 +187,9 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
             "give files or directories to check, `-` for standard input, or --cluster",
         ));
     }
+    // STEADY_TIMING=1 prints the time of each phase on stderr (for the benchmark).
+    let timing = std::env::var_os("STEADY_TIMING").is_some();
+    let t0 = std::time::Instant::now();
     let mut errors: Vec<InputError> = Vec::new();
     let mut objects = Vec::new();
     let mut files = 0;
@@ -214,7 +217,9 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
         }
         progress.finish();
     }
+    let t_load = t0.elapsed();
     let findings = rules::run(&objects, &cfg);
+    let t_rules = t0.elapsed();
     let report = Report {
         objects: &objects,
         findings: &findings,
@@ -240,6 +245,16 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(e.into());
         }
+    }
+    if timing {
+        eprintln!(
+            "timing: load {:.3}s, rules {:.3}s, output {:.3}s; {} objects, {} findings",
+            t_load.as_secs_f64(),
+            (t_rules - t_load).as_secs_f64(),
+            (t0.elapsed() - t_rules).as_secs_f64(),
+            objects.len(),
+            findings.len()
+        );
     }
     Ok(exit_code(&findings, &errors, args.fail_on))
 }

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+mod fast;
 use serde_json::Value;
 
 /// A position in the whole file: byte offset, 1-based line, 0-based column in characters.
@@ -324,6 +326,18 @@ fn value_size(v: &Value) -> usize {
 }
 
 fn values_piece(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, YamlError>>) {
+    if let Some((value, line)) = fast::parse_piece(piece, line) {
+        out.push(Ok(ValueDoc {
+            value,
+            line,
+            item_lines: Vec::new(),
+        }));
+        return;
+    }
+    values_piece_full(piece, line, out);
+}
+
+fn values_piece_full(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, YamlError>>) {
     let mut parser = Parser::new_from_str(piece);
     let mut stack: Vec<VFrame> = Vec::new();
     let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
@@ -636,6 +650,71 @@ mod tests {
             assert_eq!(t.root.start.line, v.line);
         }
         assert_eq!(values[1].as_ref().unwrap().item_lines, [7, 9]);
+    }
+
+    /// Every manifest in the repository, and every variant of them with one line removed or
+    /// shifted: wherever the fast path answers, the full parser gives the same document.
+    #[test]
+    fn fast_path_agrees_with_the_full_parser() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let mut files = Vec::new();
+        let mut dirs = vec![
+            std::path::PathBuf::from(root).join("examples/check"),
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
+        ];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "yaml") {
+                    files.push(std::fs::read_to_string(p).unwrap());
+                }
+            }
+        }
+        assert!(files.len() > 70);
+        let (mut fast_hits, mut compared) = (0, 0);
+        let mut check = |text: &str| {
+            for (start, end, line) in split_documents(text) {
+                let piece = &text[start..end];
+                compared += 1;
+                if let Some((v, l)) = fast::parse_piece(piece, line) {
+                    fast_hits += 1;
+                    let mut full = Vec::new();
+                    values_piece_full(piece, line, &mut full);
+                    match full.as_slice() {
+                        [Ok(d)] => {
+                            assert_eq!(d.value, v, "{piece}");
+                            assert_eq!(d.line, l, "{piece}");
+                        }
+                        other => panic!(
+                            "fast path accepted what the parser gives as {other:?}:\n{piece}"
+                        ),
+                    }
+                }
+            }
+        };
+        for f in &files {
+            check(f);
+            let lines: Vec<&str> = f.split_inclusive('\n').collect();
+            for i in 0..lines.len() {
+                let mut v = lines.clone();
+                v.remove(i);
+                check(&v.concat());
+                let shifted = format!(" {}", lines[i]);
+                let mut v = lines.clone();
+                v[i] = &shifted;
+                check(&v.concat());
+                let unshifted = lines[i].strip_prefix("  ").unwrap_or(lines[i]);
+                let mut v = lines.clone();
+                v[i] = unshifted;
+                check(&v.concat());
+            }
+        }
+        assert!(
+            fast_hits * 2 > compared,
+            "fast path used for {fast_hits} of {compared}"
+        );
     }
 
     #[test]

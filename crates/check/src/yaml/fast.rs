@@ -1,0 +1,426 @@
+//! A fast path for the YAML that manifests are made of: block mappings and sequences, plain and
+//! single-line quoted scalars, one-line flow collections, comments. Anything else — block scalars,
+//! anchors, tags, multi-line scalars, tabs, `kind: List`, quotes and `#` on one line, … — returns
+//! `None` and the caller parses the document with saphyr-parser instead. A differential test
+//! checks that both agree wherever the fast path answers.
+
+use serde_json::{Map, Value};
+
+use super::plain_scalar;
+
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    indent: usize,
+    text: &'a str,
+    no: usize,
+}
+
+/// Parses one piece (text between document markers) holding one mapping document:
+/// `Some((value, line of its first key))`, or None to let the full parser decide.
+pub(super) fn parse_piece(piece: &str, first_line: usize) -> Option<(Value, usize)> {
+    let mut lines = Vec::with_capacity(64);
+    for (n, raw) in piece.split('\n').enumerate() {
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if raw.contains('\t') {
+            return None;
+        }
+        let no = first_line + n;
+        let mut body = raw;
+        if n == 0 && body.starts_with("---") {
+            body = body[3..].trim_start();
+            if !(body.is_empty() || body.starts_with('#')) {
+                return None;
+            }
+            continue;
+        }
+        if body.starts_with("...") || body.starts_with('%') {
+            return None;
+        }
+        let content = strip_comment(body)?;
+        let trimmed = content.trim_end();
+        let t = trimmed.trim_start();
+        if t.is_empty() {
+            continue;
+        }
+        lines.push(Line {
+            indent: trimmed.len() - t.len(),
+            text: t,
+            no,
+        });
+    }
+    // Empty pieces (comments, a bare `---`) go to the full parser, which knows whether they
+    // make a null document.
+    let first = lines.first()?;
+    let line = first.no;
+    let mut p = P { lines, i: 0 };
+    let v = p.node(p.lines[0].indent, None)?;
+    if p.i != p.lines.len() {
+        return None;
+    }
+    if !v.is_object() {
+        return None;
+    }
+    if v.get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"))
+    {
+        return None;
+    }
+    Some((v, line))
+}
+
+/// The line without its comment; None when quotes and `#` share the line (left to the full
+/// parser).
+fn strip_comment(s: &str) -> Option<&str> {
+    let Some(hash) = s.find('#') else {
+        return Some(s);
+    };
+    if s.contains(['"', '\'']) {
+        return None;
+    }
+    let b = s.as_bytes();
+    let mut i = hash;
+    loop {
+        if i == 0 || b[i - 1] == b' ' {
+            return Some(&s[..i]);
+        }
+        match s[i + 1..].find('#') {
+            Some(n) => i = i + 1 + n,
+            None => return Some(s),
+        }
+    }
+}
+
+struct P<'a> {
+    lines: Vec<Line<'a>>,
+    i: usize,
+}
+
+impl<'a> P<'a> {
+    /// Parses the node starting at the current line, whose content begins at column `indent`.
+    /// `first` overrides the current line's text (the rest of a `- ` item line).
+    fn node(&mut self, indent: usize, first: Option<&'a str>) -> Option<Value> {
+        let text = first.unwrap_or(self.lines.get(self.i)?.text);
+        if text == "-" || text.starts_with("- ") {
+            self.seq(indent, first)
+        } else if key_split(text).is_some() {
+            self.map(indent, first)
+        } else {
+            None
+        }
+    }
+
+    fn seq(&mut self, indent: usize, mut first: Option<&'a str>) -> Option<Value> {
+        let mut items = Vec::new();
+        loop {
+            let text = match first.take() {
+                Some(t) => t,
+                None => {
+                    let Some(l) = self.lines.get(self.i) else {
+                        break;
+                    };
+                    if l.indent != indent || !(l.text == "-" || l.text.starts_with("- ")) {
+                        if l.indent > indent {
+                            return None;
+                        }
+                        break;
+                    }
+                    l.text
+                }
+            };
+            let rest = text[1..].trim_start();
+            if rest.is_empty() {
+                self.i += 1;
+                items.push(self.child(indent, false)?);
+                continue;
+            }
+            let col = indent + (text.len() - rest.len());
+            if rest == "-" || rest.starts_with("- ") || key_split(rest).is_some() {
+                items.push(self.node(col, Some(rest))?);
+            } else {
+                items.push(inline_value(rest)?);
+                self.i += 1;
+                self.no_continuation(indent)?;
+            }
+        }
+        Some(Value::Array(items))
+    }
+
+    fn map(&mut self, indent: usize, mut first: Option<&'a str>) -> Option<Value> {
+        let mut m = Map::new();
+        loop {
+            let text = match first.take() {
+                Some(t) => t,
+                None => {
+                    let Some(l) = self.lines.get(self.i) else {
+                        break;
+                    };
+                    if l.indent != indent {
+                        if l.indent > indent {
+                            return None;
+                        }
+                        break;
+                    }
+                    l.text
+                }
+            };
+            let (key, rest) = key_split(text)?;
+            self.i += 1;
+            let v = if rest.is_empty() {
+                self.child(indent, true)?
+            } else {
+                let v = inline_value(rest)?;
+                self.no_continuation(indent)?;
+                v
+            };
+            m.insert(key, v);
+        }
+        Some(Value::Object(m))
+    }
+
+    /// The value of a key or item with nothing after it: the block below (deeper, or a
+    /// sequence at the same indentation for a mapping key), else null.
+    fn child(&mut self, indent: usize, is_key: bool) -> Option<Value> {
+        match self.lines.get(self.i) {
+            Some(l) if l.indent > indent => self.node(l.indent, None),
+            Some(l)
+                if is_key && l.indent == indent && (l.text == "-" || l.text.starts_with("- ")) =>
+            {
+                self.seq(indent, None)
+            }
+            _ => Some(Value::Null),
+        }
+    }
+
+    /// After an inline value, a deeper line would be a multi-line scalar: not for the fast path.
+    fn no_continuation(&self, indent: usize) -> Option<()> {
+        match self.lines.get(self.i) {
+            Some(l) if l.indent > indent => None,
+            _ => Some(()),
+        }
+    }
+}
+
+/// `key: rest` → (key, rest). Plain keys, or quoted keys without escapes.
+fn key_split(text: &str) -> Option<(String, &str)> {
+    let first = *text.as_bytes().first()?;
+    if b"-[]{}&*!|>%@`?,#".contains(&first) {
+        return None;
+    }
+    if first == b'"' || first == b'\'' {
+        let end = text[1..].find(first as char)? + 1;
+        let key = &text[1..end];
+        if key.contains('\\') || key.contains(first as char) {
+            return None;
+        }
+        let after = &text[end + 1..];
+        let rest = after.strip_prefix(':')?;
+        if !(rest.is_empty() || rest.starts_with(' ')) {
+            return None;
+        }
+        return Some((key.to_owned(), rest.trim_start()));
+    }
+    let (key, rest) = match text.find(": ") {
+        Some(n) => (&text[..n], text[n + 2..].trim_start()),
+        None => (text.strip_suffix(':')?, ""),
+    };
+    if key.is_empty() || key.ends_with(' ') || key.contains(['"', '\'', '{', '[', ',']) {
+        return None;
+    }
+    Some((key.to_owned(), rest))
+}
+
+/// A scalar or one-line flow collection after `key: ` or `- `; must use the whole text.
+fn inline_value(s: &str) -> Option<Value> {
+    let first = *s.as_bytes().first()?;
+    match first {
+        b'{' | b'[' => {
+            let mut f = Flow { s, i: 0 };
+            let v = f.value()?;
+            f.ws();
+            (f.i == s.len()).then_some(v)
+        }
+        b'"' | b'\'' => {
+            let (v, used) = quoted(s)?;
+            (used == s.len()).then_some(Value::String(v))
+        }
+        b'&' | b'*' | b'!' | b'|' | b'>' | b'%' | b'@' | b'`' | b'?' | b',' | b']' | b'}' => None,
+        b'-' if s == "-" || s.starts_with("- ") => None,
+        _ => {
+            if s.contains(": ") || s.ends_with(':') {
+                return None;
+            }
+            Some(plain_scalar(s))
+        }
+    }
+}
+
+/// A quoted scalar at the start of `s`: (value, bytes used).
+fn quoted(s: &str) -> Option<(String, usize)> {
+    let q = s.as_bytes()[0];
+    let mut out = String::new();
+    let b = s.as_bytes();
+    let mut i = 1;
+    let mut start = 1;
+    while i < b.len() {
+        let c = b[i];
+        if q == b'\'' && c == b'\'' {
+            out.push_str(&s[start..i]);
+            if b.get(i + 1) == Some(&b'\'') {
+                out.push('\'');
+                i += 2;
+                start = i;
+                continue;
+            }
+            return Some((out, i + 1));
+        }
+        if q == b'"' && c == b'"' {
+            out.push_str(&s[start..i]);
+            return Some((out, i + 1));
+        }
+        if q == b'"' && c == b'\\' {
+            out.push_str(&s[start..i]);
+            let e = *b.get(i + 1)?;
+            match e {
+                b'"' => out.push('"'),
+                b'\\' => out.push('\\'),
+                b'/' => out.push('/'),
+                b'n' => out.push('\n'),
+                b't' => out.push('\t'),
+                b'r' => out.push('\r'),
+                b'0' => out.push('\0'),
+                b'u' => {
+                    let hex = s.get(i + 2..i + 6)?;
+                    let cp = u32::from_str_radix(hex, 16).ok()?;
+                    out.push(char::from_u32(cp)?);
+                    i += 4;
+                }
+                _ => return None,
+            }
+            i += 2;
+            start = i;
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
+struct Flow<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl Flow<'_> {
+    fn ws(&mut self) {
+        while self.s.as_bytes().get(self.i) == Some(&b' ') {
+            self.i += 1;
+        }
+    }
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.i).copied()
+    }
+    fn value(&mut self) -> Option<Value> {
+        self.ws();
+        match self.peek()? {
+            b'{' => {
+                self.i += 1;
+                let mut m = Map::new();
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(Value::Object(m));
+                }
+                loop {
+                    self.ws();
+                    let k = match self.scalar(true)? {
+                        Value::String(s) => s,
+                        Value::Null => return None,
+                        other => other.to_string(),
+                    };
+                    self.ws();
+                    if self.peek()? != b':' {
+                        return None;
+                    }
+                    self.i += 1;
+                    self.ws();
+                    let v = match self.peek()? {
+                        b',' | b'}' => Value::Null,
+                        _ => self.value()?,
+                    };
+                    m.insert(k, v);
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b'}' => {
+                            self.i += 1;
+                            return Some(Value::Object(m));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(Value::Array(items));
+                }
+                loop {
+                    items.push(self.value()?);
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(Value::Array(items));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            _ => self.scalar(false),
+        }
+    }
+    /// A scalar inside a flow collection; `key` stops plain scalars at `:` too.
+    fn scalar(&mut self, key: bool) -> Option<Value> {
+        let rest = &self.s[self.i..];
+        match *rest.as_bytes().first()? {
+            b'"' | b'\'' => {
+                let (v, used) = quoted(rest)?;
+                self.i += used;
+                Some(Value::String(v))
+            }
+            b'&' | b'*' | b'!' | b'|' | b'>' | b'%' | b'@' | b'`' | b'?' | b'{' | b'[' | b'#'
+            | b'-' => {
+                // A plain scalar may start with '-' followed by a digit (a negative number).
+                if rest.starts_with('-') && rest.as_bytes().get(1).is_some_and(u8::is_ascii_digit) {
+                    self.plain(rest, key)
+                } else {
+                    None
+                }
+            }
+            _ => self.plain(rest, key),
+        }
+    }
+    fn plain(&mut self, rest: &str, key: bool) -> Option<Value> {
+        let b = rest.as_bytes();
+        let mut end = 0;
+        while end < b.len() {
+            match b[end] {
+                b',' | b']' | b'}' | b'[' | b'{' => break,
+                b':' if key || b.get(end + 1).is_none_or(|c| b" ,]}".contains(c)) => break,
+                b'#' => return None,
+                _ => end += 1,
+            }
+        }
+        let text = rest[..end].trim_end();
+        if text.is_empty() {
+            return None;
+        }
+        self.i += end;
+        Some(plain_scalar(text))
+    }
+}
