@@ -17,6 +17,9 @@ ulimit -n 65536 || true
 
 cargo build --release -p steady-proxy --examples
 BIN=target/release/examples
+# `steady proxy` itself when STEADY_BIN points at a release `steady` binary; otherwise the example
+# binary that calls the same `steady_proxy::run` (it builds without the Kubernetes client).
+if [ -n "${STEADY_BIN:-}" ]; then PROXY=("$STEADY_BIN" proxy); else PROXY=("$BIN/proxy"); fi
 
 pids=()
 cleanup() {
@@ -31,7 +34,7 @@ MIGRATE_BEFORE=$(cat /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null || echo n/a)
 if [ "${MIGRATE_REQ:-1}" = 1 ]; then sysctl -qw net.ipv4.tcp_migrate_req=1 || true; fi
 echo "net.ipv4.tcp_migrate_req=$(cat /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null || echo n/a) (was $MIGRATE_BEFORE)" | tee "$OUT/sysctl.txt"
 
-"$BIN/bench_upstream" "$UP" 2>"$OUT/upstream.log" & pids+=($!)
+"$BIN/bench_upstream" "$UP" >/dev/null 2>"$OUT/upstream.log" & pids+=($!)
 
 cat >"$OUT/nginx.conf" <<EOF
 worker_processes auto;
@@ -54,9 +57,9 @@ EOF
 nginx -c "$OUT/nginx.conf"
 
 steady_start() { # $1 = admin port; prints the pid
-  STEADY_LOG=warn "$BIN/proxy" --listen "127.0.0.1:$STEADY_PORT" --upstream "$UP" \
+  STEADY_LOG=warn "${PROXY[@]}" --listen "127.0.0.1:$STEADY_PORT" --upstream "$UP" \
     --admin-listen "127.0.0.1:$1" --health-path /healthz --drain-delay 1s --drain-deadline 5s \
-    2>>"$OUT/steady.log" &
+    >/dev/null 2>>"$OUT/steady.log" &
   local pid=$!
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$1/ready" >/dev/null 2>&1 && break

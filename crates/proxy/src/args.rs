@@ -69,6 +69,11 @@ pub struct Args {
     #[arg(long, env = "STEADY_PROXY_HEADER_TIMEOUT", default_value = "75s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 
+    /// Threads serving client connections, each with its own listener (SO_REUSEPORT) and
+    /// upstream pool, like nginx workers; 0 = one per CPU.
+    #[arg(long, env = "STEADY_PROXY_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+
     /// PEM certificate chain; with --tls-key, clients connect with TLS (HTTP/1.1 and HTTP/2 by ALPN).
     #[arg(long, env = "STEADY_PROXY_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::drain::{Drain, Phase};
+use crate::drain::{ConnGuard, Drain, Phase};
 use crate::metrics::{Metrics, ReasonLabels};
 use crate::recycle::{ConnState, Limits};
 use crate::rewind::Rewind;
@@ -46,8 +46,8 @@ pub struct Shared {
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
 
 /// Serves one accepted connection until it closes or the drain deadline cuts it.
-pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let _counted = shared.drain.track();
+pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, counted: ConnGuard) {
+    let _counted = counted;
     shared.metrics.active_connections.inc();
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(error = %e, "set_nodelay failed");

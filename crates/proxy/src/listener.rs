@@ -9,6 +9,12 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::Error;
 
 pub fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    let std = bind_std(addr)?;
+    TcpListener::from_std(std).map_err(|source| Error::Bind { addr, source })
+}
+
+/// A non-blocking listener not yet tied to a runtime, for a worker thread to adopt.
+pub fn bind_std(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
     let bind_err = |source| Error::Bind { addr, source };
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .map_err(bind_err)?;
@@ -17,7 +23,7 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
     socket.set_nonblocking(true).map_err(bind_err)?;
     socket.bind(&addr.into()).map_err(bind_err)?;
     socket.listen(1024).map_err(bind_err)?;
-    TcpListener::from_std(socket.into()).map_err(bind_err)
+    Ok(socket.into())
 }
 
 /// Takes the connections already waiting in the accept queue without blocking, so closing the

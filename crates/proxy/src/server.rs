@@ -1,11 +1,13 @@
-//! Wiring: binds the listeners, starts the health checks and the admin API, accepts connections,
-//! and runs the shutdown sequence of DESIGN.md "Graceful proxy".
+//! Wiring: binds the listeners, starts the health checks and the admin API, runs the worker
+//! threads that accept and serve connections, and runs the shutdown sequence of DESIGN.md
+//! "Graceful proxy".
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use crate::admin::{self, Admin};
 use crate::args::Args;
@@ -26,7 +28,8 @@ const CUT_GRACE: Duration = Duration::from_millis(500);
 /// [`Proxy::drain`] instead of signals.
 pub struct Proxy {
     args: Args,
-    listener: TcpListener,
+    /// One per worker, all on the same port (SO_REUSEPORT): the kernel spreads connections.
+    listeners: Vec<std::net::TcpListener>,
     admin_listener: TcpListener,
     drain: Drain,
     metrics: Arc<Metrics>,
@@ -34,14 +37,25 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Binds both listeners. Must be called inside a tokio runtime.
+    /// Binds the listeners. Must be called inside a tokio runtime (for the admin listener).
     pub fn bind(args: Args) -> Result<Proxy, Error> {
         let tls = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
             _ => None,
         };
+        let workers = match args.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let first = listener::bind_std(args.listen)?;
+        // With port 0 the first bind picks the port; the others join it.
+        let addr = first.local_addr().map_err(Error::LocalAddr)?;
+        let mut listeners = vec![first];
+        for _ in 1..workers {
+            listeners.push(listener::bind_std(addr)?);
+        }
         Ok(Proxy {
-            listener: listener::bind(args.listen)?,
+            listeners,
             admin_listener: listener::bind(args.admin_listen)?,
             drain: Drain::new(),
             metrics: Arc::new(Metrics::default()),
@@ -51,7 +65,11 @@ impl Proxy {
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
-        self.listener.local_addr().map_err(Error::LocalAddr)
+        self.listeners
+            .first()
+            .ok_or_else(|| Error::LocalAddr(std::io::Error::other("no listener")))?
+            .local_addr()
+            .map_err(Error::LocalAddr)
     }
 
     pub fn admin_addr(&self) -> Result<SocketAddr, Error> {
@@ -67,32 +85,12 @@ impl Proxy {
     pub async fn serve(self) -> Result<(), Error> {
         let Proxy {
             args,
-            listener,
+            listeners,
             admin_listener,
             drain,
             metrics,
             tls,
         } = self;
-        let upstream = Upstream::new(
-            UpstreamConfig {
-                addr: args.upstream,
-                idle_timeout: args.upstream_idle_timeout,
-                connect_timeout: args.connect_timeout,
-                request_timeout: args.request_timeout,
-            },
-            metrics.clone(),
-        );
-        let shared = Arc::new(Shared {
-            upstream,
-            drain: drain.clone(),
-            metrics: metrics.clone(),
-            limits: Limits {
-                max_requests: args.max_requests_per_connection,
-                max_age: (!args.max_connection_age.is_zero()).then_some(args.max_connection_age),
-            },
-            header_timeout: args.header_timeout,
-            tls,
-        });
         let health = Health::default();
         let health_task = AbortOnDrop(tokio::spawn(health::check_loop(
             health.clone(),
@@ -108,7 +106,27 @@ impl Proxy {
             metrics: metrics.clone(),
         });
         let admin_task = tokio::spawn(admin::serve(admin_listener, admin, ADMIN_FLUSH));
-        let accept_task = tokio::spawn(accept_loop(listener, shared));
+
+        let (closed_tx, mut closed_rx) = mpsc::unbounded_channel();
+        let workers = listeners.len();
+        let mut threads = Vec::new();
+        for (i, std_listener) in listeners.into_iter().enumerate() {
+            let (args, drain, metrics, tls, closed_tx) = (
+                args.clone(),
+                drain.clone(),
+                metrics.clone(),
+                tls.clone(),
+                closed_tx.clone(),
+            );
+            let spawned = std::thread::Builder::new()
+                .name(format!("steady-proxy-{i}"))
+                .spawn(move || worker(std_listener, args, drain, metrics, tls, closed_tx));
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => tracing::error!(error = %e, "cannot start a worker thread"),
+            }
+        }
+        drop(closed_tx);
 
         drain.begun().await;
         metrics.drain_state.set(Phase::Delaying.as_metric());
@@ -116,7 +134,12 @@ impl Proxy {
 
         drain.advance(Phase::Closing);
         metrics.drain_state.set(Phase::Closing.as_metric());
-        let _ = accept_task.await;
+        // Every worker has closed its listener and counted the connections from its backlog.
+        for _ in 0..workers {
+            if closed_rx.recv().await.is_none() {
+                break;
+            }
+        }
         tracing::info!(
             connections = drain.connections(),
             "drain delay over: no longer accepting, closing connections"
@@ -133,10 +156,74 @@ impl Proxy {
         let _ = drain.wait_no_connections(CUT_GRACE).await;
         drain.mark_finished();
         drop(health_task);
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
         let _ = admin_task.await;
         tracing::info!("drained");
         Ok(())
     }
+}
+
+/// One worker thread: a single-threaded runtime with its own listener and upstream pool, so a
+/// request never crosses threads (the nginx worker model; measured faster than one shared
+/// work-stealing runtime on 2 cores, see bench/proxy/README.md).
+fn worker(
+    std_listener: std::net::TcpListener,
+    args: Args,
+    drain: Drain,
+    metrics: Arc<Metrics>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    closed: mpsc::UnboundedSender<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a worker runtime");
+            let _ = closed.send(());
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match TcpListener::from_std(std_listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot adopt a listener");
+                let _ = closed.send(());
+                return;
+            }
+        };
+        let upstream = Upstream::new(
+            UpstreamConfig {
+                addr: args.upstream,
+                idle_timeout: args.upstream_idle_timeout,
+                connect_timeout: args.connect_timeout,
+                request_timeout: args.request_timeout,
+            },
+            metrics.clone(),
+        );
+        let shared = Arc::new(Shared {
+            upstream,
+            drain: drain.clone(),
+            metrics,
+            limits: Limits {
+                max_requests: args.max_requests_per_connection,
+                max_age: (!args.max_connection_age.is_zero()).then_some(args.max_connection_age),
+            },
+            header_timeout: args.header_timeout,
+            tls,
+        });
+        accept_loop(listener, shared).await;
+        let _ = closed.send(());
+        // Connection tasks live on this runtime: keep it until the drain is over.
+        drain.finished().await;
+    });
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
@@ -146,7 +233,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             () = shared.drain.reached(Phase::Closing) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(conn::serve(shared.clone(), stream, peer));
+                    let counted = shared.drain.track();
+                    tokio::spawn(conn::serve(shared.clone(), stream, peer, counted));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -157,7 +245,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         }
     }
     for (stream, peer) in listener::take_backlog(&listener) {
-        tokio::spawn(conn::serve(shared.clone(), stream, peer));
+        let counted = shared.drain.track();
+        tokio::spawn(conn::serve(shared.clone(), stream, peer, counted));
     }
 }
 
