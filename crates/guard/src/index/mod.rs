@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use jiff::Timestamp;
 use steady_budget::{
     BudgetId, BudgetKind, BudgetSpec, BudgetStatus, OwnerInfo, OwnerLookup, OwnerRef, PodFacts,
-    Resolution,
+    PodPhase, Resolution,
 };
 
 mod convert;
@@ -55,24 +56,111 @@ impl OwnerKey {
     }
 }
 
-/// A pod stored by its name, so the name is not kept twice (once as key, once in the facts).
+/// A pod as the index keeps it: the facts of [`PodFacts`] without the namespace (the map key
+/// holds it), with label strings and owner references shared between pods (every pod of a
+/// ReplicaSet has the same ones). Stored by name, so the name is not kept twice.
 #[derive(Debug, Clone)]
-struct Stored(PodFacts);
+struct Stored {
+    name: Box<str>,
+    labels: Box<[(Arc<str>, Arc<str>)]>,
+    controller: Option<Arc<OwnerRef>>,
+    phase: PodPhase,
+    ready: bool,
+    terminating: bool,
+    ready_changed: Option<Timestamp>,
+    created: Option<Timestamp>,
+}
 
+/// Set membership is by name (as `Borrow<str>` requires); [`Stored::same`] compares everything.
 impl PartialEq for Stored {
     fn eq(&self, other: &Self) -> bool {
-        self.0.name == other.0.name
+        self.name == other.name
     }
 }
 impl Eq for Stored {}
+
 impl Hash for Stored {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.name.as_str().hash(state);
+        self.name.hash(state);
     }
 }
 impl Borrow<str> for Stored {
     fn borrow(&self) -> &str {
-        &self.0.name
+        &self.name
+    }
+}
+
+/// Shared strings and owner references.
+#[derive(Debug, Default)]
+struct Interner {
+    strings: HashSet<Arc<str>>,
+    owners: HashSet<Arc<OwnerRef>>,
+}
+
+impl Interner {
+    fn string(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strings.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strings.insert(a.clone());
+        a
+    }
+
+    fn owner(&mut self, o: OwnerRef) -> Arc<OwnerRef> {
+        if let Some(a) = self.owners.get(&o) {
+            return a.clone();
+        }
+        let a = Arc::new(o);
+        self.owners.insert(a.clone());
+        a
+    }
+
+    /// Drops what no pod uses any more.
+    fn collect(&mut self) {
+        self.strings.retain(|s| Arc::strong_count(s) > 1);
+        self.owners.retain(|o| Arc::strong_count(o) > 1);
+    }
+
+    fn compact(&mut self, p: PodFacts) -> Stored {
+        let PodFacts { namespace: _, name, labels, controller, phase, ready, ready_changed, terminating, created } = p;
+        Stored {
+            name: name.into_boxed_str(),
+            labels: labels.iter().map(|(k, v)| (self.string(k), self.string(v))).collect(),
+            controller: controller.map(|o| self.owner(o)),
+            phase,
+            ready,
+            terminating,
+            ready_changed,
+            created,
+        }
+    }
+}
+
+impl Stored {
+    fn same(&self, o: &Stored) -> bool {
+        self.name == o.name
+            && self.labels == o.labels
+            && self.controller == o.controller
+            && self.phase == o.phase
+            && self.ready == o.ready
+            && self.terminating == o.terminating
+            && self.ready_changed == o.ready_changed
+            && self.created == o.created
+    }
+
+    fn facts(&self, namespace: &str) -> PodFacts {
+        PodFacts {
+            namespace: namespace.to_owned(),
+            name: self.name.to_string(),
+            labels: self.labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            controller: self.controller.as_deref().cloned(),
+            phase: self.phase,
+            ready: self.ready,
+            ready_changed: self.ready_changed,
+            terminating: self.terminating,
+            created: self.created,
+        }
     }
 }
 
@@ -80,6 +168,8 @@ impl Borrow<str> for Stored {
 pub struct Index {
     /// namespace → pods.
     pods: HashMap<String, HashSet<Stored>>,
+    interner: Interner,
+    deletes_since_collect: usize,
     /// namespace → owner kind/group/name → info.
     owners: HashMap<OwnerKey, OwnerInfo>,
     /// namespace → budgets, in a stable order (the order units are taken in).
@@ -107,11 +197,13 @@ impl Index {
 
     /// Inserts or replaces a pod. Returns whether anything a budget depends on changed.
     pub fn apply_pod(&mut self, pod: PodFacts) -> bool {
-        let ns = self.pods.entry(pod.namespace.clone()).or_default();
-        match ns.get(pod.name.as_str()) {
-            Some(old) if old.0 == pod => false,
+        let namespace = pod.namespace.clone();
+        let stored = self.interner.compact(pod);
+        let ns = self.pods.entry(namespace).or_default();
+        match ns.get(&*stored.name) {
+            Some(old) if old.same(&stored) => false,
             _ => {
-                ns.replace(Stored(pod));
+                ns.replace(stored);
                 true
             }
         }
@@ -125,6 +217,11 @@ impl Index {
         if ns.is_empty() {
             self.pods.remove(namespace);
         }
+        self.deletes_since_collect += 1;
+        if self.deletes_since_collect > 10_000 {
+            self.deletes_since_collect = 0;
+            self.interner.collect();
+        }
         removed
     }
 
@@ -133,15 +230,14 @@ impl Index {
     pub fn reset_pods(&mut self, pods: Vec<PodFacts>) -> BTreeSet<String> {
         let mut next: HashMap<String, HashSet<Stored>> = HashMap::new();
         for p in pods {
-            next.entry(p.namespace.clone()).or_default().replace(Stored(p));
+            let ns = p.namespace.clone();
+            let stored = self.interner.compact(p);
+            next.entry(ns).or_default().replace(stored);
         }
         let mut changed = BTreeSet::new();
         for (ns, pods) in &next {
             let same = self.pods.get(ns).is_some_and(|old| {
-                old.len() == pods.len()
-                    && pods
-                        .iter()
-                        .all(|p| old.get(p.0.name.as_str()).is_some_and(|o| o.0 == p.0))
+                old.len() == pods.len() && pods.iter().all(|p| old.get(&*p.name).is_some_and(|o| o.same(p)))
             });
             if !same {
                 changed.insert(ns.clone());
@@ -149,6 +245,8 @@ impl Index {
         }
         changed.extend(self.pods.keys().filter(|ns| !next.contains_key(*ns)).cloned());
         self.pods = next;
+        self.interner.collect();
+        self.deletes_since_collect = 0;
         changed
     }
 
@@ -156,13 +254,13 @@ impl Index {
         self.pods
             .get(namespace)
             .and_then(|ns| ns.get(name))
-            .map(|s| s.0.clone())
+            .map(|s| s.facts(namespace))
     }
 
     pub fn namespace_pods(&self, namespace: &str) -> Vec<PodFacts> {
         self.pods
             .get(namespace)
-            .map(|ns| ns.iter().map(|s| s.0.clone()).collect())
+            .map(|ns| ns.iter().map(|s| s.facts(namespace)).collect())
             .unwrap_or_default()
     }
 

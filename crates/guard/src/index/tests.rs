@@ -1,5 +1,5 @@
 use super::*;
-use steady_budget::{IntOrPercent, OperationSet, Policy, PodPhase, Target, UnhealthyPodPolicy};
+use steady_budget::{IntOrPercent, OperationSet, Policy, Target, UnhealthyPodPolicy};
 
 /// A Running, Ready pod, built through `PodFacts::from_pod` like the watches do.
 pub fn mk_pod(ns: &str, name: &str, labels: &[(&str, &str)], rs: Option<&str>) -> PodFacts {
@@ -66,9 +66,14 @@ fn pods_apply_delete_reset() {
     assert!(!idx.delete_pod("a", "p1"));
     assert!(idx.pod("a", "p1").is_none());
     assert!(idx.pod("b", "p1").is_some());
+    // What comes out is what went in.
+    let p = mk_pod("a", "round", &[("app", "web"), ("tier", "x")], Some("web-1"));
+    idx.apply_pod(p.clone());
+    assert_eq!(idx.pod("a", "round"), Some(p));
 
     let changed = idx.reset_pods(vec![mk_pod("b", "p1", &[], None), mk_pod("c", "x", &[], None)]);
-    assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["c".to_owned()]);
+    // "a" lost its pod "round"; "b" is unchanged; "c" is new.
+    assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["a".to_owned(), "c".to_owned()]);
     let changed = idx.reset_pods(vec![mk_pod("c", "x", &[], None)]);
     assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["b".to_owned()]);
     assert_eq!(idx.namespace_pods("c").len(), 1);
