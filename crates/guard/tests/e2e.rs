@@ -240,7 +240,7 @@ async fn guard_on_a_real_api_server() {
     .unwrap();
     Api::<ValidatingWebhookConfiguration>::all(client.clone()).create(&PostParams::default(), &whc).await.unwrap();
 
-    let result = tokio::time::timeout(Duration::from_secs(150), scenarios(&mut env)).await;
+    let result = tokio::time::timeout(Duration::from_secs(150), scenarios(&mut env, &admins)).await;
     env.cleanup().await;
     result.expect("e2e scenarios finished in time");
 }
@@ -262,7 +262,22 @@ fn base64_std(data: &[u8]) -> String {
     out
 }
 
-async fn scenarios(env: &mut Env) {
+/// Sum of `steady_guard_status_writes_total{writer="webhook"}` over the replicas.
+async fn webhook_writes(admins: &[SocketAddr]) -> u64 {
+    let mut total = 0;
+    for a in admins {
+        let m = http_get(*a, "/metrics").await;
+        total += m
+            .lines()
+            .find(|l| l.starts_with(r#"steady_guard_status_writes_total{writer="webhook"}"#))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}
+
+async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
     let client = env.client.clone();
     let pp = PostParams::default();
 
@@ -316,7 +331,13 @@ async fn scenarios(env: &mut Env) {
 
     println!("e2e: evictions");
     // 5. One eviction takes the unit; the next is refused with 429.
+    let writes_before = webhook_writes(admins).await;
+    let t = std::time::Instant::now();
     pods.evict(&names[0], &EvictParams::default()).await.expect("first eviction allowed");
+    let took = t.elapsed();
+    let writes = webhook_writes(admins).await - writes_before;
+    assert_eq!(writes, 1, "exactly one status write per allowed disruption");
+    println!("e2e ok: allowed eviction through the API server took {took:?} with exactly {writes} budget status write");
     let e = pods.evict(&names[1], &EvictParams::default()).await.expect_err("second eviction refused");
     assert_eq!(code_of(&e), Some(429), "{e}");
     let msg = e.to_string();
