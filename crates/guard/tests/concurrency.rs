@@ -102,3 +102,30 @@ async fn units_are_given_back_when_a_later_budget_refuses() {
     }
     panic!("a-roomy's unit was not given back: {}", double.object(&pub_path(NS, "a-roomy")).unwrap());
 }
+
+/// Until every cache has synced, an empty index would allow everything: disruptions are refused
+/// with 429 instead, and allowed once the caches report in.
+#[tokio::test]
+async fn disruptions_wait_for_the_caches() {
+    use std::sync::Arc;
+    use steady_guard::admin::Readiness;
+    use steady_guard::admission::{Admission, Config};
+    let double = ApiDouble::start().await;
+    let ready = Readiness::default();
+    ready.register("pods");
+    let admission = Admission::with_readiness(
+        steady_guard::index::SharedIndex::default(),
+        steady_guard::writer::Writer::new(double.client()),
+        None,
+        Arc::new(steady_guard::metrics::Metrics::new()),
+        Config::default(),
+        ready.clone(),
+    );
+    let body = serde_json::to_vec(&delete_review(&mk_pod(NS, "web-0", "web"), "u")).unwrap();
+    let out = admission.review(&body).await.unwrap();
+    assert_eq!(out["response"]["status"]["code"], 429, "{out}");
+    assert!(out["response"]["status"]["message"].as_str().unwrap().contains("still loading"));
+    ready.synced("pods");
+    let out = admission.review(&body).await.unwrap();
+    assert_eq!(out["response"]["allowed"], true, "{out}");
+}
