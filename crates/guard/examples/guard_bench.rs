@@ -23,7 +23,9 @@ use steady_guard::server::{CertResolver, Limits, serve, tls_acceptor};
 use steady_guard::writer::Writer;
 
 fn certs(dir: &std::path::Path) -> Arc<CertResolver> {
-    let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let c =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
     std::fs::write(dir.join("tls.key"), c.signing_key.serialize_pem()).unwrap();
     std::fs::write(dir.join("tls.crt"), c.cert.pem()).unwrap();
     std::fs::write("bench-cert.pem", c.cert.pem()).unwrap();
@@ -41,21 +43,49 @@ fn rss_kib() -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     match mode {
         "guard" | "bare" => {
-            let addr: SocketAddr = args.get(2).map(String::as_str).unwrap_or("127.0.0.1:8443").parse().unwrap();
+            let addr: SocketAddr = args
+                .get(2)
+                .map(String::as_str)
+                .unwrap_or("127.0.0.1:8443")
+                .parse()
+                .unwrap();
             rt.block_on(async move {
                 let dir = tempfile::tempdir().unwrap();
                 let acceptor = tls_acceptor(certs(dir.path())).unwrap();
                 let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
                 eprintln!("{mode} server on https://{addr}/validate/pods");
                 if mode == "guard" {
-                    let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap())).unwrap();
-                    let admission = Admission::new(SharedIndex::default(), Writer::new(client), None, Arc::new(Metrics::new()), Config::default());
-                    let limits = Limits { max_body_bytes: 8 << 20, header_read_timeout: Duration::from_secs(5) };
+                    let client = kube::Client::try_from(kube::Config::new(
+                        "http://127.0.0.1:1".parse().unwrap(),
+                    ))
+                    .unwrap();
+                    let admission = Admission::new(
+                        SharedIndex::default(),
+                        Writer::new(client),
+                        None,
+                        Arc::new(Metrics::new()),
+                        Config::default(),
+                    );
+                    let limits = Limits {
+                        max_body_bytes: 8 << 20,
+                        header_read_timeout: Duration::from_secs(5),
+                    };
                     let (_tx, rx) = tokio::sync::watch::channel(false);
-                    serve(listener, acceptor, admission, limits, rx, Duration::from_secs(1)).await;
+                    serve(
+                        listener,
+                        acceptor,
+                        admission,
+                        limits,
+                        rx,
+                        Duration::from_secs(1),
+                    )
+                    .await;
                 } else {
                     bare(listener, acceptor).await;
                 }
@@ -72,23 +102,35 @@ fn main() {
 async fn bare(listener: tokio::net::TcpListener, acceptor: tokio_rustls::TlsAcceptor) {
     const ALLOWED: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"x","allowed":true}}"#;
     loop {
-        let Ok((tcp, _)) = listener.accept().await else { continue };
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else { return };
-            let svc = hyper::service::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
-                let _ = req.into_body().collect().await;
-                Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(ALLOWED.as_bytes()))))
-            });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), svc).await;
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let svc = hyper::service::service_fn(
+                |req: http::Request<hyper::body::Incoming>| async move {
+                    let _ = req.into_body().collect().await;
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                        Bytes::from_static(ALLOWED.as_bytes()),
+                    )))
+                },
+            );
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), svc)
+                .await;
         });
     }
 }
 
 fn memory(n: usize) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/admission/pods-DELETE.json");
-    let review: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/samples/admission/pods-DELETE.json");
+    let review: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let template = review["request"]["oldObject"].clone();
     // Build the pods first (their transient full form is not what the index keeps).
     let mut facts = Vec::with_capacity(n);
@@ -97,7 +139,8 @@ fn memory(n: usize) {
         let (ns, app) = (format!("team-{}", i % 100), format!("app-{}", i % 500));
         p["metadata"]["namespace"] = serde_json::json!(ns);
         p["metadata"]["name"] = serde_json::json!(format!("{app}-64dffbfcf5-{i:05x}"));
-        p["metadata"]["labels"] = serde_json::json!({"app": app, "pod-template-hash": "64dffbfcf5", "tier": "backend"});
+        p["metadata"]["labels"] =
+            serde_json::json!({"app": app, "pod-template-hash": "64dffbfcf5", "tier": "backend"});
         let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(p).unwrap();
         facts.push(steady_budget::PodFacts::from_pod(&pod));
     }
@@ -113,7 +156,13 @@ fn memory(n: usize) {
     drop(facts);
     let per_pod = (after.saturating_sub(before) * 1024) as f64 / n as f64;
     println!("pods cached: {}", index.read().pod_count());
-    println!("RSS before: {before} KiB, after: {after} KiB, growth: {} KiB", after.saturating_sub(before));
+    println!(
+        "RSS before: {before} KiB, after: {after} KiB, growth: {} KiB",
+        after.saturating_sub(before)
+    );
     println!("bytes per cached pod (RSS growth / pods): {per_pod:.0}");
-    println!("size_of::<PodFacts>() = {} bytes (inline part)", std::mem::size_of::<steady_budget::PodFacts>());
+    println!(
+        "size_of::<PodFacts>() = {} bytes (inline part)",
+        std::mem::size_of::<steady_budget::PodFacts>()
+    );
 }

@@ -22,11 +22,18 @@ pub struct Readiness(Arc<Mutex<BTreeMap<String, bool>>>);
 
 impl Readiness {
     pub fn register(&self, cache: &str) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).entry(cache.to_owned()).or_insert(false);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(cache.to_owned())
+            .or_insert(false);
     }
 
     pub fn synced(&self, cache: &str) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(cache.to_owned(), true);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(cache.to_owned(), true);
     }
 
     /// The caches not synced yet; ready when empty (and at least one is registered).
@@ -35,7 +42,11 @@ impl Readiness {
         if m.is_empty() {
             return Some(vec!["(no cache registered yet)".into()]);
         }
-        let pending: Vec<String> = m.iter().filter(|(_, s)| !**s).map(|(k, _)| k.clone()).collect();
+        let pending: Vec<String> = m
+            .iter()
+            .filter(|(_, s)| !**s)
+            .map(|(k, _)| k.clone())
+            .collect();
         (!pending.is_empty()).then_some(pending)
     }
 
@@ -47,24 +58,48 @@ impl Readiness {
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     r
 }
 
-async fn handle(req: Request<Incoming>, ready: Readiness, metrics: Arc<Metrics>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    ready: Readiness,
+    metrics: Arc<Metrics>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     const TEXT: &str = "text/plain; charset=utf-8";
     Ok(match req.uri().path() {
         "/livez" => reply(StatusCode::OK, TEXT, "ok\n".into()),
         "/readyz" => match ready.pending() {
             None => reply(StatusCode::OK, TEXT, "ready\n".into()),
-            Some(p) => reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("waiting for caches: {}\n", p.join(", "))),
+            Some(p) => reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                TEXT,
+                format!("waiting for caches: {}\n", p.join(", ")),
+            ),
         },
-        "/metrics" => reply(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", metrics.encode()),
-        _ => reply(StatusCode::NOT_FOUND, TEXT, "admin paths: /livez /readyz /metrics\n".into()),
+        "/metrics" => reply(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics.encode(),
+        ),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            TEXT,
+            "admin paths: /livez /readyz /metrics\n".into(),
+        ),
     })
 }
 
-pub async fn serve(listener: TcpListener, ready: Readiness, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    ready: Readiness,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
     loop {
         let (stream, _) = tokio::select! {
@@ -73,7 +108,8 @@ pub async fn serve(listener: TcpListener, ready: Readiness, metrics: Arc<Metrics
         };
         let (ready, metrics, builder) = (ready.clone(), metrics.clone(), builder.clone());
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(req, ready.clone(), metrics.clone()));
+            let svc =
+                hyper::service::service_fn(move |req| handle(req, ready.clone(), metrics.clone()));
             let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
         });
     }

@@ -79,7 +79,10 @@ impl Controller {
             let idx = self.index.read();
             (idx.budgets_in(ns), idx.namespace_pods(ns))
         };
-        for b in budgets.iter().filter(|b| b.id.kind == BudgetKind::PodUnavailableBudget) {
+        for b in budgets
+            .iter()
+            .filter(|b| b.id.kind == BudgetKind::PodUnavailableBudget)
+        {
             let spec = match &b.spec {
                 Ok(s) => s,
                 Err(e) => {
@@ -113,8 +116,14 @@ impl Controller {
             match self.writer.write(b, &outcome.status).await {
                 Ok(stored) => {
                     pass.written += 1;
-                    self.metrics.status_writes.get_or_create(&WriterLabels { writer: "controller" }).inc();
-                    self.metrics.budget_seen(&stored.id, stored.status.unavailable_allowed);
+                    self.metrics
+                        .status_writes
+                        .get_or_create(&WriterLabels {
+                            writer: "controller",
+                        })
+                        .inc();
+                    self.metrics
+                        .budget_seen(&stored.id, stored.status.unavailable_allowed);
                     if let Some(events) = &self.events {
                         for ev in &outcome.events {
                             events.budget_event(&stored, ev);
@@ -124,7 +133,12 @@ impl Controller {
                 }
                 Err(WriteError::Conflict) => {
                     pass.conflicts += 1;
-                    self.metrics.write_conflicts.get_or_create(&WriterLabels { writer: "controller" }).inc();
+                    self.metrics
+                        .write_conflicts
+                        .get_or_create(&WriterLabels {
+                            writer: "controller",
+                        })
+                        .inc();
                     if let Ok(fresh) = self.writer.read(&b.id).await {
                         self.index.write().apply_budget(fresh);
                     }

@@ -54,7 +54,15 @@ fn clip(mut s: String) -> String {
 
 impl Events {
     pub fn new(client: Client, instance: Option<String>) -> Self {
-        Self { recorder: Recorder::new(client, Reporter { controller: "steady-guard".into(), instance }) }
+        Self {
+            recorder: Recorder::new(
+                client,
+                Reporter {
+                    controller: "steady-guard".into(),
+                    instance,
+                },
+            ),
+        }
     }
 
     fn publish(&self, ev: Event, regarding: ObjectReference) {
@@ -67,8 +75,19 @@ impl Events {
     }
 
     /// A refusal: one Event on the budget (related: the pod) and one on the pod (related: the budget).
-    pub fn refused(&self, budget: &BudgetEntry, pod: &PodFacts, op: Operation, user: &str, message: &str) {
-        let user = if user.is_empty() { "an unknown user" } else { user };
+    pub fn refused(
+        &self,
+        budget: &BudgetEntry,
+        pod: &PodFacts,
+        op: Operation,
+        user: &str,
+        message: &str,
+    ) {
+        let user = if user.is_empty() {
+            "an unknown user"
+        } else {
+            user
+        };
         let note = clip(format!("{user} was refused: {message}"));
         let action = op.as_str().to_owned();
         let (b, p) = (budget_ref(budget), pod_ref(pod));
@@ -83,7 +102,13 @@ impl Events {
             b.clone(),
         );
         self.publish(
-            Event { type_: EventType::Warning, reason: "DisruptionRefused".into(), note: Some(note), action, secondary: Some(b) },
+            Event {
+                type_: EventType::Warning,
+                reason: "DisruptionRefused".into(),
+                note: Some(note),
+                action,
+                secondary: Some(b),
+            },
             p,
         );
     }

@@ -10,7 +10,11 @@ use tokio::sync::watch;
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
     #[error("cannot set up the Lease {namespace}/{name}: {source}")]
-    Setup { namespace: String, name: String, source: LeaseManagerError },
+    Setup {
+        namespace: String,
+        name: String,
+        source: LeaseManagerError,
+    },
 }
 
 /// Starts the election; the receiver is true while this replica holds the Lease. The returned
@@ -28,7 +32,11 @@ pub async fn elect(
         .with_grace(5)
         .build()
         .await
-        .map_err(|source| LeaseError::Setup { namespace: namespace.into(), name: name.into(), source })?;
+        .map_err(|source| LeaseError::Setup {
+            namespace: namespace.into(),
+            name: name.into(),
+            source,
+        })?;
     let (rx, handle) = manager.watch().await;
     let (tx, out) = watch::channel(false);
     let mut rx2 = rx.clone();

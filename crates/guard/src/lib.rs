@@ -41,7 +41,10 @@ pub enum Error {
     #[error(transparent)]
     Tls(#[from] server::TlsError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Lease(#[from] lease::LeaseError),
     #[error("leader election stopped; exiting so the replica restarts cleanly")]
@@ -80,7 +83,9 @@ pub async fn serve(
     resolver.spawn_reloader(Duration::from_millis(args.cert_reload_ms.max(100)));
     let acceptor = server::tls_acceptor(resolver)?;
     let bind = |addr| async move {
-        tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })
     };
     let webhook_listener = bind(args.listen).await?;
     let admin_listener = bind(args.admin_listen).await?;
@@ -98,10 +103,22 @@ pub async fn serve(
     let events = events::Events::new(client.clone(), Some(identity.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
 
-    let w = watches::Watches { client: client.clone(), index: index.clone(), dirty: dirty.clone(), ready: ready.clone(), metrics: metrics.clone() };
+    let w = watches::Watches {
+        client: client.clone(),
+        index: index.clone(),
+        dirty: dirty.clone(),
+        ready: ready.clone(),
+        metrics: metrics.clone(),
+    };
     let _watch_tasks = w.spawn(args.guard_pdb_deletes);
 
-    let (leader, mut lease_task) = lease::elect(client.clone(), &args.lease_namespace, &args.lease_name, &identity).await?;
+    let (leader, mut lease_task) = lease::elect(
+        client.clone(),
+        &args.lease_namespace,
+        &args.lease_name,
+        &identity,
+    )
+    .await?;
     let controller = controller::Controller {
         index: index.clone(),
         writer: writer.clone(),
@@ -109,7 +126,9 @@ pub async fn serve(
         metrics: metrics.clone(),
         dirty,
         leader,
-        expiry: jiff::SignedDuration::from_secs(i64::try_from(args.expiry_seconds).unwrap_or(i64::MAX)),
+        expiry: jiff::SignedDuration::from_secs(
+            i64::try_from(args.expiry_seconds).unwrap_or(i64::MAX),
+        ),
         resync: Duration::from_secs(args.resync_seconds.max(1)),
     };
     tokio::spawn(controller.run(stop_rx.clone()));
@@ -119,16 +138,31 @@ pub async fn serve(
         writer,
         Some(events),
         metrics.clone(),
-        admission::Config { deadline: args.request_deadline(), max_attempts: args.max_attempts },
+        admission::Config {
+            deadline: args.request_deadline(),
+            max_attempts: args.max_attempts,
+        },
         ready.clone(),
     );
-    tokio::spawn(admin::serve(admin_listener, ready, metrics, stop_rx.clone()));
+    tokio::spawn(admin::serve(
+        admin_listener,
+        ready,
+        metrics,
+        stop_rx.clone(),
+    ));
     let limits = server::Limits {
         max_body_bytes: args.max_body_bytes,
         header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
     };
     tracing::info!(listen = %args.listen, admin = %args.admin_listen, pdb_mode = args.guard_pdb_deletes, identity, "steady serve started");
-    let mut webhook = tokio::spawn(server::serve(webhook_listener, acceptor, admission, limits, stop_rx, Duration::from_secs(10)));
+    let mut webhook = tokio::spawn(server::serve(
+        webhook_listener,
+        acceptor,
+        admission,
+        limits,
+        stop_rx,
+        Duration::from_secs(10),
+    ));
 
     // The first SIGTERM (or Ctrl-C) drains; a second one exits at once.
     let lost = tokio::select! {
@@ -151,13 +185,14 @@ pub async fn serve(
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}

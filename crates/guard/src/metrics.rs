@@ -102,11 +102,21 @@ impl Metrics {
             request_duration.clone(),
         );
         registry.register("steady_guard_errors", "Errors by kind", errors.clone());
-        Self { decisions, unavailable_allowed, write_conflicts, status_writes, request_duration, errors, registry }
+        Self {
+            decisions,
+            unavailable_allowed,
+            write_conflicts,
+            status_writes,
+            request_duration,
+            errors,
+            registry,
+        }
     }
 
     pub fn budget_seen(&self, id: &BudgetId, unavailable_allowed: i32) {
-        self.unavailable_allowed.get_or_create(&BudgetLabels::of(id)).set(i64::from(unavailable_allowed));
+        self.unavailable_allowed
+            .get_or_create(&BudgetLabels::of(id))
+            .set(i64::from(unavailable_allowed));
     }
 
     pub fn budget_gone(&self, id: &BudgetId) {
@@ -114,7 +124,9 @@ impl Metrics {
     }
 
     pub fn error(&self, label: &'static str) {
-        self.errors.get_or_create(&ErrorLabels { error: label }).inc();
+        self.errors
+            .get_or_create(&ErrorLabels { error: label })
+            .inc();
     }
 
     pub fn encode(&self) -> String {

@@ -28,13 +28,19 @@ pub const WEBHOOK_PATH: &str = "/validate/pods";
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} holds no PEM certificate")]
     NoCertificate { path: PathBuf },
     #[error("{path} holds no PEM private key")]
     NoKey { path: PathBuf },
     #[error("the private key in {path} is not usable: {source}")]
-    BadKey { path: PathBuf, source: rustls::Error },
+    BadKey {
+        path: PathBuf,
+        source: rustls::Error,
+    },
     #[error("cannot build the TLS configuration: {0}")]
     Config(#[from] rustls::Error),
 }
@@ -58,22 +64,35 @@ pub struct CertResolver {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.to_owned(), source })
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn load(cert_path: &Path, key_path: &Path) -> Result<(Arc<CertifiedKey>, Vec<u8>), TlsError> {
     let cert_pem = read(cert_path)?;
     let key_pem = read(key_path)?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice()).filter_map(Result::ok).collect();
+    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .filter_map(Result::ok)
+        .collect();
     if certs.is_empty() {
-        return Err(TlsError::NoCertificate { path: cert_path.to_owned() });
+        return Err(TlsError::NoCertificate {
+            path: cert_path.to_owned(),
+        });
     }
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .ok()
         .flatten()
-        .ok_or_else(|| TlsError::NoKey { path: key_path.to_owned() })?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|source| TlsError::BadKey { path: key_path.to_owned(), source })?;
+        .ok_or_else(|| TlsError::NoKey {
+            path: key_path.to_owned(),
+        })?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|source| {
+        TlsError::BadKey {
+            path: key_path.to_owned(),
+            source,
+        }
+    })?;
     let mut fingerprint = cert_pem;
     fingerprint.extend_from_slice(&key_pem);
     Ok((Arc::new(CertifiedKey::new(certs, signing)), fingerprint))
@@ -82,7 +101,11 @@ fn load(cert_path: &Path, key_path: &Path) -> Result<(Arc<CertifiedKey>, Vec<u8>
 impl CertResolver {
     pub fn new(cert_path: &Path, key_path: &Path) -> Result<Arc<Self>, TlsError> {
         let current = load(cert_path, key_path)?;
-        Ok(Arc::new(Self { cert_path: cert_path.to_owned(), key_path: key_path.to_owned(), current: RwLock::new(current) }))
+        Ok(Arc::new(Self {
+            cert_path: cert_path.to_owned(),
+            key_path: key_path.to_owned(),
+            current: RwLock::new(current),
+        }))
     }
 
     /// Re-reads the files; swaps the key pair when they changed and parse. Returns whether it
@@ -92,7 +115,10 @@ impl CertResolver {
         let key = read(&self.key_path)?;
         {
             let cur = self.current.read().unwrap_or_else(PoisonError::into_inner);
-            if cur.1.len() == cert.len() + key.len() && cur.1[..cert.len()] == cert[..] && cur.1[cert.len()..] == key[..] {
+            if cur.1.len() == cert.len() + key.len()
+                && cur.1[..cert.len()] == cert[..]
+                && cur.1[cert.len()..] == key[..]
+            {
                 return Ok(false);
             }
         }
@@ -110,9 +136,13 @@ impl CertResolver {
             loop {
                 tick.tick().await;
                 match this.reload() {
-                    Ok(true) => tracing::info!(cert = %this.cert_path.display(), "reloaded the TLS certificate"),
+                    Ok(true) => {
+                        tracing::info!(cert = %this.cert_path.display(), "reloaded the TLS certificate")
+                    }
                     Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot reload the TLS certificate; keeping the current one"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot reload the TLS certificate; keeping the current one")
+                    }
                 }
             }
         })
@@ -121,15 +151,22 @@ impl CertResolver {
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.read().unwrap_or_else(PoisonError::into_inner).0.clone())
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .0
+                .clone(),
+        )
     }
 }
 
 pub fn tls_acceptor(resolver: Arc<CertResolver>) -> Result<TlsAcceptor, TlsError> {
-    let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -145,35 +182,63 @@ type Body = Full<Bytes>;
 fn text(status: StatusCode, msg: impl Into<String>) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(msg.into())));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
-async fn handle(req: Request<Incoming>, admission: Admission, limits: Limits) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    admission: Admission,
+    limits: Limits,
+) -> Result<Response<Body>, Infallible> {
     if req.uri().path() != WEBHOOK_PATH {
-        return Ok(text(StatusCode::NOT_FOUND, format!("no such path; the webhook is served at {WEBHOOK_PATH}\n")));
+        return Ok(text(
+            StatusCode::NOT_FOUND,
+            format!("no such path; the webhook is served at {WEBHOOK_PATH}\n"),
+        ));
     }
     if req.method() != Method::POST {
-        return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "the webhook accepts POST only\n"));
+        return Ok(text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the webhook accepts POST only\n",
+        ));
     }
-    let body = match Limited::new(req.into_body(), limits.max_body_bytes).collect().await {
+    let body = match Limited::new(req.into_body(), limits.max_body_bytes)
+        .collect()
+        .await
+    {
         Ok(b) => b.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             admission.metrics().error("body_too_large");
             return Ok(text(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the AdmissionReview is larger than {} bytes\n", limits.max_body_bytes),
+                format!(
+                    "the AdmissionReview is larger than {} bytes\n",
+                    limits.max_body_bytes
+                ),
             ));
         }
         Err(e) => {
             admission.metrics().error("body_read");
-            return Ok(text(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}\n")));
+            return Ok(text(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {e}\n"),
+            ));
         }
     };
     Ok(match admission.review(&body).await {
         Ok(json) => {
             let mut r = Response::new(Full::new(Bytes::from(json.to_string())));
-            r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            );
             r
         }
         Err(e) => text(StatusCode::BAD_REQUEST, format!("{e}\n")),
@@ -191,7 +256,10 @@ pub async fn serve(
     drain: Duration,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -213,11 +281,14 @@ pub async fn serve(
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return debug_peer(peer, &format!("TLS handshake failed: {e}")),
-                Err(_) => return debug_peer(peer, "TLS handshake timed out"),
-            };
+            let tls =
+                match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
+                    .await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return debug_peer(peer, &format!("TLS handshake failed: {e}")),
+                    Err(_) => return debug_peer(peer, "TLS handshake timed out"),
+                };
             let svc = hyper::service::service_fn(move |req| handle(req, admission.clone(), limits));
             let conn = builder.serve_connection(TokioIo::new(tls), svc);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
@@ -226,7 +297,10 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some webhook connections were still open after the drain time");
     }
 }

@@ -10,18 +10,20 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::DeserializeGuard;
 use kube::discovery::{Discovery, Scope};
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
-use kube::Client;
+use kube::runtime::watcher::{self, Event};
 use steady_api::PodUnavailableBudget;
 use steady_budget::{BudgetKind, PodFacts};
 use tokio::sync::Notify;
 
 use crate::admin::Readiness;
-use crate::index::{BudgetEntry, OwnerKey, SharedIndex, entry_from_pdb, entry_from_pub, owner_from_dynamic};
+use crate::index::{
+    BudgetEntry, OwnerKey, SharedIndex, entry_from_pdb, entry_from_pub, owner_from_dynamic,
+};
 use crate::metrics::Metrics;
 
 /// Namespaces whose budgets need a recompute.
@@ -86,7 +88,10 @@ impl Feed for Pods {
         }
     }
     fn delete(&self, w: &Watches, p: Pod) {
-        let (ns, name) = (p.metadata.namespace.unwrap_or_default(), p.metadata.name.unwrap_or_default());
+        let (ns, name) = (
+            p.metadata.namespace.unwrap_or_default(),
+            p.metadata.name.unwrap_or_default(),
+        );
         if w.index.write().delete_pod(&ns, &name) {
             w.dirty.mark([ns]);
         }
@@ -101,7 +106,13 @@ impl Feed for Pods {
 struct Budgets<K>(BudgetKind, fn(&K) -> BudgetEntry);
 impl<K> Feed for Budgets<K>
 where
-    K: Clone + std::fmt::Debug + serde::de::DeserializeOwned + kube::Resource + Send + Sync + 'static,
+    K: Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + kube::Resource
+        + Send
+        + Sync
+        + 'static,
 {
     type K = DeserializeGuard<K>;
     fn name(&self) -> String {
@@ -111,7 +122,8 @@ where
         match obj.0 {
             Ok(b) => {
                 let entry = (self.1)(&b);
-                w.metrics.budget_seen(&entry.id, entry.status.unavailable_allowed);
+                w.metrics
+                    .budget_seen(&entry.id, entry.status.unavailable_allowed);
                 let ns = entry.id.namespace.clone();
                 w.index.write().apply_budget(entry);
                 w.dirty.mark([ns]);
@@ -130,7 +142,11 @@ where
         }
     }
     fn reset(&self, w: &Watches, objs: Vec<DeserializeGuard<K>>) {
-        let entries: Vec<BudgetEntry> = objs.into_iter().filter_map(|o| o.0.ok()).map(|b| (self.1)(&b)).collect();
+        let entries: Vec<BudgetEntry> = objs
+            .into_iter()
+            .filter_map(|o| o.0.ok())
+            .map(|b| (self.1)(&b))
+            .collect();
         for e in &entries {
             w.metrics.budget_seen(&e.id, e.status.unavailable_allowed);
         }
@@ -151,7 +167,11 @@ impl Owners {
 impl Feed for Owners {
     type K = DynamicObject;
     fn name(&self) -> String {
-        if self.group.is_empty() { self.kind.clone() } else { format!("{}.{}", self.kind, self.group) }
+        if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
     }
     fn apply(&self, w: &Watches, o: DynamicObject) {
         if let Some((k, v)) = self.key_info(&o) {
@@ -170,7 +190,10 @@ impl Feed for Owners {
     }
     fn reset(&self, w: &Watches, objs: Vec<DynamicObject>) {
         let owners = objs.iter().filter_map(|o| self.key_info(o)).collect();
-        let changed = w.index.write().reset_owners(&self.group, &self.kind, owners);
+        let changed = w
+            .index
+            .write()
+            .reset_owners(&self.group, &self.kind, owners);
         w.dirty.mark(changed);
     }
 }
@@ -189,7 +212,9 @@ where
     let name = feed.name();
     w.ready.register(&name);
     let mut buffer = Vec::new();
-    let mut stream = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let mut stream = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     loop {
         match stream.try_next().await {
             Ok(Some(Event::Init)) => buffer.clear(),
@@ -218,7 +243,12 @@ impl Watches {
     /// scale subresource (discovery is repeated so CRDs installed later are picked up).
     pub fn spawn(&self, pdb_mode: bool) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = vec![
-            tokio::spawn(run_feed(self.clone(), Api::<Pod>::all(self.client.clone()), Pods, false)),
+            tokio::spawn(run_feed(
+                self.clone(),
+                Api::<Pod>::all(self.client.clone()),
+                Pods,
+                false,
+            )),
             tokio::spawn(run_feed(
                 self.clone(),
                 Api::<DeserializeGuard<PodUnavailableBudget>>::all(self.client.clone()),
@@ -248,7 +278,8 @@ impl Watches {
                 Ok(d) => {
                     for group in d.groups() {
                         for (ar, caps) in group.recommended_resources() {
-                            let scalable = caps.subresources.iter().any(|(s, _)| s.plural == "scale");
+                            let scalable =
+                                caps.subresources.iter().any(|(s, _)| s.plural == "scale");
                             if !scalable || caps.scope != Scope::Namespaced {
                                 continue;
                             }
@@ -257,7 +288,10 @@ impl Watches {
                             }
                             tracing::info!(kind = %ar.kind, group = %ar.group, "watching a scalable owner kind");
                             let builtin = matches!(ar.group.as_str(), "apps" | "");
-                            let feed = Owners { group: ar.group.clone(), kind: ar.kind.clone() };
+                            let feed = Owners {
+                                group: ar.group.clone(),
+                                kind: ar.kind.clone(),
+                            };
                             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
                             tokio::spawn(run_dynamic(self.clone(), api, ar, feed, !builtin));
                         }
@@ -275,11 +309,19 @@ impl Watches {
 }
 
 /// `run_feed` for dynamic objects (their type information is a value, not a type).
-async fn run_dynamic(w: Watches, api: Api<DynamicObject>, _ar: ApiResource, feed: Owners, optional: bool) {
+async fn run_dynamic(
+    w: Watches,
+    api: Api<DynamicObject>,
+    _ar: ApiResource,
+    feed: Owners,
+    optional: bool,
+) {
     let name = feed.name();
     w.ready.register(&name);
     let mut buffer = Vec::new();
-    let mut stream = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let mut stream = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     loop {
         match stream.try_next().await {
             Ok(Some(Event::Init)) => buffer.clear(),

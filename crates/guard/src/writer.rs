@@ -4,8 +4,8 @@
 //! precondition, not a lock in this process, is what keeps concurrent requests from over-admitting.
 
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, ObjectMeta, PostParams};
 use kube::Client;
+use kube::api::{Api, ObjectMeta, PostParams};
 use steady_api::PodUnavailableBudget;
 use steady_budget::{BudgetId, BudgetKind, BudgetStatus};
 
@@ -61,19 +61,31 @@ impl Writer {
     pub async fn read(&self, id: &BudgetId) -> Result<BudgetEntry, WriteError> {
         match id.kind {
             BudgetKind::PodUnavailableBudget => {
-                let api: Api<PodUnavailableBudget> = Api::namespaced(self.client.clone(), &id.namespace);
-                api.get(&id.name).await.map(|b| entry_from_pub(&b)).map_err(WriteError::from_kube)
+                let api: Api<PodUnavailableBudget> =
+                    Api::namespaced(self.client.clone(), &id.namespace);
+                api.get(&id.name)
+                    .await
+                    .map(|b| entry_from_pub(&b))
+                    .map_err(WriteError::from_kube)
             }
             BudgetKind::PodDisruptionBudget => {
-                let api: Api<PodDisruptionBudget> = Api::namespaced(self.client.clone(), &id.namespace);
-                api.get(&id.name).await.map(|b| entry_from_pdb(&b)).map_err(WriteError::from_kube)
+                let api: Api<PodDisruptionBudget> =
+                    Api::namespaced(self.client.clone(), &id.namespace);
+                api.get(&id.name)
+                    .await
+                    .map(|b| entry_from_pdb(&b))
+                    .map_err(WriteError::from_kube)
             }
         }
     }
 
     /// Writes `status` on the budget, on condition that it is still at `entry.resource_version`.
     /// Returns the budget as stored after the write.
-    pub async fn write(&self, entry: &BudgetEntry, status: &BudgetStatus) -> Result<BudgetEntry, WriteError> {
+    pub async fn write(
+        &self,
+        entry: &BudgetEntry,
+        status: &BudgetStatus,
+    ) -> Result<BudgetEntry, WriteError> {
         let metadata = ObjectMeta {
             name: Some(entry.id.name.clone()),
             namespace: Some(entry.id.namespace.clone()),
@@ -82,18 +94,27 @@ impl Writer {
             generation: Some(entry.generation),
             ..Default::default()
         };
-        let pp = PostParams { dry_run: false, field_manager: Some("steady-guard".into()) };
+        let pp = PostParams {
+            dry_run: false,
+            field_manager: Some("steady-guard".into()),
+        };
         match (&entry.raw, entry.id.kind) {
             (RawBudget::Pub(spec), BudgetKind::PodUnavailableBudget) => {
-                let api: Api<PodUnavailableBudget> = Api::namespaced(self.client.clone(), &entry.id.namespace);
-                let obj = PodUnavailableBudget { metadata, spec: spec.clone(), status: Some(status.clone()) };
+                let api: Api<PodUnavailableBudget> =
+                    Api::namespaced(self.client.clone(), &entry.id.namespace);
+                let obj = PodUnavailableBudget {
+                    metadata,
+                    spec: spec.clone(),
+                    status: Some(status.clone()),
+                };
                 api.replace_status(&entry.id.name, &pp, &obj)
                     .await
                     .map(|b| entry_from_pub(&b))
                     .map_err(WriteError::from_kube)
             }
             (RawBudget::Pdb(spec), BudgetKind::PodDisruptionBudget) => {
-                let api: Api<PodDisruptionBudget> = Api::namespaced(self.client.clone(), &entry.id.namespace);
+                let api: Api<PodDisruptionBudget> =
+                    Api::namespaced(self.client.clone(), &entry.id.namespace);
                 let obj = PodDisruptionBudget {
                     metadata,
                     spec: Some(spec.clone()),

@@ -18,8 +18,13 @@ const INSTANCES: usize = 3;
 async fn run_seed(seed: u64) {
     let double = ApiDouble::start().await;
     double.jitter_us.store(300, Ordering::Relaxed);
-    double.put_object(&pub_path(NS, "web"), mk_budget(NS, "web", "web", 2, 2, 10, 8));
-    let pods: Vec<Value> = (0..REQUESTS).map(|i| mk_pod(NS, &format!("web-{i}"), "web")).collect();
+    double.put_object(
+        &pub_path(NS, "web"),
+        mk_budget(NS, "web", "web", 2, 2, 10, 8),
+    );
+    let pods: Vec<Value> = (0..REQUESTS)
+        .map(|i| mk_pod(NS, &format!("web-{i}"), "web"))
+        .collect();
     let mut instances = Vec::new();
     for _ in 0..INSTANCES {
         instances.push(instance(&double, &[(NS, "web")], &pods, false).await);
@@ -38,7 +43,10 @@ async fn run_seed(seed: u64) {
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
             let bytes = serde_json::to_vec(&body).unwrap();
-            let out = admission.review(&bytes).await.expect("a well-formed review");
+            let out = admission
+                .review(&bytes)
+                .await
+                .expect("a well-formed review");
             (i, out)
         }));
     }
@@ -58,10 +66,22 @@ async fn run_seed(seed: u64) {
     assert_eq!(allowed.len(), 2, "seed {seed}: allowed {allowed:?}");
     let stored = double.object(&pub_path(NS, "web")).unwrap();
     assert_eq!(stored["status"]["unavailableAllowed"], 0, "seed {seed}");
-    let mut held: Vec<String> = stored["status"]["disruptedPods"].as_object().unwrap().keys().cloned().collect();
+    let mut held: Vec<String> = stored["status"]["disruptedPods"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     held.sort();
-    assert_eq!(held, allowed, "seed {seed}: the status records exactly the allowed pods");
-    assert_eq!(double.puts(), 2, "seed {seed}: one status write per allowed disruption");
+    assert_eq!(
+        held, allowed,
+        "seed {seed}: the status records exactly the allowed pods"
+    );
+    assert_eq!(
+        double.puts(),
+        2,
+        "seed {seed}: one status write per allowed disruption"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,31 +96,56 @@ async fn exactly_two_of_two_hundred_across_seeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn units_are_given_back_when_a_later_budget_refuses() {
     let double = ApiDouble::start().await;
-    double.put_object(&pub_path(NS, "a-roomy"), mk_budget(NS, "a-roomy", "web", 5, 5, 10, 5));
-    double.put_object(&pub_path(NS, "b-full"), mk_budget(NS, "b-full", "web", 0, 0, 10, 10));
-    let pods: Vec<Value> = (0..5).map(|i| mk_pod(NS, &format!("web-{i}"), "web")).collect();
+    double.put_object(
+        &pub_path(NS, "a-roomy"),
+        mk_budget(NS, "a-roomy", "web", 5, 5, 10, 5),
+    );
+    double.put_object(
+        &pub_path(NS, "b-full"),
+        mk_budget(NS, "b-full", "web", 0, 0, 10, 10),
+    );
+    let pods: Vec<Value> = (0..5)
+        .map(|i| mk_pod(NS, &format!("web-{i}"), "web"))
+        .collect();
     let g = instance(&double, &[(NS, "a-roomy"), (NS, "b-full")], &pods, false).await;
     // The index has a stale view of b-full (it allows one), so a-roomy is taken first, the write on
     // b-full conflicts, the re-read shows no unit, and a-roomy's unit must come back.
     {
         let mut idx = g.index.write();
-        let mut stale = (*idx.budget(&steady_budget::BudgetId::pub_(NS, "b-full")).unwrap()).clone();
+        let mut stale = (*idx
+            .budget(&steady_budget::BudgetId::pub_(NS, "b-full"))
+            .unwrap())
+        .clone();
         stale.status.unavailable_allowed = 1;
         stale.resource_version = "1".into();
         idx.apply_budget(stale);
     }
-    let out = g.admission.review(&serde_json::to_vec(&delete_review(&pods[0], "u1")).unwrap()).await.unwrap();
+    let out = g
+        .admission
+        .review(&serde_json::to_vec(&delete_review(&pods[0], "u1")).unwrap())
+        .await
+        .unwrap();
     assert_eq!(out["response"]["allowed"], false, "{out}");
-    assert!(out["response"]["status"]["message"].as_str().unwrap().contains("b-full"));
+    assert!(
+        out["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("b-full")
+    );
     // The give-back runs on its own task.
     for _ in 0..100 {
         let roomy = double.object(&pub_path(NS, "a-roomy")).unwrap();
-        if roomy["status"]["unavailableAllowed"] == 5 && roomy["status"].get("disruptedPods").is_none() {
+        if roomy["status"]["unavailableAllowed"] == 5
+            && roomy["status"].get("disruptedPods").is_none()
+        {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    panic!("a-roomy's unit was not given back: {}", double.object(&pub_path(NS, "a-roomy")).unwrap());
+    panic!(
+        "a-roomy's unit was not given back: {}",
+        double.object(&pub_path(NS, "a-roomy")).unwrap()
+    );
 }
 
 /// Until every cache has synced, an empty index would allow everything: disruptions are refused
@@ -124,7 +169,12 @@ async fn disruptions_wait_for_the_caches() {
     let body = serde_json::to_vec(&delete_review(&mk_pod(NS, "web-0", "web"), "u")).unwrap();
     let out = admission.review(&body).await.unwrap();
     assert_eq!(out["response"]["status"]["code"], 429, "{out}");
-    assert!(out["response"]["status"]["message"].as_str().unwrap().contains("still loading"));
+    assert!(
+        out["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("still loading")
+    );
     ready.synced("pods");
     let out = admission.review(&body).await.unwrap();
     assert_eq!(out["response"]["allowed"], true, "{out}");

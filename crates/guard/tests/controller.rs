@@ -28,16 +28,30 @@ async fn setup(leader: bool) -> (ApiDouble, Instance, Controller, watch::Sender<
     let mut b = mk_budget(NS, "web", "web", 1, 0, 0, 0);
     b["status"] = json!({});
     double.put_object(&pub_path(NS, "web"), b);
-    let g = instance(&double, &[(NS, "web")], &[owned_pod("web-a"), owned_pod("web-b")], false).await;
+    let g = instance(
+        &double,
+        &[(NS, "web")],
+        &[owned_pod("web-a"), owned_pod("web-b")],
+        false,
+    )
+    .await;
     {
         let mut idx = g.index.write();
         idx.apply_owner(
             OwnerKey::new(NS, &OwnerRef::new("apps/v1", "Deployment", "web")),
-            OwnerInfo { controller: None, replicas: Some(3), min_ready_seconds: None },
+            OwnerInfo {
+                controller: None,
+                replicas: Some(3),
+                min_ready_seconds: None,
+            },
         );
         idx.apply_owner(
             OwnerKey::new(NS, &OwnerRef::new("apps/v1", "ReplicaSet", "web-1")),
-            OwnerInfo { controller: Some(OwnerRef::new("apps/v1", "Deployment", "web")), replicas: Some(3), min_ready_seconds: None },
+            OwnerInfo {
+                controller: Some(OwnerRef::new("apps/v1", "Deployment", "web")),
+                replicas: Some(3),
+                min_ready_seconds: None,
+            },
         );
     }
     let (tx, rx) = watch::channel(leader);
@@ -60,7 +74,15 @@ async fn recompute_writes_only_changes_and_follows_new_pods() {
     let pass = c.recompute(NS).await;
     assert_eq!(pass.written, 1, "{pass:?}");
     let st = double.object(&pub_path(NS, "web")).unwrap()["status"].clone();
-    assert_eq!((st["totalReplicas"].clone(), st["desiredAvailable"].clone(), st["currentAvailable"].clone(), st["unavailableAllowed"].clone()), (json!(3), json!(2), json!(2), json!(0)));
+    assert_eq!(
+        (
+            st["totalReplicas"].clone(),
+            st["desiredAvailable"].clone(),
+            st["currentAvailable"].clone(),
+            st["unavailableAllowed"].clone()
+        ),
+        (json!(3), json!(2), json!(2), json!(0))
+    );
     assert_eq!(st["observedGeneration"], 1);
     assert_eq!(st["conditions"][0]["reason"], "InsufficientPods");
     // Nothing changed: no write.
@@ -71,14 +93,23 @@ async fn recompute_writes_only_changes_and_follows_new_pods() {
     g.index.write().apply_pod(pod_facts(&owned_pod("web-c")));
     assert_eq!(c.recompute(NS).await.written, 1);
     let st = double.object(&pub_path(NS, "web")).unwrap()["status"].clone();
-    assert_eq!((st["currentAvailable"].clone(), st["unavailableAllowed"].clone()), (json!(3), json!(1)));
+    assert_eq!(
+        (
+            st["currentAvailable"].clone(),
+            st["unavailableAllowed"].clone()
+        ),
+        (json!(3), json!(1))
+    );
     assert_eq!(st["conditions"][0]["reason"], "SufficientPods");
 }
 
 #[tokio::test]
 async fn a_missing_owner_is_sync_failed_with_an_event() {
     let (double, g, c, _tx) = setup(true).await;
-    g.index.write().delete_owner(&OwnerKey::new(NS, &OwnerRef::new("apps/v1", "Deployment", "web")));
+    g.index.write().delete_owner(&OwnerKey::new(
+        NS,
+        &OwnerRef::new("apps/v1", "Deployment", "web"),
+    ));
     // The ReplicaSet still names the Deployment as its controller; it is gone from the cache.
     assert_eq!(c.recompute(NS).await.written, 1);
     let st = double.object(&pub_path(NS, "web")).unwrap()["status"].clone();
@@ -107,5 +138,9 @@ async fn no_lease_no_write_and_conflicts_are_reread() {
     assert_eq!(pass.conflicts, 1, "{pass:?}");
     let pass = c.recompute(NS).await;
     assert_eq!(pass.written, 1, "{pass:?}");
-    assert!(g.metrics.encode().contains(r#"steady_guard_status_write_conflicts_total{writer="controller"} 1"#));
+    assert!(
+        g.metrics
+            .encode()
+            .contains(r#"steady_guard_status_write_conflicts_total{writer="controller"} 1"#)
+    );
 }

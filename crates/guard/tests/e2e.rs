@@ -14,8 +14,8 @@ use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
+use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use steady_api::PodUnavailableBudget;
 
@@ -25,7 +25,9 @@ fn kubeconfig() -> Option<String> {
     match std::env::var("STEADY_E2E_KUBECONFIG") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
-            println!("e2e skipped: STEADY_E2E_KUBECONFIG is not set (point it at a kubeconfig of a real kube-apiserver to run this tier)");
+            println!(
+                "e2e skipped: STEADY_E2E_KUBECONFIG is not set (point it at a kubeconfig of a real kube-apiserver to run this tier)"
+            );
             None
         }
     }
@@ -33,7 +35,9 @@ fn kubeconfig() -> Option<String> {
 
 async fn client(path: &str) -> Client {
     let kc = kube::config::Kubeconfig::read_from(path).expect("readable kubeconfig");
-    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("usable kubeconfig");
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("usable kubeconfig");
     // kube's client retries 429 by itself; the test must see the refusals.
     config.default_retry = false;
     Client::try_from(config).unwrap()
@@ -51,7 +55,9 @@ async fn proxy(backends: Vec<SocketAddr>) -> SocketAddr {
     tokio::spawn(async move {
         let mut n = 0usize;
         loop {
-            let Ok((mut inbound, _)) = listener.accept().await else { continue };
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                continue;
+            };
             let backend = backends[n % backends.len()];
             n += 1;
             tokio::spawn(async move {
@@ -66,8 +72,12 @@ async fn proxy(backends: Vec<SocketAddr>) -> SocketAddr {
 
 async fn http_get(addr: SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { return String::new() };
-    let _ = s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await;
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let _ = s
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await;
     let mut out = String::new();
     let _ = s.read_to_string(&mut out).await;
     out
@@ -93,12 +103,24 @@ async fn mark_ready(client: &Client, ns: &str) -> usize {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let mut n = 0;
     for p in pods.list(&ListParams::default()).await.unwrap() {
-        let ready = p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let ready = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
         if ready || p.metadata.deletion_timestamp.is_some() {
             continue;
         }
         let patch = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": jiff::Timestamp::now().to_string()}]}});
-        if pods.patch_status(p.metadata.name.as_deref().unwrap(), &PatchParams::default(), &Patch::Merge(&patch)).await.is_ok() {
+        if pods
+            .patch_status(
+                p.metadata.name.as_deref().unwrap(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .is_ok()
+        {
             n += 1;
         }
     }
@@ -134,7 +156,15 @@ impl Env {
     async fn namespace(&mut self, suffix: &str) -> String {
         let name = format!("{}-{suffix}", self.run);
         let api: Api<Namespace> = Api::all(self.client.clone());
-        api.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": name, "labels": {RUN_LABEL: self.run}}})).unwrap()).await.unwrap();
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": name, "labels": {RUN_LABEL: self.run}}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
         self.namespaces.push(name.clone());
         name
     }
@@ -153,24 +183,45 @@ impl Env {
 async fn guard_on_a_real_api_server() {
     let Some(path) = kubeconfig() else { return };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "steady_guard=info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "steady_guard=info".into()),
+        )
         .with_test_writer()
         .try_init();
     let client = client(&path).await;
     let run = format!("steady-e2e-{}", std::process::id());
-    let mut env = Env { client: client.clone(), run: run.clone(), namespaces: vec![] };
+    let mut env = Env {
+        client: client.clone(),
+        run: run.clone(),
+        namespaces: vec![],
+    };
 
     // CRD.
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch("podunavailablebudgets.policy.steady.dev", &PatchParams::apply("steady-e2e").force(), &Patch::Apply(steady_api::crd()))
-        .await
-        .unwrap();
+    crds.patch(
+        "podunavailablebudgets.policy.steady.dev",
+        &PatchParams::apply("steady-e2e").force(),
+        &Patch::Apply(steady_api::crd()),
+    )
+    .await
+    .unwrap();
     eventually("CRD established", 30, || {
         let crds = crds.clone();
         async move {
-            let c = crds.get("podunavailablebudgets.policy.steady.dev").await.map_err(|e| e.to_string())?;
-            let ok = c.status.and_then(|s| s.conditions).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"));
-            if ok { Ok(()) } else { Err("not established".into()) }
+            let c = crds
+                .get("podunavailablebudgets.policy.steady.dev")
+                .await
+                .map_err(|e| e.to_string())?;
+            let ok = c.status.and_then(|s| s.conditions).is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err("not established".into())
+            }
         }
     })
     .await;
@@ -178,7 +229,9 @@ async fn guard_on_a_real_api_server() {
     // Three guard replicas sharing one certificate, behind a round-robin proxy.
     let system = env.namespace("system").await;
     let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
     std::fs::write(dir.path().join("tls.key"), cert.signing_key.serialize_pem()).unwrap();
     std::fs::write(dir.path().join("tls.crt"), cert.cert.pem()).unwrap();
     let mut backends = Vec::new();
@@ -215,7 +268,11 @@ async fn guard_on_a_real_api_server() {
         let admin = *admin;
         eventually("replica ready", 60, || async move {
             let r = http_get(admin, "/readyz").await;
-            if r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200") { Ok(()) } else { Err(r) }
+            if r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200") {
+                Ok(())
+            } else {
+                Err(r)
+            }
         })
         .await;
     }
@@ -238,7 +295,10 @@ async fn guard_on_a_real_api_server() {
         }]
     }))
     .unwrap();
-    Api::<ValidatingWebhookConfiguration>::all(client.clone()).create(&PostParams::default(), &whc).await.unwrap();
+    Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .create(&PostParams::default(), &whc)
+        .await
+        .unwrap();
 
     let result = tokio::time::timeout(Duration::from_secs(150), scenarios(&mut env, &admins)).await;
     env.cleanup().await;
@@ -249,7 +309,11 @@ fn base64_std(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -288,18 +352,29 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
         "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxUnavailable": 1}})).unwrap())
         .await
         .unwrap();
-    pubs.create(&pp, &serde_json::from_value(json!({"metadata": {"name": "nothing"},
-        "spec": {"selector": {"matchLabels": {"app": "nothing"}}, "maxUnavailable": 1}})).unwrap())
+    pubs.create(
+        &pp,
+        &serde_json::from_value(json!({"metadata": {"name": "nothing"},
+        "spec": {"selector": {"matchLabels": {"app": "nothing"}}, "maxUnavailable": 1}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deploys
+        .create(&pp, &serde_json::from_value(deployment("web", 3)).unwrap())
         .await
         .unwrap();
-    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    deploys.create(&pp, &serde_json::from_value(deployment("web", 3)).unwrap()).await.unwrap();
     eventually("3 pods Ready and the budget converged", 60, || {
         let (client, ns) = (client.clone(), ns.clone());
         async move {
             mark_ready(&client, &ns).await;
             let st = budget_status(&client, &ns, "web").await;
-            if st["totalReplicas"] == 3 && st["currentAvailable"] == 3 && st["desiredAvailable"] == 2 && st["unavailableAllowed"] == 1 {
+            if st["totalReplicas"] == 3
+                && st["currentAvailable"] == 3
+                && st["desiredAvailable"] == 2
+                && st["unavailableAllowed"] == 1
+            {
                 Ok(())
             } else {
                 Err(st.to_string())
@@ -311,15 +386,38 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
 
     // 2. A budget that matches nothing shows zeros.
     let st = budget_status(&client, &ns, "nothing").await;
-    assert_eq!((st["totalReplicas"].clone(), st["currentAvailable"].clone(), st["unavailableAllowed"].clone()), (json!(0), json!(0), json!(0)), "{st}");
+    assert_eq!(
+        (
+            st["totalReplicas"].clone(),
+            st["currentAvailable"].clone(),
+            st["unavailableAllowed"].clone()
+        ),
+        (json!(0), json!(0), json!(0)),
+        "{st}"
+    );
     println!("e2e ok: a budget matching nothing shows zeros");
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let names: Vec<String> = pods.list(&ListParams::default()).await.unwrap().items.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    let names: Vec<String> = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
     assert_eq!(names.len(), 3);
 
     // 3. Dry-run delete: decided, allowed, writes nothing.
-    pods.delete(&names[0], &DeleteParams { dry_run: true, ..Default::default() }).await.expect("dry-run delete allowed");
+    pods.delete(
+        &names[0],
+        &DeleteParams {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("dry-run delete allowed");
     let st = budget_status(&client, &ns, "web").await;
     assert_eq!(st["unavailableAllowed"], 1, "dry run wrote nothing: {st}");
     assert!(st.get("disruptedPods").is_none(), "{st}");
@@ -327,25 +425,44 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
 
     println!("e2e: label edit");
     // 4. Metadata edit allowed; image update refused once no unit is left.
-    pods.patch(&names[1], &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}}))).await.expect("label edit allowed");
+    pods.patch(
+        &names[1],
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
+    )
+    .await
+    .expect("label edit allowed");
 
     println!("e2e: evictions");
     // 5. One eviction takes the unit; the next is refused with 429.
     let writes_before = webhook_writes(admins).await;
     let t = std::time::Instant::now();
-    pods.evict(&names[0], &EvictParams::default()).await.expect("first eviction allowed");
+    pods.evict(&names[0], &EvictParams::default())
+        .await
+        .expect("first eviction allowed");
     let took = t.elapsed();
     let writes = webhook_writes(admins).await - writes_before;
     assert_eq!(writes, 1, "exactly one status write per allowed disruption");
-    println!("e2e ok: allowed eviction through the API server took {took:?} with exactly {writes} budget status write");
-    let e = pods.evict(&names[1], &EvictParams::default()).await.expect_err("second eviction refused");
+    println!(
+        "e2e ok: allowed eviction through the API server took {took:?} with exactly {writes} budget status write"
+    );
+    let e = pods
+        .evict(&names[1], &EvictParams::default())
+        .await
+        .expect_err("second eviction refused");
     assert_eq!(code_of(&e), Some(429), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains(&names[1]) && msg.contains("PodUnavailableBudget web"), "{msg}");
+    assert!(
+        msg.contains(&names[1]) && msg.contains("PodUnavailableBudget web"),
+        "{msg}"
+    );
     println!("e2e ok: eviction refused with 429: {msg}");
 
     // 6. Direct delete refused; image update refused.
-    let e = pods.delete(&names[1], &DeleteParams::default()).await.expect_err("direct delete refused");
+    let e = pods
+        .delete(&names[1], &DeleteParams::default())
+        .await
+        .expect_err("direct delete refused");
     assert_eq!(code_of(&e), Some(429), "{e}");
     println!("e2e ok: direct delete refused with 429");
     let e = pods
@@ -361,20 +478,37 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
         async move {
             mark_ready(&client, &ns).await;
             let st = budget_status(&client, &ns, "web").await;
-            if st["unavailableAllowed"] == 1 && st["currentAvailable"] == 3 { Ok(()) } else { Err(st.to_string()) }
+            if st["unavailableAllowed"] == 1 && st["currentAvailable"] == 3 {
+                Ok(())
+            } else {
+                Err(st.to_string())
+            }
         }
     })
     .await;
-    pods.delete(&names[1], &DeleteParams::default()).await.expect("delete allowed once pods are Ready again");
+    pods.delete(&names[1], &DeleteParams::default())
+        .await
+        .expect("delete allowed once pods are Ready again");
     println!("e2e ok: refused delete succeeds once the replacement is Ready");
 
     // 8. Scale to 0: desired 0, nothing left to protect.
-    deploys.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 0}}))).await.unwrap();
+    deploys
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap();
     eventually("scaled to 0", 60, || {
         let (client, ns) = (client.clone(), ns.clone());
         async move {
             let st = budget_status(&client, &ns, "web").await;
-            if st["totalReplicas"] == 0 && st["desiredAvailable"] == 0 { Ok(()) } else { Err(st.to_string()) }
+            if st["totalReplicas"] == 0 && st["desiredAvailable"] == 0 {
+                Ok(())
+            } else {
+                Err(st.to_string())
+            }
         }
     })
     .await;
@@ -383,26 +517,52 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
     // 9. Three replicas, 100 concurrent evictions on a maxUnavailable 2 budget: never over-admit.
     let ns = env.namespace("race").await;
     let pubs: Api<PodUnavailableBudget> = Api::namespaced(client.clone(), &ns);
-    pubs.create(&pp, &serde_json::from_value(json!({"metadata": {"name": "race"},
-        "spec": {"selector": {"matchLabels": {"app": "race"}}, "maxUnavailable": 2}})).unwrap())
+    pubs.create(
+        &pp,
+        &serde_json::from_value(json!({"metadata": {"name": "race"},
+        "spec": {"selector": {"matchLabels": {"app": "race"}}, "maxUnavailable": 2}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), &ns)
+        .create(
+            &pp,
+            &serde_json::from_value(deployment("race", 10)).unwrap(),
+        )
         .await
         .unwrap();
-    Api::<Deployment>::namespaced(client.clone(), &ns).create(&pp, &serde_json::from_value(deployment("race", 10)).unwrap()).await.unwrap();
     eventually("10 pods Ready, 2 allowed", 90, || {
         let (client, ns) = (client.clone(), ns.clone());
         async move {
             mark_ready(&client, &ns).await;
             let st = budget_status(&client, &ns, "race").await;
-            if st["currentAvailable"] == 10 && st["unavailableAllowed"] == 2 { Ok(()) } else { Err(st.to_string()) }
+            if st["currentAvailable"] == 10 && st["unavailableAllowed"] == 2 {
+                Ok(())
+            } else {
+                Err(st.to_string())
+            }
         }
     })
     .await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let names: Vec<String> = pods.list(&ListParams::default()).await.unwrap().items.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    let names: Vec<String> = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
     let mut tasks = Vec::new();
     for i in 0..100 {
         let (pods, name) = (pods.clone(), names[i % names.len()].clone());
-        tasks.push(tokio::spawn(async move { (name.clone(), pods.evict(&name, &EvictParams::default()).await) }));
+        tasks.push(tokio::spawn(async move {
+            (
+                name.clone(),
+                pods.evict(&name, &EvictParams::default()).await,
+            )
+        }));
     }
     let mut evicted = std::collections::BTreeSet::new();
     let mut refused = 0;
@@ -418,31 +578,69 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
             Err(e) => panic!("unexpected eviction error: {e}"),
         }
     }
-    assert_eq!(evicted.len(), 2, "exactly 2 distinct pods evicted: {evicted:?} ({refused} refused)");
-    println!("e2e ok: 100 concurrent evictions through 3 replicas evicted exactly {evicted:?}, {refused} refused with 429");
+    assert_eq!(
+        evicted.len(),
+        2,
+        "exactly 2 distinct pods evicted: {evicted:?} ({refused} refused)"
+    );
+    println!(
+        "e2e ok: 100 concurrent evictions through 3 replicas evicted exactly {evicted:?}, {refused} refused with 429"
+    );
 
     // 10. PDB mode: a native PodDisruptionBudget also guards direct deletes, with the unit taken
     //     in the PDB status as the eviction API does.
     let ns = env.namespace("pdb").await;
-    let pdbs: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
-    pdbs.create(&pp, &serde_json::from_value(json!({"metadata": {"name": "legacy"},
-        "spec": {"selector": {"matchLabels": {"app": "legacy"}}, "maxUnavailable": 1}})).unwrap())
+    let pdbs: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> =
+        Api::namespaced(client.clone(), &ns);
+    pdbs.create(
+        &pp,
+        &serde_json::from_value(json!({"metadata": {"name": "legacy"},
+        "spec": {"selector": {"matchLabels": {"app": "legacy"}}, "maxUnavailable": 1}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), &ns)
+        .create(
+            &pp,
+            &serde_json::from_value(deployment("legacy", 3)).unwrap(),
+        )
         .await
         .unwrap();
-    Api::<Deployment>::namespaced(client.clone(), &ns).create(&pp, &serde_json::from_value(deployment("legacy", 3)).unwrap()).await.unwrap();
     eventually("3 pods Ready, PDB allows 1", 90, || {
         let (client, ns, pdbs) = (client.clone(), ns.clone(), pdbs.clone());
         async move {
             mark_ready(&client, &ns).await;
-            let st = pdbs.get("legacy").await.map_err(|e| e.to_string())?.status.unwrap_or_default();
-            if st.current_healthy == 3 && st.disruptions_allowed == 1 { Ok(()) } else { Err(format!("{st:?}")) }
+            let st = pdbs
+                .get("legacy")
+                .await
+                .map_err(|e| e.to_string())?
+                .status
+                .unwrap_or_default();
+            if st.current_healthy == 3 && st.disruptions_allowed == 1 {
+                Ok(())
+            } else {
+                Err(format!("{st:?}"))
+            }
         }
     })
     .await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let names: Vec<String> = pods.list(&ListParams::default()).await.unwrap().items.iter().filter_map(|p| p.metadata.name.clone()).collect();
-    pods.delete(&names[0], &DeleteParams::default()).await.expect("first delete allowed by the PDB");
-    let e = pods.delete(&names[1], &DeleteParams::default()).await.expect_err("second delete refused by the PDB");
+    let names: Vec<String> = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    pods.delete(&names[0], &DeleteParams::default())
+        .await
+        .expect("first delete allowed by the PDB");
+    let e = pods
+        .delete(&names[1], &DeleteParams::default())
+        .await
+        .expect_err("second delete refused by the PDB");
     assert_eq!(code_of(&e), Some(429), "{e}");
     assert!(e.to_string().contains("PodDisruptionBudget legacy"), "{e}");
     println!("e2e ok: PDB mode refuses the second direct delete with 429: {e}");

@@ -37,36 +37,85 @@ fn write_cert(dir: &std::path::Path) -> CertificateDer<'static> {
 /// `app=app`) allowing `allowed` disruptions, and one in `webhook-demo2` for pod `solo`.
 async fn start(allowed: i32) -> Webhook {
     let double = ApiDouble::start().await;
-    double.put_object(&pub_path("webhook-demo", "web"), mk_budget("webhook-demo", "web", "app", 1, allowed, 3, 2 + (1 - allowed).max(0)));
+    double.put_object(
+        &pub_path("webhook-demo", "web"),
+        mk_budget(
+            "webhook-demo",
+            "web",
+            "app",
+            1,
+            allowed,
+            3,
+            2 + (1 - allowed).max(0),
+        ),
+    );
     let mut solo = mk_budget("webhook-demo2", "solo", "unused", 1, 1, 1, 0);
     solo["spec"]["selector"] = json!({"matchLabels": {"run": "solo"}});
     double.put_object(&pub_path("webhook-demo2", "solo"), solo);
-    let guard = instance(&double, &[("webhook-demo", "web"), ("webhook-demo2", "solo")], &[], true).await;
+    let guard = instance(
+        &double,
+        &[("webhook-demo", "web"), ("webhook-demo2", "solo")],
+        &[],
+        true,
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let ca = write_cert(dir.path());
-    let resolver = CertResolver::new(&dir.path().join("tls.crt"), &dir.path().join("tls.key")).unwrap();
+    let resolver =
+        CertResolver::new(&dir.path().join("tls.crt"), &dir.path().join("tls.key")).unwrap();
     resolver.spawn_reloader(Duration::from_millis(50));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, rx) = watch::channel(false);
-    let limits = Limits { max_body_bytes: 256 * 1024, header_read_timeout: Duration::from_secs(2) };
-    tokio::spawn(serve(listener, tls_acceptor(resolver).unwrap(), guard.admission.clone(), limits, rx, Duration::from_secs(1)));
-    Webhook { addr, ca, double, guard, _dir: dir, _stop: stop }
+    let limits = Limits {
+        max_body_bytes: 256 * 1024,
+        header_read_timeout: Duration::from_secs(2),
+    };
+    tokio::spawn(serve(
+        listener,
+        tls_acceptor(resolver).unwrap(),
+        guard.admission.clone(),
+        limits,
+        rx,
+        Duration::from_secs(1),
+    ));
+    Webhook {
+        addr,
+        ca,
+        double,
+        guard,
+        _dir: dir,
+        _stop: stop,
+    }
 }
 
 impl Webhook {
     /// One HTTPS request on a new connection; returns (status, body, the certificate served).
-    async fn send(&self, method: &str, path: &str, body: Vec<u8>) -> (u16, Vec<u8>, CertificateDer<'static>) {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (u16, Vec<u8>, CertificateDer<'static>) {
         send_to(self.addr, &self.ca, method, path, body).await
     }
 
     async fn review(&self, review: &Value) -> Value {
-        let (status, body, _) = self.send("POST", "/validate/pods", serde_json::to_vec(review).unwrap()).await;
+        let (status, body, _) = self
+            .send(
+                "POST",
+                "/validate/pods",
+                serde_json::to_vec(review).unwrap(),
+            )
+            .await;
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         let out: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(out["apiVersion"], "admission.k8s.io/v1");
         assert_eq!(out["kind"], "AdmissionReview");
-        assert_eq!(out["response"]["uid"], review["request"]["uid"], "the uid is echoed");
+        assert_eq!(
+            out["response"]["uid"], review["request"]["uid"],
+            "the uid is echoed"
+        );
         out["response"].clone()
     }
 
@@ -75,24 +124,44 @@ impl Webhook {
     }
 }
 
-async fn send_to(addr: std::net::SocketAddr, ca: &CertificateDer<'static>, method: &str, path: &str, body: Vec<u8>) -> (u16, Vec<u8>, CertificateDer<'static>) {
-    try_send_to(addr, ca, method, path, body).await.expect("TLS handshake with the served certificate")
+async fn send_to(
+    addr: std::net::SocketAddr,
+    ca: &CertificateDer<'static>,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> (u16, Vec<u8>, CertificateDer<'static>) {
+    try_send_to(addr, ca, method, path, body)
+        .await
+        .expect("TLS handshake with the served certificate")
 }
 
-async fn try_send_to(addr: std::net::SocketAddr, ca: &CertificateDer<'static>, method: &str, path: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>, CertificateDer<'static>), std::io::Error> {
+async fn try_send_to(
+    addr: std::net::SocketAddr,
+    ca: &CertificateDer<'static>,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<(u16, Vec<u8>, CertificateDer<'static>), std::io::Error> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await?;
-    let served = tls.get_ref().1.peer_certificates().unwrap()[0].clone().into_owned();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+    let served = tls.get_ref().1.peer_certificates().unwrap()[0]
+        .clone()
+        .into_owned();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let req = http::Request::builder()
         .method(method)
@@ -103,7 +172,13 @@ async fn try_send_to(addr: std::net::SocketAddr, ca: &CertificateDer<'static>, m
         .unwrap();
     let resp = sender.send_request(req).await.unwrap();
     let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     Ok((status, body, served))
 }
 
@@ -134,10 +209,21 @@ async fn delete_refused_with_429_and_a_message_a_person_understands() {
     let resp = w.review(&fixture("pods-DELETE.json")).await;
     assert_refused(&resp, 5);
     let msg = resp["status"]["message"].as_str().unwrap();
-    for part in ["delete", "webhook-demo/app-64dffbfcf5-9ctsl", "PodUnavailableBudget web", "needs 3", "has 3"] {
+    for part in [
+        "delete",
+        "webhook-demo/app-64dffbfcf5-9ctsl",
+        "PodUnavailableBudget web",
+        "needs 3",
+        "has 3",
+    ] {
         assert!(msg.contains(part), "{part:?} missing from {msg:?}");
     }
-    assert!(resp["status"]["details"]["causes"][0]["message"].as_str().unwrap().contains("web"));
+    assert!(
+        resp["status"]["details"]["causes"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("web")
+    );
     assert_eq!(w.double.puts(), 0);
     // Events on the budget and on the pod, naming the user.
     for _ in 0..100 {
@@ -148,9 +234,20 @@ async fn delete_refused_with_429_and_a_message_a_person_understands() {
     }
     let events = w.double.events();
     assert_eq!(events.len(), 2, "{events:?}");
-    let kinds: Vec<_> = events.iter().map(|e| e["regarding"]["kind"].as_str().unwrap().to_owned()).collect();
-    assert!(kinds.contains(&"PodUnavailableBudget".to_owned()) && kinds.contains(&"Pod".to_owned()), "{kinds:?}");
-    assert!(events.iter().all(|e| e["note"].as_str().unwrap().starts_with("admin was refused")), "{events:?}");
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|e| e["regarding"]["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        kinds.contains(&"PodUnavailableBudget".to_owned()) && kinds.contains(&"Pod".to_owned()),
+        "{kinds:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["note"].as_str().unwrap().starts_with("admin was refused")),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
@@ -160,8 +257,15 @@ async fn delete_takes_one_unit_then_the_second_delete_of_the_same_pod_is_free() 
     assert_eq!(resp["allowed"], true, "{resp}");
     let st = w.status("webhook-demo", "web");
     assert_eq!(st["unavailableAllowed"], 0);
-    assert!(st["disruptedPods"]["app-64dffbfcf5-9ctsl"].is_string(), "{st}");
-    assert_eq!(w.double.puts(), 1, "exactly one status write per allowed disruption");
+    assert!(
+        st["disruptedPods"]["app-64dffbfcf5-9ctsl"].is_string(),
+        "{st}"
+    );
+    assert_eq!(
+        w.double.puts(),
+        1,
+        "exactly one status write per allowed disruption"
+    );
     // The API server sends the same DELETE again (retry): no second unit.
     let mut again = fixture("pods-DELETE.json");
     again["request"]["uid"] = json!("retry-uid");
@@ -172,7 +276,12 @@ async fn delete_takes_one_unit_then_the_second_delete_of_the_same_pod_is_free() 
     assert_refused(&w.review(&other).await, 5);
     // The metrics saw it all.
     let metrics = w.guard.metrics.encode();
-    assert!(metrics.contains(r#"steady_guard_decisions_total{operation="Delete",result="allowed",reason="Taken"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(
+            r#"steady_guard_decisions_total{operation="Delete",result="allowed",reason="Taken"} 1"#
+        ),
+        "{metrics}"
+    );
     assert!(metrics.contains(r#"steady_guard_decisions_total{operation="Delete",result="denied",reason="InsufficientPods"} 1"#), "{metrics}");
 }
 
@@ -210,19 +319,45 @@ async fn eviction_reads_the_pod_from_the_api_only_when_the_index_lacks_it() {
     let review = fixture("pods-eviction-CREATE-raw.json");
     // Not in the index, not in the API: the eviction itself will answer 404.
     assert_eq!(w.review(&review).await["allowed"], true);
-    assert_eq!(w.double.counters.gets.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        w.double
+            .counters
+            .gets
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
     // In the API server: read, then refused.
     let pod = fixture("pods-DELETE-unscheduled-pod.json")["request"]["oldObject"].clone();
-    w.double.put_object(&pod_path("webhook-demo", "app-64dffbfcf5-7s2lg"), pod.clone());
+    w.double.put_object(
+        &pod_path("webhook-demo", "app-64dffbfcf5-7s2lg"),
+        pod.clone(),
+    );
     assert_refused(&w.review(&review).await, 5);
-    assert_eq!(w.double.counters.gets.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        w.double
+            .counters
+            .gets
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
     // In the index: no API read at all.
     w.guard.index.write().apply_pod(pod_facts(&pod));
     let drain = fixture("pods-eviction-CREATE-drain.json");
     let resp = w.review(&drain).await;
     assert_refused(&resp, 5);
-    assert!(resp["status"]["message"].as_str().unwrap().contains("evict pod webhook-demo/app-64dffbfcf5-7s2lg"));
-    assert_eq!(w.double.counters.gets.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(
+        resp["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("evict pod webhook-demo/app-64dffbfcf5-7s2lg")
+    );
+    assert_eq!(
+        w.double
+            .counters
+            .gets
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
 }
 
 #[tokio::test]
@@ -230,7 +365,10 @@ async fn eviction_takes_a_unit() {
     let w = start(1).await;
     let pod = fixture("pods-DELETE-unscheduled-pod.json")["request"]["oldObject"].clone();
     w.guard.index.write().apply_pod(pod_facts(&pod));
-    assert_eq!(w.review(&fixture("pods-eviction-CREATE-drain.json")).await["allowed"], true);
+    assert_eq!(
+        w.review(&fixture("pods-eviction-CREATE-drain.json")).await["allowed"],
+        true
+    );
     assert!(w.status("webhook-demo", "web")["disruptedPods"]["app-64dffbfcf5-7s2lg"].is_string());
 }
 
@@ -238,7 +376,8 @@ async fn eviction_takes_a_unit() {
 fn ready_update() -> Value {
     let mut r = fixture("pods-UPDATE.json");
     for obj in ["oldObject", "object"] {
-        r["request"][obj]["status"] = json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
+        r["request"][obj]["status"] =
+            json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
     }
     r
 }
@@ -254,10 +393,19 @@ async fn updates_cost_a_unit_only_when_they_restart_a_container() {
     let resp = w.review(&image).await;
     assert_refused(&resp, 5);
     let msg = resp["status"]["message"].as_str().unwrap();
-    assert!(msg.contains("update in place") && msg.contains("nginx:1.28"), "{msg}");
+    assert!(
+        msg.contains("update in place") && msg.contains("nginx:1.28"),
+        "{msg}"
+    );
     // Status updates and pod creations are never disruptions.
-    assert_eq!(w.review(&fixture("pods-status-UPDATE.json")).await["allowed"], true);
-    assert_eq!(w.review(&fixture("pods-CREATE.json")).await["allowed"], true);
+    assert_eq!(
+        w.review(&fixture("pods-status-UPDATE.json")).await["allowed"],
+        true
+    );
+    assert_eq!(
+        w.review(&fixture("pods-CREATE.json")).await["allowed"],
+        true
+    );
     assert_eq!(w.double.puts(), 0);
 }
 
@@ -274,9 +422,15 @@ async fn resize_follows_the_resize_policy() {
     }
     let resp = w.review(&resize).await;
     assert_refused(&resp, 5);
-    assert!(resp["status"]["message"].as_str().unwrap().contains("resize"));
+    assert!(
+        resp["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("resize")
+    );
     for obj in ["oldObject", "object"] {
-        resize["request"][obj]["spec"]["containers"][0]["resizePolicy"][0]["restartPolicy"] = json!("NotRequired");
+        resize["request"][obj]["spec"]["containers"][0]["resizePolicy"][0]["restartPolicy"] =
+            json!("NotRequired");
     }
     assert_eq!(w.review(&resize).await["allowed"], true);
 }
@@ -287,10 +441,18 @@ async fn a_budget_whose_status_is_behind_its_spec_refuses_with_retry_after_10() 
     let mut b = w.double.object(&pub_path("webhook-demo", "web")).unwrap();
     b["metadata"]["generation"] = json!(2);
     let b: steady_api::PodUnavailableBudget = serde_json::from_value(b).unwrap();
-    w.guard.index.write().apply_budget(steady_guard::index::entry_from_pub(&b));
+    w.guard
+        .index
+        .write()
+        .apply_budget(steady_guard::index::entry_from_pub(&b));
     let resp = w.review(&fixture("pods-DELETE.json")).await;
     assert_refused(&resp, 10);
-    assert!(resp["status"]["message"].as_str().unwrap().contains("still being computed"));
+    assert!(
+        resp["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("still being computed")
+    );
 }
 
 #[tokio::test]
@@ -325,25 +487,44 @@ async fn malformed_requests_get_400_with_a_reason() {
         assert_eq!(status, 400, "{} -> {text}", String::from_utf8_lossy(&body));
         assert!(text.contains(reason), "{reason:?} not in {text:?}");
     }
-    let (status, out, _) = w.send("POST", "/validate/pods", vec![b' '; 300 * 1024]).await;
+    let (status, out, _) = w
+        .send("POST", "/validate/pods", vec![b' '; 300 * 1024])
+        .await;
     assert_eq!(status, 413, "{}", String::from_utf8_lossy(&out));
     assert_eq!(w.send("GET", "/validate/pods", vec![]).await.0, 405);
     assert_eq!(w.send("POST", "/other", vec![]).await.0, 404);
     // The server is still answering.
-    assert_eq!(w.review(&fixture("pods-CREATE.json")).await["allowed"], true);
+    assert_eq!(
+        w.review(&fixture("pods-CREATE.json")).await["allowed"],
+        true
+    );
 }
 
 #[tokio::test]
 async fn certificate_rotation_needs_no_restart() {
     let w = start(0).await;
-    let (_, _, served) = w.send("POST", "/validate/pods", serde_json::to_vec(&fixture("pods-CREATE.json")).unwrap()).await;
+    let (_, _, served) = w
+        .send(
+            "POST",
+            "/validate/pods",
+            serde_json::to_vec(&fixture("pods-CREATE.json")).unwrap(),
+        )
+        .await;
     assert_eq!(served, w.ca);
     let new_ca = write_cert(w._dir.path());
     let mut seen = None;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(20)).await;
         // Until the swap, the old certificate fails verification against the new one.
-        let Ok((status, _, served)) = try_send_to(w.addr, &new_ca, "POST", "/validate/pods", serde_json::to_vec(&fixture("pods-CREATE.json")).unwrap()).await else {
+        let Ok((status, _, served)) = try_send_to(
+            w.addr,
+            &new_ca,
+            "POST",
+            "/validate/pods",
+            serde_json::to_vec(&fixture("pods-CREATE.json")).unwrap(),
+        )
+        .await
+        else {
             continue;
         };
         if served == new_ca {
@@ -355,6 +536,13 @@ async fn certificate_rotation_needs_no_restart() {
     // A broken pair keeps the current one in service.
     std::fs::write(w._dir.path().join("tls.crt"), "garbage").unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (status, _, served) = send_to(w.addr, &new_ca, "POST", "/validate/pods", serde_json::to_vec(&fixture("pods-CREATE.json")).unwrap()).await;
+    let (status, _, served) = send_to(
+        w.addr,
+        &new_ca,
+        "POST",
+        "/validate/pods",
+        serde_json::to_vec(&fixture("pods-CREATE.json")).unwrap(),
+    )
+    .await;
     assert_eq!((status, served), (200, new_ca));
 }

@@ -38,7 +38,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { deadline: Duration::from_secs(8), max_attempts: 10 }
+        Self {
+            deadline: Duration::from_secs(8),
+            max_attempts: 10,
+        }
     }
 }
 
@@ -69,7 +72,11 @@ pub struct Outcome {
 
 impl Outcome {
     fn allow(operation: Option<Operation>, reason: &'static str) -> Self {
-        Self { answer: Answer::allow(), operation: op_label(operation), reason }
+        Self {
+            answer: Answer::allow(),
+            operation: op_label(operation),
+            reason,
+        }
     }
 }
 
@@ -78,13 +85,44 @@ fn op_label(op: Option<Operation>) -> &'static str {
 }
 
 impl Admission {
-    pub fn new(index: SharedIndex, writer: Writer, events: Option<Events>, metrics: Arc<Metrics>, config: Config) -> Self {
-        Self { inner: Arc::new(Inner { index, writer, events, metrics, config, ready: None }) }
+    pub fn new(
+        index: SharedIndex,
+        writer: Writer,
+        events: Option<Events>,
+        metrics: Arc<Metrics>,
+        config: Config,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                index,
+                writer,
+                events,
+                metrics,
+                config,
+                ready: None,
+            }),
+        }
     }
 
     /// Refuse disruptions (429) until `ready` reports every cache synced.
-    pub fn with_readiness(index: SharedIndex, writer: Writer, events: Option<Events>, metrics: Arc<Metrics>, config: Config, ready: crate::admin::Readiness) -> Self {
-        Self { inner: Arc::new(Inner { index, writer, events, metrics, config, ready: Some(ready) }) }
+    pub fn with_readiness(
+        index: SharedIndex,
+        writer: Writer,
+        events: Option<Events>,
+        metrics: Arc<Metrics>,
+        config: Config,
+        ready: crate::admin::Readiness,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                index,
+                writer,
+                events,
+                metrics,
+                config,
+                ready: Some(ready),
+            }),
+        }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -102,16 +140,27 @@ impl Admission {
                 return Err(e);
             }
         };
-        let outcome = match self.judge(&review, start + self.inner.config.deadline).await {
+        let outcome = match self
+            .judge(&review, start + self.inner.config.deadline)
+            .await
+        {
             Ok(o) => o,
             Err(e) => {
                 m.error(e.metric_label());
                 return Err(e);
             }
         };
-        let result = if outcome.answer.refusal.is_none() { "allowed" } else { "denied" };
+        let result = if outcome.answer.refusal.is_none() {
+            "allowed"
+        } else {
+            "denied"
+        };
         m.decisions
-            .get_or_create(&DecisionLabels { operation: outcome.operation, result, reason: outcome.reason })
+            .get_or_create(&DecisionLabels {
+                operation: outcome.operation,
+                result,
+                reason: outcome.reason,
+            })
             .inc();
         m.request_duration.observe(start.elapsed().as_secs_f64());
         if let Some(r) = &outcome.answer.refusal {
@@ -134,7 +183,13 @@ impl Admission {
         if let Some(ready) = &self.inner.ready
             && !ready.is_ready()
         {
-            return Ok(self.failure(op, r, None, "the guard is still loading its caches".into(), "NotReady"));
+            return Ok(self.failure(
+                op,
+                r,
+                None,
+                "the guard is still loading its caches".into(),
+                "NotReady",
+            ));
         }
         // The fast path: no budget in the namespace, no pod to parse, no API call.
         if !self.inner.index.read().has_budgets(&r.namespace) {
@@ -142,17 +197,21 @@ impl Admission {
         }
         let (pod, restart) = match r.subject {
             Subject::Pass(why) => return Ok(Outcome::allow(Some(op), why)),
-            Subject::Delete { old: Some(raw) } => (PodFacts::from_pod(&parse_pod(raw, "oldObject")?), None),
-            Subject::Delete { old: None } => match self.inner.index.read().pod(&r.namespace, &r.name) {
-                Some(p) if !r.name.is_empty() => (p, None),
-                _ => {
-                    return Err(BadReview::MissingField {
-                        operation: "DELETE".into(),
-                        resource: "pods".into(),
-                        field: "oldObject",
-                    });
+            Subject::Delete { old: Some(raw) } => {
+                (PodFacts::from_pod(&parse_pod(raw, "oldObject")?), None)
+            }
+            Subject::Delete { old: None } => {
+                match self.inner.index.read().pod(&r.namespace, &r.name) {
+                    Some(p) if !r.name.is_empty() => (p, None),
+                    _ => {
+                        return Err(BadReview::MissingField {
+                            operation: "DELETE".into(),
+                            resource: "pods".into(),
+                            field: "oldObject",
+                        });
+                    }
                 }
-            },
+            }
             Subject::Evict => {
                 let cached = self.inner.index.read().pod(&r.namespace, &r.name);
                 match cached {
@@ -161,15 +220,24 @@ impl Admission {
                         Ok(Some(p)) => (p, None),
                         // The eviction itself will answer 404.
                         Ok(None) => return Ok(Outcome::allow(Some(op), "PodNotFound")),
-                        Err(message) => return Ok(self.failure(op, r, None, message, "PodReadFailed")),
+                        Err(message) => {
+                            return Ok(self.failure(op, r, None, message, "PodReadFailed"));
+                        }
                     },
                 }
             }
             Subject::Update { old, new } | Subject::Resize { old, new } => {
                 let old = parse_pod(old, "oldObject")?;
                 let new = parse_pod(new, "object")?;
-                let (o, n) = (old.spec.clone().unwrap_or_default(), new.spec.clone().unwrap_or_default());
-                let restart = if op == Operation::Resize { resize_restart(&o, &n) } else { update_restart(&o, &n) };
+                let (o, n) = (
+                    old.spec.clone().unwrap_or_default(),
+                    new.spec.clone().unwrap_or_default(),
+                );
+                let restart = if op == Operation::Resize {
+                    resize_restart(&o, &n)
+                } else {
+                    update_restart(&o, &n)
+                };
                 match restart {
                     None => return Ok(Outcome::allow(Some(op), "NotDisruptive")),
                     Some(restart) => (PodFacts::from_pod(&old), Some(restart)),
@@ -179,7 +247,12 @@ impl Admission {
         Ok(self.take(op, &pod, r, restart.as_ref(), deadline).await)
     }
 
-    async fn fetch_pod(&self, ns: &str, name: &str, deadline: Instant) -> Result<Option<PodFacts>, String> {
+    async fn fetch_pod(
+        &self,
+        ns: &str,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Option<PodFacts>, String> {
         let api: Api<Pod> = Api::namespaced(self.inner.writer.client().clone(), ns);
         match timeout_at(deadline.into(), api.get_opt(name)).await {
             Ok(Ok(p)) => Ok(p.as_ref().map(PodFacts::from_pod)),
@@ -189,7 +262,14 @@ impl Admission {
     }
 
     /// Decides, and takes the units the decision asks for; on a conflict re-reads and decides again.
-    async fn take(&self, op: Operation, pod: &PodFacts, r: &Review<'_>, restart: Option<&Restart>, deadline: Instant) -> Outcome {
+    async fn take(
+        &self,
+        op: Operation,
+        pod: &PodFacts,
+        r: &Review<'_>,
+        restart: Option<&Restart>,
+        deadline: Instant,
+    ) -> Outcome {
         let inner = &self.inner;
         let mut taken: Vec<BudgetId> = Vec::new();
         for _ in 0..inner.config.max_attempts.max(1) {
@@ -201,13 +281,27 @@ impl Admission {
                 .iter()
                 .filter_map(|b| {
                     let spec = b.spec.as_ref().ok()?;
-                    Some(BudgetView { id: &b.id, generation: b.generation, spec, status: &b.status })
+                    Some(BudgetView {
+                        id: &b.id,
+                        generation: b.generation,
+                        spec,
+                        status: &b.status,
+                    })
                 })
                 .collect();
-            let req = Request { pod, operation: op, owners: &owners, now: Timestamp::now() };
+            let req = Request {
+                pod,
+                operation: op,
+                owners: &owners,
+                now: Timestamp::now(),
+            };
             match decide(&req, &views) {
                 Decision::Allow(a) => {
-                    let reason = if taken.is_empty() { a.as_str() } else { "Taken" };
+                    let reason = if taken.is_empty() {
+                        a.as_str()
+                    } else {
+                        "Taken"
+                    };
                     return Outcome::allow(Some(op), reason);
                 }
                 Decision::Deny(d) => {
@@ -221,19 +315,39 @@ impl Admission {
                     }
                     let mut retry = false;
                     for t in takes {
-                        let Some(entry) = budgets.iter().find(|b| b.id == t.budget) else { continue };
-                        match timeout_at(deadline.into(), inner.writer.write(entry, &t.status)).await {
+                        let Some(entry) = budgets.iter().find(|b| b.id == t.budget) else {
+                            continue;
+                        };
+                        match timeout_at(deadline.into(), inner.writer.write(entry, &t.status))
+                            .await
+                        {
                             Ok(Ok(stored)) => {
-                                inner.metrics.status_writes.get_or_create(&WriterLabels { writer: "webhook" }).inc();
-                                inner.metrics.budget_seen(&stored.id, stored.status.unavailable_allowed);
+                                inner
+                                    .metrics
+                                    .status_writes
+                                    .get_or_create(&WriterLabels { writer: "webhook" })
+                                    .inc();
+                                inner
+                                    .metrics
+                                    .budget_seen(&stored.id, stored.status.unavailable_allowed);
                                 inner.index.write().apply_budget(stored);
                                 taken.push(t.budget);
                             }
                             Ok(Err(WriteError::Conflict)) => {
-                                inner.metrics.write_conflicts.get_or_create(&WriterLabels { writer: "webhook" }).inc();
+                                inner
+                                    .metrics
+                                    .write_conflicts
+                                    .get_or_create(&WriterLabels { writer: "webhook" })
+                                    .inc();
                                 if let Err(message) = self.reread(&t.budget, deadline).await {
                                     self.give_back(taken, pod);
-                                    return self.failure(op, r, Some(&t.budget), message, "StatusReadFailed");
+                                    return self.failure(
+                                        op,
+                                        r,
+                                        Some(&t.budget),
+                                        message,
+                                        "StatusReadFailed",
+                                    );
                                 }
                                 retry = true;
                                 break;
@@ -246,11 +360,23 @@ impl Admission {
                             Ok(Err(e)) => {
                                 inner.metrics.error(e.metric_label());
                                 self.give_back(taken, pod);
-                                return self.failure(op, r, Some(&t.budget), e.to_string(), "StatusWriteFailed");
+                                return self.failure(
+                                    op,
+                                    r,
+                                    Some(&t.budget),
+                                    e.to_string(),
+                                    "StatusWriteFailed",
+                                );
                             }
                             Err(_) => {
                                 self.give_back(taken, pod);
-                                return self.failure(op, r, Some(&t.budget), "timed out writing the budget status".into(), "Timeout");
+                                return self.failure(
+                                    op,
+                                    r,
+                                    Some(&t.budget),
+                                    "timed out writing the budget status".into(),
+                                    "Timeout",
+                                );
                             }
                         }
                     }
@@ -265,7 +391,10 @@ impl Admission {
             op,
             r,
             None,
-            format!("the budget kept changing while {} attempts were made", inner.config.max_attempts),
+            format!(
+                "the budget kept changing while {} attempts were made",
+                inner.config.max_attempts
+            ),
             "TooManyConflicts",
         )
     }
@@ -274,7 +403,9 @@ impl Admission {
     async fn reread(&self, id: &BudgetId, deadline: Instant) -> Result<(), String> {
         match timeout_at(deadline.into(), self.inner.writer.read(id)).await {
             Ok(Ok(fresh)) => {
-                self.inner.metrics.budget_seen(&fresh.id, fresh.status.unavailable_allowed);
+                self.inner
+                    .metrics
+                    .budget_seen(&fresh.id, fresh.status.unavailable_allowed);
                 self.inner.index.write().apply_budget(fresh);
                 Ok(())
             }
@@ -305,8 +436,12 @@ impl Admission {
     pub(crate) async fn give_back_one(&self, id: &BudgetId, pod: &str) {
         let inner = &self.inner;
         for _ in 0..inner.config.max_attempts.max(1) {
-            let Some(entry) = inner.index.read().budget(id) else { return };
-            let status = entry.status.with_unit_given_back(pod, entry.generation, Timestamp::now());
+            let Some(entry) = inner.index.read().budget(id) else {
+                return;
+            };
+            let status = entry
+                .status
+                .with_unit_given_back(pod, entry.generation, Timestamp::now());
             if status == entry.status {
                 return;
             }
@@ -317,7 +452,11 @@ impl Admission {
                     return;
                 }
                 Ok(Err(WriteError::Conflict)) => {
-                    inner.metrics.write_conflicts.get_or_create(&WriterLabels { writer: "webhook" }).inc();
+                    inner
+                        .metrics
+                        .write_conflicts
+                        .get_or_create(&WriterLabels { writer: "webhook" })
+                        .inc();
                     if self.reread(id, deadline).await.is_err() {
                         break;
                     }
@@ -328,7 +467,15 @@ impl Admission {
         tracing::warn!(budget = %id, pod, "could not give back a unit; it returns when the entry expires");
     }
 
-    fn refuse(&self, op: Operation, r: &Review<'_>, pod: &PodFacts, budget: Option<Arc<BudgetEntry>>, d: Denial, restart: Option<&Restart>) -> Outcome {
+    fn refuse(
+        &self,
+        op: Operation,
+        r: &Review<'_>,
+        pod: &PodFacts,
+        budget: Option<Arc<BudgetEntry>>,
+        d: Denial,
+        restart: Option<&Restart>,
+    ) -> Outcome {
         let mut message = d.message;
         if let Some(restart) = restart {
             message = format!("{message} (the change restarts a container: {restart})");
@@ -350,8 +497,17 @@ impl Admission {
     }
 
     /// The guard could not finish deciding: refuse with 429 so callers retry, and say why.
-    fn failure(&self, op: Operation, r: &Review<'_>, budget: Option<&BudgetId>, why: String, reason: &'static str) -> Outcome {
-        let target = budget.map(|b| format!(" in {}/{}", b.namespace, b.name)).unwrap_or_default();
+    fn failure(
+        &self,
+        op: Operation,
+        r: &Review<'_>,
+        budget: Option<&BudgetId>,
+        why: String,
+        reason: &'static str,
+    ) -> Outcome {
+        let target = budget
+            .map(|b| format!(" in {}/{}", b.namespace, b.name))
+            .unwrap_or_default();
         Outcome {
             answer: Answer::deny(Refusal {
                 code: DENY_CODE,
@@ -372,5 +528,8 @@ impl Admission {
 }
 
 fn parse_pod(raw: &RawValue, field: &'static str) -> Result<Pod, BadReview> {
-    serde_json::from_str(raw.get()).map_err(|e| BadReview::NotAPod { field, error: e.to_string() })
+    serde_json::from_str(raw.get()).map_err(|e| BadReview::NotAPod {
+        field,
+        error: e.to_string(),
+    })
 }

@@ -20,7 +20,11 @@ pub enum BadReview {
     #[error("the AdmissionReview request has no uid")]
     NoUid,
     #[error("the {operation} request for {resource} carries no {field}")]
-    MissingField { operation: String, resource: String, field: &'static str },
+    MissingField {
+        operation: String,
+        resource: String,
+        field: &'static str,
+    },
     #[error("the {field} of the request is not a pod: {error}")]
     NotAPod { field: &'static str, error: String },
 }
@@ -97,9 +101,15 @@ pub enum Subject<'a> {
     /// `pods/eviction` CREATE: the pod is read from the index.
     Evict,
     /// Pod UPDATE.
-    Update { old: &'a RawValue, new: &'a RawValue },
+    Update {
+        old: &'a RawValue,
+        new: &'a RawValue,
+    },
     /// `pods/resize` UPDATE.
-    Resize { old: &'a RawValue, new: &'a RawValue },
+    Resize {
+        old: &'a RawValue,
+        new: &'a RawValue,
+    },
 }
 
 impl Subject<'_> {
@@ -127,7 +137,8 @@ pub struct Review<'a> {
 }
 
 pub fn parse(body: &[u8]) -> Result<Review<'_>, BadReview> {
-    let env: Envelope<'_> = serde_json::from_slice(body).map_err(|e| BadReview::Json(e.to_string()))?;
+    let env: Envelope<'_> =
+        serde_json::from_slice(body).map_err(|e| BadReview::Json(e.to_string()))?;
     match env.kind.as_deref() {
         Some("AdmissionReview") => {}
         other => return Err(BadReview::Kind(other.unwrap_or_default().to_owned())),
@@ -143,14 +154,20 @@ pub fn parse(body: &[u8]) -> Result<Review<'_>, BadReview> {
     let is_pods = req.resource.group.is_empty() && req.resource.resource == "pods";
     let missing = |field| BadReview::MissingField {
         operation: operation.clone(),
-        resource: if sub.is_empty() { "pods".into() } else { format!("pods/{sub}") },
+        resource: if sub.is_empty() {
+            "pods".into()
+        } else {
+            format!("pods/{sub}")
+        },
         field,
     };
     let subject = if !is_pods {
         Subject::Pass("NotAPod")
     } else {
         match (operation.as_str(), sub.as_str()) {
-            ("DELETE", "") => Subject::Delete { old: req.old_object },
+            ("DELETE", "") => Subject::Delete {
+                old: req.old_object,
+            },
             ("CREATE", "eviction") => {
                 if req.name.as_deref().unwrap_or_default().is_empty() {
                     return Err(missing("name"));
@@ -197,11 +214,17 @@ pub struct Answer {
 
 impl Answer {
     pub fn allow() -> Self {
-        Self { refusal: None, warnings: Vec::new() }
+        Self {
+            refusal: None,
+            warnings: Vec::new(),
+        }
     }
 
     pub fn deny(refusal: Refusal) -> Self {
-        Self { refusal: Some(refusal), warnings: Vec::new() }
+        Self {
+            refusal: Some(refusal),
+            warnings: Vec::new(),
+        }
     }
 }
 

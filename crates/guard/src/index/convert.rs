@@ -2,13 +2,15 @@
 //! PodDisruptionBudgets) and scalable owners. The engine's types are the target; no rule is decided
 //! here.
 
-use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus};
+use k8s_openapi::api::policy::v1::{
+    PodDisruptionBudget, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition as K8sCondition, Time};
 use kube::api::DynamicObject;
 use steady_api::{PodUnavailableBudget, PodUnavailableBudgetSpec};
 use steady_budget::{
-    BudgetId, BudgetKind, BudgetSpec, BudgetStatus, Condition, IntOrPercent, Operation, OperationSet,
-    OwnerInfo, OwnerRef, Policy, Selector, Target, UnhealthyPodPolicy,
+    BudgetId, BudgetKind, BudgetSpec, BudgetStatus, Condition, IntOrPercent, Operation,
+    OperationSet, OwnerInfo, OwnerRef, Policy, Selector, Target, UnhealthyPodPolicy,
 };
 
 use super::{BudgetEntry, OwnerKey};
@@ -148,7 +150,11 @@ pub fn status_to_pdb(s: &BudgetStatus) -> PodDisruptionBudgetStatus {
 
 /// A scalable owner (anything with a scale subresource) as the engine sees it. `spec.replicas` is
 /// read where the built-in kinds and nearly every CRD keep it; absent means 0, as its scale would say.
-pub fn owner_from_dynamic(o: &DynamicObject, group: &str, kind: &str) -> Option<(OwnerKey, OwnerInfo)> {
+pub fn owner_from_dynamic(
+    o: &DynamicObject,
+    group: &str,
+    kind: &str,
+) -> Option<(OwnerKey, OwnerInfo)> {
     let meta = &o.metadata;
     let controller = meta
         .owner_references

@@ -123,10 +123,23 @@ impl Interner {
     }
 
     fn compact(&mut self, p: PodFacts) -> Stored {
-        let PodFacts { namespace: _, name, labels, controller, phase, ready, ready_changed, terminating, created } = p;
+        let PodFacts {
+            namespace: _,
+            name,
+            labels,
+            controller,
+            phase,
+            ready,
+            ready_changed,
+            terminating,
+            created,
+        } = p;
         Stored {
             name: name.into_boxed_str(),
-            labels: labels.iter().map(|(k, v)| (self.string(k), self.string(v))).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (self.string(k), self.string(v)))
+                .collect(),
             controller: controller.map(|o| self.owner(o)),
             phase,
             ready,
@@ -153,7 +166,11 @@ impl Stored {
         PodFacts {
             namespace: namespace.to_owned(),
             name: self.name.to_string(),
-            labels: self.labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: self
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             controller: self.controller.as_deref().cloned(),
             phase: self.phase,
             ready: self.ready,
@@ -237,13 +254,21 @@ impl Index {
         let mut changed = BTreeSet::new();
         for (ns, pods) in &next {
             let same = self.pods.get(ns).is_some_and(|old| {
-                old.len() == pods.len() && pods.iter().all(|p| old.get(&*p.name).is_some_and(|o| o.same(p)))
+                old.len() == pods.len()
+                    && pods
+                        .iter()
+                        .all(|p| old.get(&*p.name).is_some_and(|o| o.same(p)))
             });
             if !same {
                 changed.insert(ns.clone());
             }
         }
-        changed.extend(self.pods.keys().filter(|ns| !next.contains_key(*ns)).cloned());
+        changed.extend(
+            self.pods
+                .keys()
+                .filter(|ns| !next.contains_key(*ns))
+                .cloned(),
+        );
         self.pods = next;
         self.interner.collect();
         self.deletes_since_collect = 0;
@@ -343,7 +368,11 @@ impl Index {
     }
 
     /// Replaces every budget of one kind. Returns the namespaces touched.
-    pub fn reset_budgets(&mut self, kind: BudgetKind, entries: Vec<BudgetEntry>) -> BTreeSet<String> {
+    pub fn reset_budgets(
+        &mut self,
+        kind: BudgetKind,
+        entries: Vec<BudgetEntry>,
+    ) -> BTreeSet<String> {
         let mut changed = BTreeSet::new();
         let fresh: HashMap<BudgetId, BudgetEntry> =
             entries.into_iter().map(|e| (e.id.clone(), e)).collect();
@@ -380,11 +409,17 @@ impl Index {
     }
 
     pub fn budget(&self, id: &BudgetId) -> Option<Arc<BudgetEntry>> {
-        self.budgets.get(&id.namespace).and_then(|ns| ns.get(id)).cloned()
+        self.budgets
+            .get(&id.namespace)
+            .and_then(|ns| ns.get(id))
+            .cloned()
     }
 
     pub fn all_budgets(&self) -> Vec<Arc<BudgetEntry>> {
-        self.budgets.values().flat_map(|ns| ns.values().cloned()).collect()
+        self.budgets
+            .values()
+            .flat_map(|ns| ns.values().cloned())
+            .collect()
     }
 
     pub fn budget_namespaces(&self) -> Vec<String> {

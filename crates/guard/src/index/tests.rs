@@ -3,8 +3,10 @@ use steady_budget::{IntOrPercent, OperationSet, Policy, Target, UnhealthyPodPoli
 
 /// A Running, Ready pod, built through `PodFacts::from_pod` like the watches do.
 pub fn mk_pod(ns: &str, name: &str, labels: &[(&str, &str)], rs: Option<&str>) -> PodFacts {
-    let labels: serde_json::Map<String, serde_json::Value> =
-        labels.iter().map(|(k, v)| ((*k).to_owned(), serde_json::json!(v))).collect();
+    let labels: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::json!(v)))
+        .collect();
     let owners: Vec<serde_json::Value> = rs
         .map(|rs| serde_json::json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": "u", "controller": true}))
         .into_iter()
@@ -46,10 +48,20 @@ pub fn mk_budget(ns: &str, name: &str, app: &str, allowed: i32, rv: &str) -> Bud
     }
 }
 
-fn mk_owner(ns: &str, kind: &str, name: &str, replicas: i32, parent: Option<OwnerRef>) -> (OwnerKey, OwnerInfo) {
+fn mk_owner(
+    ns: &str,
+    kind: &str,
+    name: &str,
+    replicas: i32,
+    parent: Option<OwnerRef>,
+) -> (OwnerKey, OwnerInfo) {
     (
         OwnerKey::new(ns, &OwnerRef::new("apps/v1", kind, name)),
-        OwnerInfo { controller: parent, replicas: Some(replicas), min_ready_seconds: None },
+        OwnerInfo {
+            controller: parent,
+            replicas: Some(replicas),
+            min_ready_seconds: None,
+        },
     )
 }
 
@@ -57,7 +69,10 @@ fn mk_owner(ns: &str, kind: &str, name: &str, replicas: i32, parent: Option<Owne
 fn pods_apply_delete_reset() {
     let mut idx = Index::default();
     assert!(idx.apply_pod(mk_pod("a", "p1", &[("app", "web")], None)));
-    assert!(!idx.apply_pod(mk_pod("a", "p1", &[("app", "web")], None)), "unchanged pod is not a change");
+    assert!(
+        !idx.apply_pod(mk_pod("a", "p1", &[("app", "web")], None)),
+        "unchanged pod is not a change"
+    );
     assert!(idx.apply_pod(mk_pod("a", "p1", &[("app", "api")], None)));
     assert_eq!(idx.pod("a", "p1").unwrap().labels["app"], "api");
     assert!(idx.apply_pod(mk_pod("b", "p1", &[], None)));
@@ -67,15 +82,29 @@ fn pods_apply_delete_reset() {
     assert!(idx.pod("a", "p1").is_none());
     assert!(idx.pod("b", "p1").is_some());
     // What comes out is what went in.
-    let p = mk_pod("a", "round", &[("app", "web"), ("tier", "x")], Some("web-1"));
+    let p = mk_pod(
+        "a",
+        "round",
+        &[("app", "web"), ("tier", "x")],
+        Some("web-1"),
+    );
     idx.apply_pod(p.clone());
     assert_eq!(idx.pod("a", "round"), Some(p));
 
-    let changed = idx.reset_pods(vec![mk_pod("b", "p1", &[], None), mk_pod("c", "x", &[], None)]);
+    let changed = idx.reset_pods(vec![
+        mk_pod("b", "p1", &[], None),
+        mk_pod("c", "x", &[], None),
+    ]);
     // "a" lost its pod "round"; "b" is unchanged; "c" is new.
-    assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["a".to_owned(), "c".to_owned()]);
+    assert_eq!(
+        changed.into_iter().collect::<Vec<_>>(),
+        vec!["a".to_owned(), "c".to_owned()]
+    );
     let changed = idx.reset_pods(vec![mk_pod("c", "x", &[], None)]);
-    assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["b".to_owned()]);
+    assert_eq!(
+        changed.into_iter().collect::<Vec<_>>(),
+        vec!["b".to_owned()]
+    );
     assert_eq!(idx.namespace_pods("c").len(), 1);
     assert!(idx.namespace_pods("b").is_empty());
 }
@@ -86,10 +115,19 @@ fn owners_resolve_through_the_index() {
     let (k, v) = mk_owner("a", "Deployment", "web", 4, None);
     assert!(idx.apply_owner(k.clone(), v.clone()));
     assert!(!idx.apply_owner(k, v));
-    let (k, v) = mk_owner("a", "ReplicaSet", "web-1", 4, Some(OwnerRef::new("apps/v1", "Deployment", "web")));
+    let (k, v) = mk_owner(
+        "a",
+        "ReplicaSet",
+        "web-1",
+        4,
+        Some(OwnerRef::new("apps/v1", "Deployment", "web")),
+    );
     idx.apply_owner(k, v);
     let res = idx.resolve(&mk_pod("a", "p", &[], Some("web-1")));
-    assert_eq!(res.scaled.map(|(o, r)| (o.name, r)), Some(("web".into(), 4)));
+    assert_eq!(
+        res.scaled.map(|(o, r)| (o.name, r)),
+        Some(("web".into(), 4))
+    );
     assert!(res.missing.is_none());
     // Another namespace does not see these owners.
     let res = idx.resolve(&mk_pod("b", "p", &[], Some("web-1")));
@@ -100,7 +138,10 @@ fn owners_resolve_through_the_index() {
     let res = idx.resolve(&mk_pod("a", "p", &[], Some("web-1")));
     assert_eq!(res.missing.map(|o| o.kind), Some("Deployment".into()));
     assert_eq!(res.chain.len(), 2);
-    assert!(idx.delete_owner(&OwnerKey::new("a", &OwnerRef::new("apps/v1", "ReplicaSet", "web-1"))));
+    assert!(idx.delete_owner(&OwnerKey::new(
+        "a",
+        &OwnerRef::new("apps/v1", "ReplicaSet", "web-1")
+    )));
 }
 
 #[test]
@@ -110,28 +151,52 @@ fn budgets_apply_delete_reset_and_fast_path() {
     assert!(idx.apply_budget(mk_budget("a", "b1", "web", 1, "1")));
     assert!(!idx.apply_budget(mk_budget("a", "b1", "web", 1, "1")));
     assert!(idx.apply_budget(mk_budget("a", "b1", "web", 0, "2")));
-    assert_eq!(idx.budget(&BudgetId::pub_("a", "b1")).unwrap().resource_version, "2");
+    assert_eq!(
+        idx.budget(&BudgetId::pub_("a", "b1"))
+            .unwrap()
+            .resource_version,
+        "2"
+    );
     idx.apply_budget(mk_budget("a", "b0", "web", 1, "1"));
     assert!(idx.has_budgets("a"));
-    let names: Vec<_> = idx.budgets_in("a").iter().map(|b| b.id.name.clone()).collect();
+    let names: Vec<_> = idx
+        .budgets_in("a")
+        .iter()
+        .map(|b| b.id.name.clone())
+        .collect();
     assert_eq!(names, vec!["b0", "b1"], "budgets come in a stable order");
     assert!(idx.delete_budget(&BudgetId::pub_("a", "b0")));
     assert!(idx.delete_budget(&BudgetId::pub_("a", "b1")));
-    assert!(!idx.has_budgets("a"), "an emptied namespace leaves the fast path on");
+    assert!(
+        !idx.has_budgets("a"),
+        "an emptied namespace leaves the fast path on"
+    );
 
     idx.apply_budget(mk_budget("a", "b1", "web", 1, "1"));
     let mut pdb = mk_budget("a", "pdb", "web", 1, "1");
     pdb.id.kind = BudgetKind::PodDisruptionBudget;
     idx.apply_budget(pdb);
-    let changed = idx.reset_budgets(BudgetKind::PodUnavailableBudget, vec![mk_budget("c", "b9", "x", 1, "1")]);
-    assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec!["a".to_owned(), "c".to_owned()]);
-    assert_eq!(idx.budgets_in("a").len(), 1, "the PDB survives a PUB re-list");
+    let changed = idx.reset_budgets(
+        BudgetKind::PodUnavailableBudget,
+        vec![mk_budget("c", "b9", "x", 1, "1")],
+    );
+    assert_eq!(
+        changed.into_iter().collect::<Vec<_>>(),
+        vec!["a".to_owned(), "c".to_owned()]
+    );
+    assert_eq!(
+        idx.budgets_in("a").len(),
+        1,
+        "the PDB survives a PUB re-list"
+    );
     assert_eq!(idx.all_budgets().len(), 2);
 }
 
 #[test]
 fn pdb_translation_guards_everything_but_eviction() {
-    use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus};
+    use k8s_openapi::api::policy::v1::{
+        PodDisruptionBudget, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus,
+    };
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     let pdb = PodDisruptionBudget {
         metadata: kube::api::ObjectMeta {
@@ -162,10 +227,18 @@ fn pdb_translation_guards_everything_but_eviction() {
     assert!(!spec.protect.contains(steady_budget::Operation::Evict));
     assert!(spec.protect.contains(steady_budget::Operation::Delete));
     assert_eq!(e.status.unavailable_allowed, 2);
-    let taken = e.status.with_unit_taken("p", steady_budget::Operation::Update, 3, jiff::Timestamp::from_second(5).unwrap());
+    let taken = e.status.with_unit_taken(
+        "p",
+        steady_budget::Operation::Update,
+        3,
+        jiff::Timestamp::from_second(5).unwrap(),
+    );
     let back = convert::status_to_pdb(&taken);
     assert_eq!(back.disruptions_allowed, 1);
-    assert!(back.disrupted_pods.unwrap().contains_key("p"), "updates are recorded in the PDB's one map");
+    assert!(
+        back.disrupted_pods.unwrap().contains_key("p"),
+        "updates are recorded in the PDB's one map"
+    );
     let mut no_selector = pdb.clone();
     no_selector.spec.as_mut().unwrap().selector = None;
     assert!(entry_from_pdb(&no_selector).spec.is_err());
@@ -180,7 +253,10 @@ fn owners_from_dynamic_objects() {
     }))
     .unwrap();
     let (k, info) = owner_from_dynamic(&o, "argoproj.io", "Rollout").unwrap();
-    assert_eq!((k.group.as_str(), k.name.as_str()), ("argoproj.io", "canary"));
+    assert_eq!(
+        (k.group.as_str(), k.name.as_str()),
+        ("argoproj.io", "canary")
+    );
     assert_eq!((info.replicas, info.min_ready_seconds), (Some(5), Some(10)));
     let rs: DynamicObjectAlias = serde_json::from_value(serde_json::json!({
         "apiVersion": "apps/v1", "kind": "ReplicaSet",

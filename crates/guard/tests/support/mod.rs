@@ -63,7 +63,8 @@ fn status_json(code: u16, reason: &str, message: &str) -> Value {
 fn reply(code: StatusCode, v: &Value) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
     *r.status_mut() = code;
-    r.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
     r
 }
 
@@ -73,14 +74,19 @@ impl ApiDouble {
         let addr = listener.local_addr().unwrap();
         let double = Self {
             addr,
-            state: Arc::new(Mutex::new(State { next_rv: 100, ..Default::default() })),
+            state: Arc::new(Mutex::new(State {
+                next_rv: 100,
+                ..Default::default()
+            })),
             counters: Arc::default(),
             jitter_us: Arc::default(),
         };
         let d = double.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let d = d.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
@@ -140,7 +146,12 @@ impl ApiDouble {
         }
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         if method == Method::POST && path.ends_with("/events") {
             let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             self.state.lock().unwrap().events.push(v.clone());
@@ -150,25 +161,41 @@ impl ApiDouble {
             self.counters.gets.fetch_add(1, Ordering::SeqCst);
             return match self.object(&path) {
                 Some(o) => reply(StatusCode::OK, &o),
-                None => reply(StatusCode::NOT_FOUND, &status_json(404, "NotFound", &format!("{path} not found"))),
+                None => reply(
+                    StatusCode::NOT_FOUND,
+                    &status_json(404, "NotFound", &format!("{path} not found")),
+                ),
             };
         }
         if method == Method::PUT && path.ends_with("/status") {
             let obj_path = path.trim_end_matches("/status").to_owned();
             let Ok(new): Result<Value, _> = serde_json::from_slice(&body) else {
-                return reply(StatusCode::BAD_REQUEST, &status_json(400, "BadRequest", "not JSON"));
+                return reply(
+                    StatusCode::BAD_REQUEST,
+                    &status_json(400, "BadRequest", "not JSON"),
+                );
             };
             let mut s = self.state.lock().unwrap();
             let next_rv = s.next_rv + 1;
             let Some(cur) = s.objects.get_mut(&obj_path) else {
                 return reply(StatusCode::NOT_FOUND, &status_json(404, "NotFound", "gone"));
             };
-            let sent = new["metadata"]["resourceVersion"].as_str().unwrap_or_default();
-            if sent != cur["metadata"]["resourceVersion"].as_str().unwrap_or_default() {
+            let sent = new["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default();
+            if sent
+                != cur["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+            {
                 self.counters.conflicts.fetch_add(1, Ordering::SeqCst);
                 return reply(
                     StatusCode::CONFLICT,
-                    &status_json(409, "Conflict", "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again"),
+                    &status_json(
+                        409,
+                        "Conflict",
+                        "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again",
+                    ),
                 );
             }
             cur["status"] = new["status"].clone();
@@ -178,13 +205,24 @@ impl ApiDouble {
             self.counters.puts_ok.fetch_add(1, Ordering::SeqCst);
             return reply(StatusCode::OK, &out);
         }
-        reply(StatusCode::METHOD_NOT_ALLOWED, &status_json(405, "MethodNotAllowed", "not in the double"))
+        reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &status_json(405, "MethodNotAllowed", "not in the double"),
+        )
     }
 }
 
 /// A PodUnavailableBudget selecting `app=<app>` with `maxUnavailable: <max>` and a status that
 /// allows `allowed` disruptions.
-pub fn mk_budget(ns: &str, name: &str, app: &str, max_unavailable: i32, allowed: i32, current: i32, desired: i32) -> Value {
+pub fn mk_budget(
+    ns: &str,
+    name: &str,
+    app: &str,
+    max_unavailable: i32,
+    allowed: i32,
+    current: i32,
+    desired: i32,
+) -> Value {
     json!({
         "apiVersion": "policy.steady.dev/v1alpha1",
         "kind": "PodUnavailableBudget",
@@ -217,11 +255,18 @@ pub struct Instance {
     pub metrics: Arc<Metrics>,
 }
 
-pub async fn instance(double: &ApiDouble, budgets: &[(&str, &str)], pods: &[Value], events: bool) -> Instance {
+pub async fn instance(
+    double: &ApiDouble,
+    budgets: &[(&str, &str)],
+    pods: &[Value],
+    events: bool,
+) -> Instance {
     let client = double.client();
     let index = SharedIndex::default();
     for (ns, name) in budgets {
-        let obj = double.object(&pub_path(ns, name)).expect("budget in the double");
+        let obj = double
+            .object(&pub_path(ns, name))
+            .expect("budget in the double");
         let b: steady_api::PodUnavailableBudget = serde_json::from_value(obj).unwrap();
         index.write().apply_budget(entry_from_pub(&b));
     }
@@ -235,14 +280,24 @@ pub async fn instance(double: &ApiDouble, budgets: &[(&str, &str)], pods: &[Valu
         Writer::new(client),
         ev,
         metrics.clone(),
-        Config { deadline: Duration::from_secs(20), max_attempts: 10 },
+        Config {
+            deadline: Duration::from_secs(20),
+            max_attempts: 10,
+        },
     );
-    Instance { admission, index, metrics }
+    Instance {
+        admission,
+        index,
+        metrics,
+    }
 }
 
 pub fn fixture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/admission").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/samples/admission")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 
