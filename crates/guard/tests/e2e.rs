@@ -150,6 +150,7 @@ struct Env {
     client: Client,
     run: String,
     namespaces: Vec<String>,
+    nodes: Vec<String>,
 }
 
 impl Env {
@@ -176,6 +177,10 @@ impl Env {
         for n in &self.namespaces {
             let _ = ns.delete(n, &DeleteParams::default()).await;
         }
+        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(self.client.clone());
+        for n in &self.nodes {
+            let _ = nodes.delete(n, &DeleteParams::default()).await;
+        }
     }
 }
 
@@ -195,6 +200,7 @@ async fn guard_on_a_real_api_server() {
         client: client.clone(),
         run: run.clone(),
         namespaces: vec![],
+        nodes: vec![],
     };
 
     // CRD.
@@ -300,7 +306,7 @@ async fn guard_on_a_real_api_server() {
         .await
         .unwrap();
 
-    let result = tokio::time::timeout(Duration::from_secs(150), scenarios(&mut env, &admins)).await;
+    let result = tokio::time::timeout(Duration::from_secs(300), scenarios(&mut env, &admins)).await;
     env.cleanup().await;
     result.expect("e2e scenarios finished in time");
 }
@@ -328,12 +334,21 @@ fn base64_std(data: &[u8]) -> String {
 
 /// Sum of `steady_guard_status_writes_total{writer="webhook"}` over the replicas.
 async fn webhook_writes(admins: &[SocketAddr]) -> u64 {
+    metric_sum(
+        admins,
+        r#"steady_guard_status_writes_total{writer="webhook"}"#,
+    )
+    .await
+}
+
+/// Sum of one metric series over the replicas.
+async fn metric_sum(admins: &[SocketAddr], series: &str) -> u64 {
     let mut total = 0;
     for a in admins {
         let m = http_get(*a, "/metrics").await;
         total += m
             .lines()
-            .find(|l| l.starts_with(r#"steady_guard_status_writes_total{writer="webhook"}"#))
+            .find(|l| l.starts_with(series))
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
@@ -644,4 +659,143 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
     assert_eq!(code_of(&e), Some(429), "{e}");
     assert!(e.to_string().contains("PodDisruptionBudget legacy"), "{e}");
     println!("e2e ok: PDB mode refuses the second direct delete with 429: {e}");
+
+    // 11. kubectl drain: refused evictions are retried (429) and the drain completes once the
+    //     replacements are Ready. A loop stands in for the kubelet (finishing terminating pods) and
+    //     for readiness probes (marking new pods Ready).
+    drain(env, admins).await;
+}
+
+async fn drain(env: &mut Env, admins: &[SocketAddr]) {
+    const REFUSED: &str = r#"steady_guard_decisions_total{operation="Evict",result="denied",reason="InsufficientPods"}"#;
+    let refused_before = metric_sum(admins, REFUSED).await;
+    let client = env.client.clone();
+    let pp = PostParams::default();
+    let ns = env.namespace("drain").await;
+    let node = format!("{}-node", env.run);
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    nodes
+        .create(
+            &pp,
+            &serde_json::from_value(json!({"metadata": {"name": node}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    env.nodes.push(node.clone());
+    Api::<PodUnavailableBudget>::namespaced(client.clone(), &ns)
+        .create(
+            &pp,
+            &serde_json::from_value(json!({"metadata": {"name": "drainme"},
+            "spec": {"selector": {"matchLabels": {"app": "drainme"}}, "maxUnavailable": 1}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), &ns)
+        .create(
+            &pp,
+            &serde_json::from_value(deployment("drainme", 3)).unwrap(),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    eventually("3 pods created", 30, || {
+        let pods = pods.clone();
+        async move {
+            let n = pods
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .len();
+            if n == 3 {
+                Ok(())
+            } else {
+                Err(format!("{n} pods"))
+            }
+        }
+    })
+    .await;
+    for p in pods.list(&ListParams::default()).await.unwrap() {
+        let name = p.metadata.name.unwrap();
+        let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+        pods.create_subresource::<Value, Value>("binding", &name, &pp, &binding)
+            .await
+            .unwrap();
+    }
+    eventually("3 bound pods Ready, 1 allowed", 60, || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            mark_ready(&client, &ns).await;
+            let st = budget_status(&client, &ns, "drainme").await;
+            if st["currentAvailable"] == 3 && st["unavailableAllowed"] == 1 {
+                Ok(())
+            } else {
+                Err(st.to_string())
+            }
+        }
+    })
+    .await;
+    let kubectl = std::env::var("STEADY_E2E_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let kubeconfig = std::env::var("STEADY_E2E_KUBECONFIG").unwrap();
+    let started = std::time::Instant::now();
+    let mut child = tokio::process::Command::new(&kubectl)
+        .args([
+            "drain",
+            &node,
+            "--ignore-daemonsets",
+            "--delete-emptydir-data",
+            "--timeout=120s",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {kubectl} (set STEADY_E2E_KUBECTL): {e}"));
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "kubectl drain did not finish"
+        );
+        // The kubelet's part: terminating pods go away; new pods become Ready.
+        for p in pods.list(&ListParams::default()).await.unwrap() {
+            if p.metadata.deletion_timestamp.is_some() {
+                let _ = pods
+                    .delete(
+                        p.metadata.name.as_deref().unwrap(),
+                        &DeleteParams {
+                            grace_period_seconds: Some(0),
+                            ..Default::default()
+                        },
+                    )
+                    .await;
+            }
+        }
+        mark_ready(&client, &ns).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    use tokio::io::AsyncReadExt;
+    let (mut out, mut err) = (String::new(), String::new());
+    let _ = out_pipe.read_to_string(&mut out).await;
+    let _ = err_pipe.read_to_string(&mut err).await;
+    let log = format!("{out}{err}");
+    assert!(status.success(), "kubectl drain failed: {log}");
+    assert!(log.contains("drained"), "{log}");
+    // kubectl drain retries 429s (every 5 s) without printing them; the guard counted them.
+    let refused = metric_sum(admins, REFUSED).await - refused_before;
+    assert!(
+        refused >= 1,
+        "no eviction was refused, so the budget was not exercised: {log}"
+    );
+    println!(
+        "e2e ok: kubectl drain had {refused} eviction(s) refused with 429, retried them and completed in {:?}",
+        started.elapsed()
+    );
 }
