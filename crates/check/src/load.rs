@@ -135,6 +135,8 @@ pub fn load(
         parts.sort_by_key(|(i, _)| *i);
     }
     let mut all = Loaded::default();
+    all.objects
+        .reserve_exact(parts.iter().map(|(_, l)| l.objects.len()).sum());
     for (_, l) in parts {
         all.objects.extend(l.objects);
         all.errors.extend(l.errors);
