@@ -664,6 +664,124 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
     //     replacements are Ready. A loop stands in for the kubelet (finishing terminating pods) and
     //     for readiness probes (marking new pods Ready).
     drain(env, admins).await;
+
+    // 12. Two Deployments under one 25% budget roll out at once, each as fast as its strategy lets
+    //     it (maxUnavailable 100%); new pods turn Ready 2 s after they appear. At most 3 of the 10
+    //     pods may be unavailable at any moment, and both rollouts must still complete.
+    rollouts(env, admins).await;
+}
+
+async fn rollouts(env: &mut Env, admins: &[SocketAddr]) {
+    const REFUSED: &str = r#"steady_guard_decisions_total{operation="Delete",result="denied",reason="InsufficientPods"}"#;
+    let refused_before = metric_sum(admins, REFUSED).await;
+    let client = env.client.clone();
+    let pp = PostParams::default();
+    let ns = env.namespace("rollout").await;
+    Api::<PodUnavailableBudget>::namespaced(client.clone(), &ns)
+        .create(
+            &pp,
+            &serde_json::from_value(json!({"metadata": {"name": "shared"},
+            "spec": {"selector": {"matchLabels": {"tier": "shared"}}, "maxUnavailable": "25%"}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    for (name, replicas) in [("a", 6), ("b", 4)] {
+        let mut d = deployment(name, replicas);
+        d["spec"]["template"]["metadata"]["labels"]["tier"] = json!("shared");
+        d["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "100%"}});
+        deploys
+            .create(&pp, &serde_json::from_value(d).unwrap())
+            .await
+            .unwrap();
+    }
+    eventually("10 pods Ready, 3 allowed", 90, || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            mark_ready(&client, &ns).await;
+            let st = budget_status(&client, &ns, "shared").await;
+            if st["currentAvailable"] == 10
+                && st["desiredAvailable"] == 7
+                && st["unavailableAllowed"] == 3
+            {
+                Ok(())
+            } else {
+                Err(st.to_string())
+            }
+        }
+    })
+    .await;
+    for name in ["a", "b"] {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "registry.example/app:2"}]}}}});
+        deploys
+            .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+            .unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let started = std::time::Instant::now();
+    let mut min_available = usize::MAX;
+    let mut samples = 0;
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "rollouts did not complete; min available {min_available}"
+        );
+        let list = pods.list(&ListParams::default()).await.unwrap().items;
+        let is_ready = |p: &Pod| {
+            p.metadata.deletion_timestamp.is_none()
+                && p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        };
+        let available = list.iter().filter(|p| is_ready(p)).count();
+        min_available = min_available.min(available);
+        samples += 1;
+        assert!(
+            available >= 7,
+            "only {available} of 10 pods available during the rollouts (budget: 7)"
+        );
+        let done = list.len() == 10
+            && list.iter().all(|p| {
+                is_ready(p)
+                    && p.spec.as_ref().is_some_and(|s| {
+                        s.containers[0].image.as_deref() == Some("registry.example/app:2")
+                    })
+            });
+        if done {
+            break;
+        }
+        // Readiness after a 2 s start-up.
+        for p in &list {
+            let young = p.metadata.creation_timestamp.as_ref().is_none_or(|t| {
+                jiff::Timestamp::now().duration_since(t.0) < jiff::SignedDuration::from_secs(2)
+            });
+            if is_ready(p) || young || p.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let patch = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": jiff::Timestamp::now().to_string()}]}});
+            let _ = pods
+                .patch_status(
+                    p.metadata.name.as_deref().unwrap(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Without the guard, maxUnavailable 100% would have deleted all 10 old pods at once.
+    let refused = metric_sum(admins, REFUSED).await - refused_before;
+    assert!(
+        refused >= 1,
+        "no pod deletion was refused: the rollouts never tested the budget"
+    );
+    println!(
+        "e2e ok: two Deployments rolled out under one 25% budget in {:?}; never fewer than {min_available} of 10 available ({samples} samples, {refused} deletions by the ReplicaSet controller refused with 429)",
+        started.elapsed()
+    );
 }
 
 async fn drain(env: &mut Env, admins: &[SocketAddr]) {
