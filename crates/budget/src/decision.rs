@@ -184,6 +184,21 @@ pub fn decide(req: &Request<'_>, budgets: &[BudgetView<'_>]) -> Decision {
     Decision::Take(takes)
 }
 
+/// Units taken since the last count are disruptions on their way; without saying so, "has 10,
+/// needs 8, nothing allowed" reads as a bug.
+fn in_progress(s: &BudgetStatus) -> String {
+    let held = s.disrupted_pods.len()
+        + s.unavailable_pods
+            .keys()
+            .filter(|name| !s.disrupted_pods.contains_key(*name))
+            .count();
+    match held {
+        0 => String::new(),
+        1 => " with 1 disruption already in progress".to_owned(),
+        n => format!(" with {n} disruptions already in progress"),
+    }
+}
+
 fn kind_name(kind: BudgetKind) -> &'static str {
     match kind {
         BudgetKind::PodUnavailableBudget => "PodUnavailableBudget",
@@ -214,13 +229,14 @@ fn denial(req: &Request<'_>, b: &BudgetView<'_>, why: DenyReason) -> Denial {
         ),
         DenyReason::InsufficientPods => (
             format!(
-                "cannot {} pod {}/{}: {kind} {} needs {} available pod(s) and has {}, so no disruption is allowed now; retry once more pods are available (kubectl drain retries by itself), or change the budget",
+                "cannot {} pod {}/{}: {kind} {} needs {} available pod(s) and has {}{}, so no disruption is allowed now; retry once more pods are available (kubectl drain retries by itself), or change the budget",
                 req.operation.verb(),
                 pod.namespace,
                 pod.name,
                 b.id.name,
                 s.desired_available,
-                s.current_available
+                s.current_available,
+                in_progress(s),
             ),
             format!(
                 "The disruption budget {} needs {} healthy pods and has {} currently",

@@ -173,6 +173,18 @@ impl BudgetStatus {
         self.set_condition(reason, message, generation, now);
     }
 
+    /// The status when it cannot be computed (a spec the engine cannot use, an API error): the
+    /// last counts stay for the user to see, nothing is allowed, and the condition says why.
+    pub fn sync_failed(&self, message: String, generation: i64, now: Timestamp) -> Self {
+        let mut next = self.clone();
+        next.total_replicas = next.total_replicas.max(0);
+        next.desired_available = next.desired_available.max(0);
+        next.current_available = next.current_available.max(0);
+        next.unavailable_allowed = 0;
+        next.set_condition(ConditionReason::SyncFailed, message, generation, now);
+        next
+    }
+
     /// The status after taking one unit for `pod`: what the caller writes with optimistic
     /// concurrency. `now` is recorded so the entry can expire.
     pub fn with_unit_taken(
@@ -389,17 +401,7 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
                 .map(|p| p.namespace.as_str())
                 .unwrap_or_default()
         );
-        // The counts of the last good recompute stay for the user to see; nothing is allowed.
-        status.total_replicas = status.total_replicas.max(0);
-        status.desired_available = status.desired_available.max(0);
-        status.current_available = status.current_available.max(0);
-        status.unavailable_allowed = 0;
-        status.set_condition(
-            ConditionReason::SyncFailed,
-            message.clone(),
-            generation,
-            now,
-        );
+        status = status.sync_failed(message.clone(), generation, now);
         events.push(BudgetEvent::SyncFailed { message });
         return StatusOutcome { status, events };
     }

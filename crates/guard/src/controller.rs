@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use steady_budget::{BudgetKind, StatusInput, compute_status};
+use steady_budget::{BudgetEvent, BudgetKind, StatusInput, StatusOutcome, compute_status};
 use tokio::sync::watch;
 
 use crate::events::Events;
@@ -83,27 +83,29 @@ impl Controller {
             .iter()
             .filter(|b| b.id.kind == BudgetKind::PodUnavailableBudget)
         {
-            let spec = match &b.spec {
-                Ok(s) => s,
-                Err(e) => {
-                    // The CRD's schema refuses such specs; an object stored before a schema change
-                    // is reported and left alone (the webhook ignores it).
-                    tracing::warn!(budget = %b.id, error = %e, "budget spec is not usable");
-                    pass.failed += 1;
-                    continue;
+            let now = Timestamp::now();
+            let outcome = match &b.spec {
+                Ok(spec) => {
+                    let idx = self.index.read();
+                    compute_status(&StatusInput {
+                        spec,
+                        generation: b.generation,
+                        previous: &b.status,
+                        pods: &pods,
+                        owners: &*idx,
+                        now,
+                        expiry: self.expiry,
+                    })
                 }
-            };
-            let outcome = {
-                let idx = self.index.read();
-                compute_status(&StatusInput {
-                    spec,
-                    generation: b.generation,
-                    previous: &b.status,
-                    pods: &pods,
-                    owners: &*idx,
-                    now: Timestamp::now(),
-                    expiry: self.expiry,
-                })
+                // The CRD's schema refuses such specs; an object stored before a schema change
+                // gets the reason on its own status, where the user looks, and allows nothing.
+                Err(e) => {
+                    let message = format!("the budget's spec is not usable: {e}; fix the spec");
+                    StatusOutcome {
+                        status: b.status.sync_failed(message.clone(), b.generation, now),
+                        events: vec![BudgetEvent::SyncFailed { message }],
+                    }
+                }
             };
             if outcome.status == b.status {
                 pass.unchanged += 1;

@@ -144,3 +144,30 @@ async fn no_lease_no_write_and_conflicts_are_reread() {
             .contains(r#"steady_guard_status_write_conflicts_total{writer="controller"} 1"#)
     );
 }
+
+#[tokio::test]
+async fn an_unusable_spec_is_reported_on_the_status_once() {
+    let (double, g, c, _tx) = setup(true).await;
+    // An object stored before the schema refused such values.
+    let mut stored = double.object(&pub_path(NS, "web")).unwrap();
+    stored["spec"] = json!({"selector": {"matchLabels": {"app": "web"}}, "minAvailable": "150%"});
+    double.put_object(&pub_path(NS, "web"), stored);
+    // Indexed as the watch would deliver it, with the resourceVersion the double gave it.
+    let budget: steady_api::PodUnavailableBudget =
+        serde_json::from_value(double.object(&pub_path(NS, "web")).unwrap()).unwrap();
+    g.index
+        .write()
+        .apply_budget(steady_guard::index::entry_from_pub(&budget));
+    assert_eq!(c.recompute(NS).await.written, 1);
+    let st = double.object(&pub_path(NS, "web")).unwrap()["status"].clone();
+    assert_eq!(st["unavailableAllowed"], 0);
+    assert_eq!(st["conditions"][0]["reason"], "SyncFailed");
+    let message = st["conditions"][0]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("150%") && message.contains("fix the spec"),
+        "{message}"
+    );
+    // Written once: the same failure is not rewritten on every pass.
+    let pass = c.recompute(NS).await;
+    assert_eq!((pass.written, pass.unchanged), (0, 1), "{pass:?}");
+}

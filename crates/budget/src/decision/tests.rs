@@ -108,6 +108,23 @@ fn refuses_with_429_when_none_is_left() {
 }
 
 #[test]
+fn refusal_mentions_disruptions_in_progress() {
+    let mut b = Fixture::new("web", 0);
+    b.status.current_available = 4;
+    b.status.disrupted_pods.insert("web-7".into(), ts(990));
+    b.status.disrupted_pods.insert("web-8".into(), ts(990));
+    let Decision::Deny(d) = run(&web(), Operation::Evict, &[&b]) else {
+        panic!("expected a denial")
+    };
+    assert!(
+        d.message
+            .contains("needs 2 available pod(s) and has 4 with 2 disruptions already in progress"),
+        "{}",
+        d.message
+    );
+}
+
+#[test]
 fn step_one_terminal_terminating_unprotected_ignored() {
     let b = Fixture::new("web", 0);
     let terminal = PodFacts {
