@@ -256,3 +256,41 @@ fn fix_diff_leaves_files_alone_and_fix_writes_them() {
         assert!(!findings.iter().any(|f| f.rule == gone), "{gone} after fix");
     }
 }
+
+#[test]
+fn autoscaling_v1_hpa_is_read_and_judged_with_its_target() {
+    let text = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: x
+        resources: {requests: {memory: 64Mi}}
+---
+apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 2
+  maxReplicas: 4
+  targetCPUUtilizationPercentage: 60
+";
+    let (loaded, findings) = check_text("v1.yaml", text, &Config::default());
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let rules: Vec<_> = findings.iter().map(|f| f.rule).collect();
+    assert!(
+        rules.contains(&"hpa-utilization-without-requests"),
+        "{rules:?}"
+    );
+    // HPA-aware: minReplicas 2 satisfies the replica rules although spec.replicas is unset.
+    assert!(!rules.contains(&"replicas-single"), "{rules:?}");
+    assert!(!rules.contains(&"hpa-min-replicas-single"), "{rules:?}");
+    assert!(rules.contains(&"budget-missing"), "{rules:?}");
+}
