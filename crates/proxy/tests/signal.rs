@@ -60,14 +60,12 @@ async fn sigterm_drains_and_exits_the_real_process() {
     let mut conn = RawConn::connect(addr).await.expect("connect");
     assert_eq!(conn.get("/").await.expect("request").status, 200);
 
-    let pid = child.id().expect("pid").to_string();
+    let pid = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+        .expect("pid");
     let t0 = Instant::now();
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill");
-    assert!(killed.success());
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
     let unready = tokio::time::timeout(Duration::from_millis(100), async {
         while admin_get(admin, "/ready").await.map(|r| r.0) != Some(503) {
             tokio::time::sleep(Duration::from_millis(5)).await;
