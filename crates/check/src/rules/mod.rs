@@ -375,6 +375,3 @@ pub(crate) fn selects(
     sel.and_then(|s| Selector::from_k8s(s).ok())
         .is_some_and(|s| s.matches(labels))
 }
-
-#[cfg(test)]
-mod tests;
