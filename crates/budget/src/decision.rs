@@ -75,11 +75,25 @@ impl Allow {
     }
 }
 
+/// One unit to take from one budget. The decision says what to take; [`Take::apply`] makes the
+/// status to write from the status the caller holds, so deciding never copies a status (whose
+/// maps can hold thousands of pods during a large drain).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Take {
     pub budget: BudgetId,
-    /// The status to write: one unit fewer, the pod recorded.
-    pub status: BudgetStatus,
+    pub pod: String,
+    pub operation: Operation,
+    /// The budget generation the decision saw.
+    pub generation: i64,
+    pub at: Timestamp,
+}
+
+impl Take {
+    /// The status to write with optimistic concurrency: `current` with one unit fewer and the
+    /// pod recorded. `current` is the status the decision was made from.
+    pub fn apply(&self, current: &BudgetStatus) -> BudgetStatus {
+        current.with_unit_taken(&self.pod, self.operation, self.generation, self.at)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,9 +181,10 @@ pub fn decide(req: &Request<'_>, budgets: &[BudgetView<'_>]) -> Decision {
         // 7. Take one unit from this budget; every covering budget must agree.
         takes.push(Take {
             budget: b.id.clone(),
-            status: b
-                .status
-                .with_unit_taken(&pod.name, req.operation, b.generation, req.now),
+            pod: pod.name.clone(),
+            operation: req.operation,
+            generation: b.generation,
+            at: req.now,
         });
     }
     if !covered {

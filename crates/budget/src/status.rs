@@ -335,12 +335,13 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     let mut status = previous.clone();
     status.observed_generation = generation;
 
-    // Expire map entries. An entry goes once its pod is terminating (unavailable on its own
-    // account then) or replaced by a new pod of the same name; an updated pod's entry also once its
-    // readiness changed after the unit was taken (it restarted). A pod missing from the view may
-    // be gone, or too new for the informer to have delivered it yet: its entry stays until the
-    // expiry (it affects no count meanwhile) and then goes silently. A pod still there at the
-    // expiry never went: its entry goes with an Event.
+    // Expire map entries. An entry goes at once when a newer pod has taken its pod's name, and an
+    // updated pod's entry when its readiness changed after the unit was taken (it restarted). A pod
+    // that is terminating or missing from the view keeps its entry until the expiry, then the entry
+    // goes silently: the view may lag, and under a reused name (StatefulSets) a terminating pod in
+    // the view may be the predecessor of the pod the unit was taken for, which must stay counted.
+    // Such entries change no count meanwhile: a terminating or absent pod is not available anyway.
+    // A pod still running at the expiry never went: its entry goes with an Event.
     // Only pods named in the maps need finding by name; most recomputes have none.
     let mut by_name: HashMap<&str, (&PodFacts, i32)> = HashMap::new();
     if !(previous.disrupted_pods.is_empty() && previous.unavailable_pods.is_empty()) {
@@ -361,7 +362,8 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
         .disrupted_pods
         .retain(|name, since| match by_name.get(name.as_str()) {
             None => !expired(since),
-            Some((p, _)) if p.terminating || is_successor(p, since) => false,
+            Some((p, _)) if is_successor(p, since) => false,
+            Some((p, _)) if p.terminating => !expired(since),
             Some(_) if expired(since) => {
                 events.push(BudgetEvent::NotDeleted {
                     pod: name.clone(),
@@ -376,7 +378,8 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
         .unavailable_pods
         .retain(|name, since| match by_name.get(name.as_str()) {
             None => !expired(since),
-            Some((p, _)) if p.terminating || is_successor(p, since) => false,
+            Some((p, _)) if is_successor(p, since) => false,
+            Some((p, _)) if p.terminating => !expired(since),
             Some((p, _))
                 if p.ready_changed
                     .is_some_and(|t| t.as_second() > since.as_second()) =>

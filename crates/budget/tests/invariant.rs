@@ -192,7 +192,7 @@ impl Model {
                             .into_iter()
                             .next()
                             .expect("one budget, one take")
-                            .status;
+                            .apply(&status);
                         self.store = (new, rv + 1);
                         self.replicas[replica] = self.store.clone();
                         return self.disrupt(idx, op);

@@ -456,7 +456,7 @@ impl Sim {
                 // engine is the only writer.
                 for t in takes {
                     if let Some(b) = self.m.budgets.iter_mut().find(|b| b.id == t.budget) {
-                        b.status = t.status;
+                        b.status = t.apply(&b.status);
                     }
                 }
             }

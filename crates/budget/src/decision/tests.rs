@@ -73,8 +73,9 @@ fn takes_a_unit_when_one_is_left() {
     };
     assert_eq!(takes.len(), 1);
     assert_eq!(takes[0].budget, b.id);
-    assert_eq!(takes[0].status.unavailable_allowed, 0);
-    assert_eq!(takes[0].status.disrupted_pods.get("web-0"), Some(&ts(1000)));
+    let written = takes[0].apply(&b.status);
+    assert_eq!(written.unavailable_allowed, 0);
+    assert_eq!(written.disrupted_pods.get("web-0"), Some(&ts(1000)));
 }
 
 #[test]
@@ -329,7 +330,13 @@ fn every_covering_budget_must_agree() {
     assert!(
         takes
             .iter()
-            .all(|t| t.status.unavailable_pods.contains_key("web-0"))
+            .all(|t| t.operation == Operation::Resize && t.pod == "web-0")
+    );
+    assert!(
+        takes[1]
+            .apply(&c.status)
+            .unavailable_pods
+            .contains_key("web-0")
     );
 }
 

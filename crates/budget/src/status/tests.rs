@@ -192,13 +192,18 @@ fn held_pods_are_unavailable_until_they_go_or_expire() {
     assert!(out.events.iter().all(|e| e.reason() == "NotDeleted"));
     assert!(out.events[0].message().contains("web-0"));
 
-    // A terminating pod frees its entry at once, silently; it is unavailable on its own account.
+    // A terminating pod keeps its entry until the expiry (the view may show the predecessor of a
+    // same-named pod the unit was taken for); it counts as unavailable either way, and its entry
+    // then goes without an event.
     let mut terminating = pods.clone();
     terminating[0].terminating = true;
     let out = compute(&sp, &prev, &terminating, &owners, 150);
-    assert!(!out.status.disrupted_pods.contains_key("web-0"));
+    assert!(out.status.disrupted_pods.contains_key("web-0"));
     assert_eq!(out.status.current_available, 1);
     assert!(out.events.is_empty());
+    let out = compute(&sp, &prev, &terminating, &owners, 100 + 121);
+    assert!(!out.status.disrupted_pods.contains_key("web-0"));
+    assert!(!out.events.iter().any(|e| e.message().contains("web-0")));
 
     // A new pod under an old pod's name frees the old pod's entry.
     let mut successor = pods.clone();

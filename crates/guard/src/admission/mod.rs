@@ -318,8 +318,11 @@ impl Admission {
                         let Some(entry) = budgets.iter().find(|b| b.id == t.budget) else {
                             continue;
                         };
-                        match timeout_at(deadline.into(), inner.writer.write(entry, &t.status))
-                            .await
+                        match timeout_at(
+                            deadline.into(),
+                            inner.writer.write(entry, &t.apply(&entry.status)),
+                        )
+                        .await
                         {
                             Ok(Ok(stored)) => {
                                 inner
