@@ -209,12 +209,23 @@ where
     F::K: kube::Resource + Clone + std::fmt::Debug + Send + 'static,
     <F::K as kube::Resource>::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
+    let stream = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    consume(w, stream, feed, optional).await;
+}
+
+/// Feeds one watch's events into the index until the stream ends; shared by typed and dynamic
+/// watches, which differ only in how their stream is made.
+async fn consume<F: Feed>(
+    w: Watches,
+    mut stream: futures::stream::BoxStream<'static, Result<Event<F::K>, watcher::Error>>,
+    feed: F,
+    optional: bool,
+) {
     let name = feed.name();
     w.ready.register(&name);
     let mut buffer = Vec::new();
-    let mut stream = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
     loop {
         match stream.try_next().await {
             Ok(Some(Event::Init)) => buffer.clear(),
@@ -316,31 +327,8 @@ async fn run_dynamic(
     feed: Owners,
     optional: bool,
 ) {
-    let name = feed.name();
-    w.ready.register(&name);
-    let mut buffer = Vec::new();
-    let mut stream = watcher::watcher(api, watcher::Config::default())
+    let stream = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
-    loop {
-        match stream.try_next().await {
-            Ok(Some(Event::Init)) => buffer.clear(),
-            Ok(Some(Event::InitApply(o))) => buffer.push(o),
-            Ok(Some(Event::InitDone)) => {
-                feed.reset(&w, std::mem::take(&mut buffer));
-                w.ready.synced(&name);
-                tracing::info!(cache = %name, "cache synced");
-            }
-            Ok(Some(Event::Apply(o))) => feed.apply(&w, o),
-            Ok(Some(Event::Delete(o))) => feed.delete(&w, o),
-            Ok(None) => return,
-            Err(e) => {
-                w.metrics.error("watch");
-                if optional && is_forbidden(&e) {
-                    w.ready.synced(&name);
-                }
-                tracing::warn!(cache = %name, error = %e, "watch error; retrying");
-            }
-        }
-    }
+    consume(w, stream, feed, optional).await;
 }
