@@ -79,7 +79,11 @@ fn webhook_sees_evictions_and_resizes_and_allows_dry_runs() {
     assert!(covers("pods/eviction", "CREATE"));
     assert!(covers("pods/resize", "UPDATE"));
     let conditions = webhook.match_conditions.clone().unwrap();
-    assert!(conditions[0].expression.contains("object.spec != oldObject.spec"));
+    assert!(
+        conditions[0]
+            .expression
+            .contains("object.spec != oldObject.spec")
+    );
     let timeout = webhook.timeout_seconds.unwrap();
     assert!(
         timeout > 8,
