@@ -25,7 +25,10 @@ fn kubeconfig() -> Option<String> {
     match std::env::var("STEADY_E2E_KUBECONFIG") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
-            println!(
+            // Straight to stderr, past the test harness's capture, so the skip shows in CI logs.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
                 "e2e skipped: STEADY_E2E_KUBECONFIG is not set (point it at a kubeconfig of a real kube-apiserver to run this tier)"
             );
             None
