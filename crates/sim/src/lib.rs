@@ -5,7 +5,6 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
-pub mod loader;
 pub mod model;
 pub mod ops;
 pub mod plot;
@@ -52,18 +51,6 @@ pub struct Args {
     /// Print the JSON schema of the scenario format and exit.
     #[arg(long)]
     pub schema: bool,
-    /// Build the scenario from manifests (Deployments, StatefulSets, PDBs, PUBs) instead.
-    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "scenario")]
-    pub from: Vec<PathBuf>,
-    /// With --from: number of nodes in the modelled cluster.
-    #[arg(long, default_value_t = 6)]
-    pub nodes: u32,
-    /// With --from: zones the nodes are spread over.
-    #[arg(long, default_value_t = 3)]
-    pub zones: u32,
-    /// With --from: drain this many nodes, one by one, while every workload rolls out.
-    #[arg(long, default_value_t = 2)]
-    pub drain_nodes: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +73,6 @@ pub enum Error {
     Expect(String),
     #[error("--expect-min-available {0}: no workload of that name in the scenario")]
     ExpectUnknown(String),
-    #[error("{0}")]
-    Loader(#[from] loader::LoadError),
     #[error("cannot write {path}: {message}")]
     Write { path: String, message: String },
 }
@@ -155,11 +140,7 @@ fn try_run(args: Args) -> Result<ExitCode, Error> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut banner = None;
-    let (path, s) = if !args.from.is_empty() {
-        let s =
-            loader::scenario_from_manifests(&args.from, args.nodes, args.zones, args.drain_nodes)?;
-        ("--from manifests".to_owned(), s)
-    } else if let Some(p) = &args.scenario {
+    let (path, s) = if let Some(p) = &args.scenario {
         let path = p.display().to_string();
         let text = std::fs::read_to_string(p).map_err(|source| Error::Read {
             path: path.clone(),

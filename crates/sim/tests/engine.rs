@@ -234,10 +234,6 @@ fn args(scenario: Option<&str>) -> Args {
         svg: None,
         expect_min_available: Vec::new(),
         schema: false,
-        from: Vec::new(),
-        nodes: 6,
-        zones: 3,
-        drain_nodes: 2,
     }
 }
 
