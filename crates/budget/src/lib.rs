@@ -19,7 +19,7 @@ pub use owner::{NoOwners, OwnerInfo, OwnerLookup, Resolution, resolve, resolve_f
 pub use pod::{OwnerRef, PodFacts, PodPhase};
 pub use selector::{Labels, Selector, SelectorError};
 pub use spec::{
-    BudgetId, BudgetKind, BudgetSpec, Operation, OperationSet, Policy, Target, TargetRef,
+    BudgetId, BudgetKind, BudgetSpec, Operation, OperationSet, PdbError, Policy, Target, TargetRef,
     UnhealthyPodPolicy,
 };
 pub use status::{

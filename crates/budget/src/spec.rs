@@ -65,6 +65,13 @@ pub struct OperationSet(u8);
 impl OperationSet {
     pub const ALL: Self = Self(0b1111);
     pub const NONE: Self = Self(0);
+    /// What Kubernetes itself asks a PodDisruptionBudget about: evictions only. Deletes, rollouts
+    /// and in-place updates never consult it — the gap PodUnavailableBudgets close.
+    pub const PDB_NATIVE: Self = Self(1 << (Operation::Evict as u8));
+    /// What steady guards for a PodDisruptionBudget in PDB mode: everything but evictions, which
+    /// the API server's eviction handler already charges to the PDB (charging them here too would
+    /// count every eviction twice).
+    pub const PDB_MODE: Self = Self(Self::ALL.0 & !Self::PDB_NATIVE.0);
 
     pub fn contains(self, op: Operation) -> bool {
         self.0 & Self::bit(op) != 0
@@ -165,7 +172,51 @@ pub struct BudgetSpec {
     pub ignored_pod_selector: Option<Selector>,
 }
 
+/// Why a PodDisruptionBudget cannot be used as a budget.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PdbError {
+    #[error("the PodDisruptionBudget has no selector, so it selects no pods")]
+    NoSelector,
+    #[error("spec.selector: {0}")]
+    Selector(#[from] crate::selector::SelectorError),
+    #[error("spec.{field}: {source}")]
+    Value {
+        field: &'static str,
+        source: crate::intstr::IntOrPercentError,
+    },
+    #[error("set exactly one of spec.minAvailable and spec.maxUnavailable")]
+    Policy,
+}
+
 impl BudgetSpec {
+    /// A PodDisruptionBudget as a budget guarding `protect` (usually [`OperationSet::PDB_NATIVE`]
+    /// or [`OperationSet::PDB_MODE`]).
+    pub fn from_pdb(
+        spec: &k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec,
+        protect: OperationSet,
+    ) -> Result<Self, PdbError> {
+        let selector = Selector::from_k8s(spec.selector.as_ref().ok_or(PdbError::NoSelector)?)?;
+        let value = |field, v| {
+            IntOrPercent::from_int_or_string(v).map_err(|source| PdbError::Value { field, source })
+        };
+        let policy = match (&spec.min_available, &spec.max_unavailable) {
+            (Some(v), None) => Policy::MinAvailable(value("minAvailable", v)?),
+            (None, Some(v)) => Policy::MaxUnavailable(value("maxUnavailable", v)?),
+            _ => return Err(PdbError::Policy),
+        };
+        Ok(Self {
+            target: Target::Selector(selector),
+            policy,
+            protect,
+            unhealthy_pod_policy: match spec.unhealthy_pod_eviction_policy.as_deref() {
+                Some("AlwaysAllow") => UnhealthyPodPolicy::AlwaysAllow,
+                _ => UnhealthyPodPolicy::IfHealthyBudget,
+            },
+            total_replicas: None,
+            ignored_pod_selector: None,
+        })
+    }
+
     /// Whether the budget covers the pod, given the pod's owner chain (see [`crate::owner`]). Only
     /// the guard's own view of the pod counts: no annotation on the pod can opt it in or out.
     pub fn selects(&self, pod: &PodFacts, chain: &[OwnerRef]) -> bool {
@@ -235,6 +286,51 @@ mod tests {
         );
         assert_eq!(Operation::parse("Evict"), Some(Operation::Evict));
         assert_eq!(Operation::parse("evict"), None);
+    }
+
+    #[test]
+    fn pdb_operation_sets_split_the_four_operations() {
+        assert!(OperationSet::PDB_NATIVE.contains(Operation::Evict));
+        assert!(!OperationSet::PDB_MODE.contains(Operation::Evict));
+        for op in [Operation::Delete, Operation::Update, Operation::Resize] {
+            assert!(OperationSet::PDB_MODE.contains(op) && !OperationSet::PDB_NATIVE.contains(op));
+        }
+    }
+
+    #[test]
+    fn pdbs_translate_with_their_policy_and_unhealthy_policy() {
+        use k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+        use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+        let pdb = PodDisruptionBudgetSpec {
+            selector: Some(LabelSelector {
+                match_labels: Some([("app".to_owned(), "web".to_owned())].into()),
+                match_expressions: None,
+            }),
+            max_unavailable: Some(IntOrString::String("25%".into())),
+            unhealthy_pod_eviction_policy: Some("AlwaysAllow".into()),
+            ..Default::default()
+        };
+        let b = BudgetSpec::from_pdb(&pdb, OperationSet::PDB_MODE).unwrap();
+        assert_eq!(b.policy, Policy::MaxUnavailable(IntOrPercent::Percent(25)));
+        assert_eq!(b.unhealthy_pod_policy, UnhealthyPodPolicy::AlwaysAllow);
+        assert_eq!(b.protect, OperationSet::PDB_MODE);
+        let none = PodDisruptionBudgetSpec {
+            selector: None,
+            ..pdb.clone()
+        };
+        assert_eq!(
+            BudgetSpec::from_pdb(&none, OperationSet::PDB_MODE),
+            Err(PdbError::NoSelector)
+        );
+        let both = PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(1)),
+            ..pdb
+        };
+        assert_eq!(
+            BudgetSpec::from_pdb(&both, OperationSet::PDB_MODE),
+            Err(PdbError::Policy)
+        );
     }
 
     #[test]

@@ -552,11 +552,7 @@ fn budget_spec(
         }
     };
     let protect = match (b.kind, &b.protect_operations) {
-        // A PodDisruptionBudget is consulted by the eviction API only: deletes and rollouts
-        // never ask it. This is the gap PodUnavailableBudgets close.
-        (scenario::BudgetKindSpec::PodDisruptionBudget, None) => {
-            OperationSet::NONE.with(Operation::Evict)
-        }
+        (scenario::BudgetKindSpec::PodDisruptionBudget, None) => OperationSet::PDB_NATIVE,
         (scenario::BudgetKindSpec::PodDisruptionBudget, Some(_)) => {
             return Err(invalid(
                 &format!("{f}.protectOperations"),

@@ -9,8 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition as K8sCondition, 
 use kube::api::DynamicObject;
 use steady_api::{PodUnavailableBudget, PodUnavailableBudgetSpec};
 use steady_budget::{
-    BudgetId, BudgetKind, BudgetSpec, BudgetStatus, Condition, IntOrPercent, Operation,
-    OperationSet, OwnerInfo, OwnerRef, Policy, Selector, Target, UnhealthyPodPolicy,
+    BudgetId, BudgetKind, BudgetSpec, BudgetStatus, Condition, OperationSet, OwnerInfo, OwnerRef,
 };
 
 use super::{BudgetEntry, OwnerKey};
@@ -53,37 +52,10 @@ pub fn entry_from_pdb(b: &PodDisruptionBudget) -> BudgetEntry {
         uid: meta.uid.clone(),
         generation: meta.generation.unwrap_or(0),
         resource_version: meta.resource_version.clone().unwrap_or_default(),
-        spec: pdb_spec(&spec),
+        spec: BudgetSpec::from_pdb(&spec, OperationSet::PDB_MODE).map_err(|e| e.to_string()),
         status: b.status.as_ref().map(status_from_pdb).unwrap_or_default(),
         raw: RawBudget::Pdb(spec),
     }
-}
-
-fn pdb_spec(spec: &PodDisruptionBudgetSpec) -> Result<BudgetSpec, String> {
-    let selector = spec
-        .selector
-        .as_ref()
-        .ok_or("the PodDisruptionBudget has no selector, so it selects no pods")?;
-    let selector = Selector::from_k8s(selector).map_err(|e| format!("spec.selector: {e}"))?;
-    let value = |field: &str, v| {
-        IntOrPercent::from_int_or_string(v).map_err(|e| format!("spec.{field}: {e}"))
-    };
-    let policy = match (&spec.min_available, &spec.max_unavailable) {
-        (Some(v), None) => Policy::MinAvailable(value("minAvailable", v)?),
-        (None, Some(v)) => Policy::MaxUnavailable(value("maxUnavailable", v)?),
-        _ => return Err("set exactly one of spec.minAvailable and spec.maxUnavailable".into()),
-    };
-    Ok(BudgetSpec {
-        target: Target::Selector(selector),
-        policy,
-        protect: OperationSet::ALL.without(Operation::Evict),
-        unhealthy_pod_policy: match spec.unhealthy_pod_eviction_policy.as_deref() {
-            Some("AlwaysAllow") => UnhealthyPodPolicy::AlwaysAllow,
-            _ => UnhealthyPodPolicy::IfHealthyBudget,
-        },
-        total_replicas: None,
-        ignored_pod_selector: None,
-    })
 }
 
 pub fn status_from_pdb(s: &PodDisruptionBudgetStatus) -> BudgetStatus {
