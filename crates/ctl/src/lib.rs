@@ -2,3 +2,7 @@
 //! (`kubectl steady status`, `kubectl steady why`). They translate the cluster into the engine's
 //! plain data and print the answer; the rules themselves live in `steady-budget`.
 #![forbid(unsafe_code)]
+
+pub mod install;
+pub mod manifests;
+pub mod uninstall;
