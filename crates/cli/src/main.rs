@@ -47,6 +47,10 @@ enum Command {
     Proxy(steady_proxy::Args),
     /// Simulate drains, rollouts and scale-in against a modelled cluster.
     Sim(steady_sim::Args),
+    /// Install the budget guard with the current kubeconfig (or --print its manifests).
+    Install(steady_ctl::install::InstallArgs),
+    /// Remove the budget guard (keeps the CRD and every budget unless --delete-crd).
+    Uninstall(steady_ctl::install::UninstallArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rules(args) => Ok(steady_check::cli::rules(args)?),
         Command::Explain(args) => Ok(steady_check::cli::explain(args)?),
         Command::Sim(args) => Ok(steady_sim::run(args)?),
+        Command::Install(args) => Ok(runtime()?.block_on(steady_ctl::install::run_install(args))?),
+        Command::Uninstall(args) => {
+            Ok(runtime()?.block_on(steady_ctl::install::run_uninstall(args))?)
+        }
         Command::Serve(args) => {
             init_tracing(cli.log_format);
             Ok(runtime()?.block_on(steady_guard::run(args))?)
