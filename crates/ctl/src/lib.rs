@@ -6,3 +6,4 @@
 pub mod install;
 pub mod manifests;
 pub mod uninstall;
+mod yaml;

@@ -373,11 +373,6 @@ pub struct Manifests {
 pub enum RenderError {
     #[error(transparent)]
     Options(#[from] OptionsError),
-    #[error("cannot render {object} as YAML: {source}")]
-    Yaml {
-        object: ObjectName,
-        source: serde_norway::Error,
-    },
     #[error("cannot render the PodUnavailableBudget CRD: {0}")]
     Crd(#[source] serde_json::Error),
 }
@@ -391,7 +386,7 @@ const HEADER: &str = "\
 
 impl Manifests {
     /// The multi-document YAML `steady install --print` writes.
-    pub fn to_yaml(&self) -> Result<String, RenderError> {
+    pub fn to_yaml(&self) -> String {
         let mut out = String::from(HEADER);
         for m in &self.objects {
             out.push_str("---\n");
@@ -402,13 +397,9 @@ impl Manifests {
                     out.push('\n');
                 }
             }
-            let yaml = serde_norway::to_string(&m.object).map_err(|source| RenderError::Yaml {
-                object: m.reference(),
-                source,
-            })?;
-            out.push_str(&yaml);
+            out.push_str(&crate::yaml::to_string(&m.object));
         }
-        Ok(out)
+        out
     }
 
     pub fn find(&self, kind: &str, name: &str) -> Option<&Manifest> {
