@@ -51,17 +51,30 @@ enum Command {
     Install(steady_ctl::install::InstallArgs),
     /// Remove the budget guard (keeps the CRD and every budget unless --delete-crd).
     Uninstall(steady_ctl::install::UninstallArgs),
+    /// List budgets and their counts (also `kubectl steady status`).
+    Status(steady_ctl::status::StatusArgs),
+    /// Say which budgets guard a pod and whether evicting it now would be allowed (also `kubectl steady why`).
+    Why(steady_ctl::why::WhyArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    // Started as `kubectl-steady` (a symlink or copy on the PATH), this is the kubectl plugin.
+    let result = if steady_ctl::plugin::started_as_plugin(std::env::args_os().next().as_deref()) {
+        plugin(steady_ctl::plugin::PluginCli::parse().command)
+    } else {
+        run(Cli::parse())
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn plugin(command: steady_ctl::plugin::PluginCommand) -> anyhow::Result<ExitCode> {
+    Ok(runtime()?.block_on(steady_ctl::plugin::run(command))?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -87,6 +100,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_tracing(cli.log_format);
             Ok(runtime()?.block_on(steady_proxy::run(args))?)
         }
+        Command::Status(args) => plugin(steady_ctl::plugin::PluginCommand::Status(args)),
+        Command::Why(args) => plugin(steady_ctl::plugin::PluginCommand::Why(args)),
     }
 }
 

@@ -5,5 +5,8 @@
 
 pub mod install;
 pub mod manifests;
+pub mod plugin;
+pub mod status;
 pub mod uninstall;
+pub mod why;
 mod yaml;
