@@ -111,11 +111,12 @@ pub struct Applied {
     pub outcome: Outcome,
 }
 
-pub(crate) fn api_resource(m: &Manifest) -> ApiResource {
+pub fn api_resource(m: &Manifest) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(m.group, m.version, m.kind), m.plural)
 }
 
-pub(crate) fn dynamic_api(client: &Client, m: &Manifest) -> Api<DynamicObject> {
+/// The API of one rendered object (through its group, version and plural; no discovery).
+pub fn dynamic_api(client: &Client, m: &Manifest) -> Api<DynamicObject> {
     let ar = api_resource(m);
     match m.namespace() {
         Some(ns) if m.namespaced => Api::namespaced_with(client.clone(), ns, &ar),
@@ -153,6 +154,7 @@ pub async fn apply(
     let params = PatchParams::apply(manifests::FIELD_MANAGER)
         .force()
         .validation(ValidationDirective::Strict);
+    preflight(client, manifests).await?;
     let mut done = Vec::with_capacity(manifests.objects.len());
     for m in &manifests.objects {
         let object = m.reference();
@@ -210,7 +212,7 @@ pub async fn apply(
             })?;
         let outcome = match before {
             None => Outcome::Created,
-            Some(b) if b.resource_version() == after.resource_version() => Outcome::Unchanged,
+            Some(b) if same_content(&b, &after) => Outcome::Unchanged,
             Some(_) => Outcome::Configured,
         };
         if m.kind == "CustomResourceDefinition" {
@@ -224,6 +226,54 @@ pub async fn apply(
 }
 
 use kube::ResourceExt as _;
+
+/// A no-op apply leaves the object as it was; only its status may have moved meanwhile (a
+/// controller at work), which an install does not count as a change.
+fn same_content(before: &DynamicObject, after: &DynamicObject) -> bool {
+    if before.resource_version() == after.resource_version() {
+        return true;
+    }
+    let strip = |o: &DynamicObject| {
+        let mut data = o.data.clone();
+        if let Some(map) = data.as_object_mut() {
+            map.remove("status");
+        }
+        (data, o.labels().clone(), o.annotations().clone())
+    };
+    strip(before) == strip(after)
+}
+
+/// Kinds that come from add-ons (cert-manager, prometheus-operator) must be served before anything
+/// is applied, so a missing add-on stops the install before it changes the cluster.
+async fn preflight(client: &Client, manifests: &Manifests) -> Result<(), InstallError> {
+    let add_on = |m: &&Manifest| matches!(m.group, "cert-manager.io" | "monitoring.coreos.com");
+    for m in manifests.objects.iter().filter(add_on) {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource(m));
+        match api
+            .list_metadata(&kube::api::ListParams::default().limit(1))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_missing_api(&e) => {
+                return Err(InstallError::MissingApi {
+                    object: m.reference(),
+                    api_version: m.api_version(),
+                    kind: m.kind,
+                    what_to_do: missing_api_hint(m),
+                });
+            }
+            Err(source) => {
+                let hint = hint(&source);
+                return Err(InstallError::Read {
+                    object: m.reference(),
+                    source,
+                    hint,
+                });
+            }
+        }
+    }
+    Ok(())
+}
 
 async fn wait_established(
     client: &Client,

@@ -68,18 +68,13 @@ impl FailurePolicy {
 }
 
 /// Which namespaces the webhook sees. kube-system and the guard's own namespace are always out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum NamespaceSelection {
     /// Every namespace except those labelled `steady.dev/guard=disabled`.
+    #[default]
     OptOut,
     /// Only namespaces carrying this label.
     OptIn { key: String, value: String },
-}
-
-impl Default for NamespaceSelection {
-    fn default() -> Self {
-        Self::OptOut
-    }
 }
 
 impl NamespaceSelection {

@@ -1,0 +1,241 @@
+//! `steady install` / `steady uninstall` on a real API server (STEADY_E2E_KUBECONFIG).
+//!
+//! The cluster has no kubelet, so the guard's pods never run: the webhook configuration this test
+//! installs (failurePolicy Fail) matches only namespaces carrying a label made up for this run, so
+//! it can never refuse anything in another test's namespace; and it is removed even when an
+//! assertion fails.
+
+use std::panic::AssertUnwindSafe;
+use std::process::{Command, Stdio};
+
+use futures::FutureExt as _;
+use kube::api::{Api, DynamicObject};
+use kube::{Client, ResourceExt as _};
+use steady_ctl::install::{
+    self, CertMode, FailurePolicy, InstallError, InstallOptions, NamespaceSelection, Outcome,
+    UninstallOptions, render,
+};
+use steady_ctl::uninstall::Removal;
+
+const KUBECTL: &str = "/work/e2e-env/bin/kubectl";
+
+async fn client(path: &str) -> Client {
+    let kc = kube::config::Kubeconfig::read_from(path).expect("readable kubeconfig");
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .expect("usable kubeconfig");
+    Client::try_from(cfg).expect("client")
+}
+
+fn options(suffix: &str) -> InstallOptions {
+    InstallOptions {
+        namespace: format!("steady-e2e-{suffix}"),
+        name: format!("steady-e2e-{suffix}"),
+        // A label no other namespace has: the webhook reaches nothing.
+        namespace_selection: NamespaceSelection::OptIn {
+            key: format!("e2e.steady.dev/install-{suffix}"),
+            value: "on".into(),
+        },
+        ..InstallOptions::default()
+    }
+}
+
+async fn exists(client: &Client, m: &install::Manifest) -> Option<DynamicObject> {
+    install::dynamic_api(client, m)
+        .get_opt(m.name())
+        .await
+        .unwrap_or_else(|e| panic!("reading {}: {e}", m.reference()))
+}
+
+fn kubectl_dry_run(kubeconfig: &str, yaml: &str, server_side: bool) {
+    let mut cmd = Command::new(KUBECTL);
+    cmd.args([
+        "--kubeconfig",
+        kubeconfig,
+        "apply",
+        "--dry-run=server",
+        "-f",
+        "-",
+    ]);
+    if server_side {
+        cmd.args(["--server-side", "--field-manager", "steady"]);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(yaml.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl apply --dry-run=server{} failed:\n{}\n{}",
+        if server_side { " --server-side" } else { "" },
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn install_twice_and_dry_run(client: &Client, kubeconfig: &str, opts: &InstallOptions) {
+    let manifests = render(opts).unwrap();
+    let mut printed = Vec::new();
+    let first = install::install(client, opts, |a| printed.push(a.clone()))
+        .await
+        .expect("first install");
+    assert_eq!(first, printed, "every object is reported as it is applied");
+    assert_eq!(first.len(), manifests.objects.len());
+    for (a, m) in first.iter().zip(&manifests.objects) {
+        assert_eq!(a.object, m.reference());
+        // The CRD is shared with the other tests on this cluster; everything else is new.
+        if m.kind != "CustomResourceDefinition" {
+            assert_eq!(a.outcome, Outcome::Created, "{}", a.object);
+        }
+        let live = exists(client, m)
+            .await
+            .unwrap_or_else(|| panic!("{} missing after install", m.reference()));
+        if m.kind != "CustomResourceDefinition" {
+            assert_eq!(
+                live.labels()
+                    .get("app.kubernetes.io/managed-by")
+                    .map(String::as_str),
+                Some("steady"),
+                "{}",
+                m.reference()
+            );
+        }
+    }
+    // The webhook configuration on the server reaches only the made-up label.
+    let vwc = manifests
+        .find("ValidatingWebhookConfiguration", &opts.name)
+        .unwrap();
+    let live = exists(client, vwc).await.unwrap();
+    let NamespaceSelection::OptIn { key, .. } = &opts.namespace_selection else {
+        unreachable!()
+    };
+    assert_eq!(
+        live.data["webhooks"][0]["namespaceSelector"]["matchLabels"][key],
+        "on"
+    );
+
+    let second = install::install(client, opts, |_| {})
+        .await
+        .expect("second install");
+    for a in &second {
+        assert_eq!(
+            a.outcome,
+            Outcome::Unchanged,
+            "second install changed {}",
+            a.object
+        );
+    }
+
+    // The rendered manifests, as a user would apply them with kubectl.
+    kubectl_dry_run(kubeconfig, &manifests.to_yaml(), false);
+    let variant = InstallOptions {
+        pdb_mode: true,
+        failure_policy: FailurePolicy::Ignore,
+        replicas: 3,
+        ..opts.clone()
+    };
+    kubectl_dry_run(kubeconfig, &render(&variant).unwrap().to_yaml(), true);
+}
+
+#[tokio::test]
+async fn install_is_idempotent_passes_dry_run_and_uninstall_keeps_the_crd() {
+    let Ok(kubeconfig) = std::env::var("STEADY_E2E_KUBECONFIG") else {
+        eprintln!("skipped: STEADY_E2E_KUBECONFIG is not set (needs a real API server)");
+        return;
+    };
+    let client = client(&kubeconfig).await;
+    let suffix = format!("{:08x}", rand::random::<u32>());
+    let opts = options(&suffix);
+
+    let outcome = AssertUnwindSafe(install_twice_and_dry_run(&client, &kubeconfig, &opts))
+        .catch_unwind()
+        .await;
+    // Always remove what was installed, then report the first failure.
+    let un = UninstallOptions {
+        namespace: opts.namespace.clone(),
+        name: opts.name.clone(),
+        delete_crd: false,
+    };
+    let removed = install::uninstall(&client, &un, |_| {}).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    let removed = removed.expect("uninstall");
+    assert_eq!(removed[0].object.kind, "ValidatingWebhookConfiguration");
+    assert_eq!(removed[0].removal, Removal::Deleted);
+    let crd = removed
+        .iter()
+        .find(|r| r.object.kind == "CustomResourceDefinition")
+        .unwrap();
+    assert_eq!(crd.removal, Removal::Kept);
+    for m in render(&opts).unwrap().objects {
+        let live = exists(&client, &m).await;
+        match m.kind {
+            "CustomResourceDefinition" => assert!(live.is_some(), "uninstall deleted the CRD"),
+            // The namespace controller finishes the namespace's deletion on its own time.
+            "Namespace" => assert!(
+                live.is_none_or(|ns| ns.metadata.deletion_timestamp.is_some()),
+                "namespace not being deleted"
+            ),
+            _ => assert!(
+                live.is_none(),
+                "{} still there after uninstall",
+                m.reference()
+            ),
+        }
+    }
+    // A second uninstall finds nothing left to do and does not fail.
+    let again = install::uninstall(&client, &un, |_| {})
+        .await
+        .expect("second uninstall");
+    assert!(
+        again
+            .iter()
+            .all(|r| r.removal != Removal::Deleted || r.object.kind == "Namespace")
+    );
+}
+
+/// A cert-manager install on a cluster without cert-manager stops before it changes anything.
+#[tokio::test]
+async fn cert_manager_mode_without_cert_manager_changes_nothing() {
+    let Ok(kubeconfig) = std::env::var("STEADY_E2E_KUBECONFIG") else {
+        eprintln!("skipped: STEADY_E2E_KUBECONFIG is not set (needs a real API server)");
+        return;
+    };
+    let client = client(&kubeconfig).await;
+    let issuers = Api::<DynamicObject>::all_with(
+        client.clone(),
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("cert-manager.io", "v1", "Issuer"),
+            "issuers",
+        ),
+    );
+    if issuers.list_metadata(&Default::default()).await.is_ok() {
+        eprintln!("skipped: this cluster has cert-manager, so the missing-API error cannot happen");
+        return;
+    }
+    let suffix = format!("{:08x}", rand::random::<u32>());
+    let opts = InstallOptions {
+        cert_mode: CertMode::CertManager,
+        ..options(&suffix)
+    };
+    let err = install::install(&client, &opts, |_| {}).await.unwrap_err();
+    match &err {
+        InstallError::MissingApi { object, .. } => assert_eq!(object.kind, "Issuer"),
+        other => panic!("expected a missing-API error, got {other}"),
+    }
+    assert!(
+        err.to_string().contains("install cert-manager first"),
+        "{err}"
+    );
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    assert!(namespaces.get_opt(&opts.namespace).await.unwrap().is_none());
+}
