@@ -6,13 +6,56 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// PEM certificate chain served by the webhook; re-read when the file changes.
-    #[arg(long, env = "STEADY_TLS_CERT_FILE")]
-    pub tls_cert_file: PathBuf,
+    /// Where the webhook's certificate comes from: `self-signed` (the guard keeps a CA and a
+    /// serving certificate in the Secret --cert-secret, rotates them and patches the caBundle of
+    /// --webhook-configuration) or `files` (--tls-cert-file / --tls-key-file, re-read when they
+    /// change; what cert-manager mode uses). Default: `files` when both files are given, else
+    /// `self-signed`.
+    #[arg(long, env = "STEADY_CERT_MODE", value_enum)]
+    pub cert_mode: Option<CertMode>,
 
-    /// PEM private key of the certificate; re-read when the file changes.
+    /// PEM certificate chain served by the webhook (files mode); re-read when the file changes.
+    #[arg(long, env = "STEADY_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of the certificate (files mode); re-read when the file changes.
     #[arg(long, env = "STEADY_TLS_KEY_FILE")]
-    pub tls_key_file: PathBuf,
+    pub tls_key_file: Option<PathBuf>,
+
+    /// The guard's own namespace, where the self-signed mode keeps its Secret (required in that
+    /// mode; in a pod, set it from the downward API).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Secret holding the CA and serving certificate in self-signed mode.
+    #[arg(long, env = "STEADY_CERT_SECRET", default_value = "steady-guard-tls")]
+    pub cert_secret: String,
+
+    /// ValidatingWebhookConfiguration whose webhooks' caBundle the self-signed mode sets.
+    #[arg(
+        long,
+        env = "STEADY_WEBHOOK_CONFIGURATION",
+        default_value = "steady-guard"
+    )]
+    pub webhook_configuration: String,
+
+    /// Service in front of the guard; the self-signed certificate is valid for NAME, NAME.NS,
+    /// NAME.NS.svc and NAME.NS.svc.cluster.local.
+    #[arg(long, env = "STEADY_SERVICE_NAME", default_value = "steady-guard")]
+    pub service_name: String,
+
+    /// Lifetime of a self-signed CA, in days (renewed when a third is left).
+    #[arg(long, env = "STEADY_CA_VALIDITY_DAYS", default_value_t = 3650)]
+    pub ca_validity_days: u32,
+
+    /// Lifetime of a self-signed serving certificate, in days (renewed when a third is left).
+    #[arg(long, env = "STEADY_SERVING_VALIDITY_DAYS", default_value_t = 365)]
+    pub serving_validity_days: u32,
+
+    /// How often the self-signed mode reads the Secret (to pick up another replica's rotation) and
+    /// the webhook configuration, in seconds.
+    #[arg(long, env = "STEADY_CERT_CHECK_SECONDS", default_value_t = 30)]
+    pub cert_check_seconds: u64,
 
     /// Address of the HTTPS webhook listener (path /validate/pods).
     #[arg(long, env = "STEADY_LISTEN", default_value = "0.0.0.0:8443")]
@@ -70,8 +113,139 @@ pub struct Args {
     pub identity: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CertMode {
+    SelfSigned,
+    Files,
+}
+
+/// Where the certificate comes from, resolved from the options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertSource {
+    Files { cert: PathBuf, key: PathBuf },
+    SelfSigned(crate::certs::manager::Config),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    #[error(
+        "--cert-mode files needs both --tls-cert-file and --tls-key-file (STEADY_TLS_CERT_FILE, STEADY_TLS_KEY_FILE)"
+    )]
+    FilesMissing,
+    #[error(
+        "--cert-mode self-signed needs --namespace (or POD_NAMESPACE, from the downward API in a pod): the namespace of the Secret {secret}"
+    )]
+    NamespaceMissing { secret: String },
+    #[error(
+        "--tls-cert-file and --tls-key-file go together; give both (files mode) or neither (self-signed mode)"
+    )]
+    HalfAPair,
+}
+
 impl Args {
     pub fn request_deadline(&self) -> Duration {
         Duration::from_millis(self.request_deadline_ms)
+    }
+
+    pub fn cert_source(&self) -> Result<CertSource, ArgsError> {
+        let files = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            (None, None) => None,
+            _ => return Err(ArgsError::HalfAPair),
+        };
+        let mode = self.cert_mode.unwrap_or(if files.is_some() {
+            CertMode::Files
+        } else {
+            CertMode::SelfSigned
+        });
+        match mode {
+            CertMode::Files => {
+                let (cert, key) = files.ok_or(ArgsError::FilesMissing)?;
+                Ok(CertSource::Files { cert, key })
+            }
+            CertMode::SelfSigned => {
+                let namespace = self
+                    .namespace
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(|| ArgsError::NamespaceMissing {
+                        secret: self.cert_secret.clone(),
+                    })?;
+                let day = jiff::SignedDuration::from_hours(24);
+                Ok(CertSource::SelfSigned(crate::certs::manager::Config {
+                    namespace,
+                    secret: self.cert_secret.clone(),
+                    webhook_configuration: self.webhook_configuration.clone(),
+                    service: self.service_name.clone(),
+                    validity: crate::certs::Validity {
+                        ca: day * i32::try_from(self.ca_validity_days.max(1)).unwrap_or(i32::MAX),
+                        serving: day
+                            * i32::try_from(self.serving_validity_days.max(1)).unwrap_or(i32::MAX),
+                    },
+                }))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(argv: &[&str]) -> Args {
+        Cli::try_parse_from(std::iter::once("serve").chain(argv.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn files_given_means_files_mode() {
+        let a = parse(&["--tls-cert-file", "c.pem", "--tls-key-file", "k.pem"]);
+        assert_eq!(
+            a.cert_source().unwrap(),
+            CertSource::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            }
+        );
+    }
+
+    #[test]
+    fn self_signed_names_and_defaults() {
+        let a = parse(&["--cert-mode", "self-signed", "--namespace", "steady-system"]);
+        let CertSource::SelfSigned(c) = a.cert_source().unwrap() else {
+            panic!("self-signed expected");
+        };
+        assert_eq!(c.namespace, "steady-system");
+        assert_eq!(c.secret, "steady-guard-tls");
+        assert_eq!(c.webhook_configuration, "steady-guard");
+        assert_eq!(c.service, "steady-guard");
+        assert_eq!(c.validity, crate::certs::Validity::default());
+    }
+
+    #[test]
+    fn self_signed_without_namespace_is_a_clear_error() {
+        let mut a = parse(&["--cert-mode", "self-signed"]);
+        a.namespace = None; // POD_NAMESPACE may be set where the tests run
+        let e = a.cert_source().unwrap_err().to_string();
+        assert!(
+            e.contains("--namespace") && e.contains("POD_NAMESPACE"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn files_mode_without_files_and_half_a_pair_are_errors() {
+        let a = parse(&["--cert-mode", "files"]);
+        assert!(matches!(a.cert_source(), Err(ArgsError::FilesMissing)));
+        let a = parse(&["--tls-cert-file", "c.pem"]);
+        assert!(matches!(a.cert_source(), Err(ArgsError::HalfAPair)));
     }
 }

@@ -5,12 +5,14 @@
 //! Layout by responsibility: [`index`] (the in-memory view of the cluster), [`admission`] (review →
 //! engine → response), [`writer`] (status writes with optimistic concurrency), [`controller`]
 //! (status recompute), [`watches`] (the only place that opens watches), [`lease`], [`server`] (TLS
-//! and certificate reload), [`admin`], [`metrics`], [`events`]. Budget rules live in steady-budget.
+//! and certificate reload), [`certs`] (the self-signed CA, its Secret and the webhook's caBundle),
+//! [`admin`], [`metrics`], [`events`]. Budget rules live in steady-budget.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod admission;
 pub mod args;
+pub mod certs;
 pub mod controller;
 pub mod events;
 pub mod index;
@@ -39,6 +41,8 @@ pub enum Error {
     #[error("cannot set up the Kubernetes client (kubeconfig or in-cluster config): {0}")]
     Kube(#[source] kube::Error),
     #[error(transparent)]
+    Args(#[from] args::ArgsError),
+    #[error(transparent)]
     Tls(#[from] server::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -55,6 +59,7 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::Kube(_) => "kube_client",
+            Self::Args(_) => "args",
             Self::Tls(e) => e.metric_label(),
             Self::Bind { .. } => "bind",
             Self::Lease(_) => "lease",
@@ -79,8 +84,28 @@ pub async fn serve(
     use std::sync::Arc;
     use std::time::Duration;
 
-    let resolver = server::CertResolver::new(&args.tls_cert_file, &args.tls_key_file)?;
-    resolver.spawn_reloader(Duration::from_millis(args.cert_reload_ms.max(100)));
+    let cert_source = args.cert_source()?;
+    let ready = admin::Readiness::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let resolver = match cert_source {
+        args::CertSource::Files { cert, key } => {
+            let resolver = server::CertResolver::new(&cert, &key)?;
+            resolver.spawn_reloader(Duration::from_millis(args.cert_reload_ms.max(100)));
+            resolver
+        }
+        args::CertSource::SelfSigned(config) => {
+            let resolver = server::CertResolver::empty();
+            // Registered before anything else so /readyz stays false until a certificate is served.
+            ready.register(certs::manager::READINESS);
+            tokio::spawn(certs::CertManager::new(client.clone(), config).run(
+                resolver.clone(),
+                ready.clone(),
+                Duration::from_secs(args.cert_check_seconds.max(1)),
+                stop_rx.clone(),
+            ));
+            resolver
+        }
+    };
     let acceptor = server::tls_acceptor(resolver)?;
     let bind = |addr| async move {
         tokio::net::TcpListener::bind(addr)
@@ -97,11 +122,9 @@ pub async fn serve(
         .unwrap_or_else(|| format!("steady-guard-{}", std::process::id()));
     let metrics = Arc::new(metrics::Metrics::new());
     let index = index::SharedIndex::default();
-    let ready = admin::Readiness::default();
     let dirty = Arc::new(watches::Dirty::default());
     let writer = writer::Writer::new(client.clone());
     let events = events::Events::new(client.clone(), Some(identity.clone()));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
 
     let w = watches::Watches {
         client: client.clone(),

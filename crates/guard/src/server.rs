@@ -55,12 +55,14 @@ impl TlsError {
     }
 }
 
-/// Serves the current key pair to every handshake; [`CertResolver::reload`] swaps it.
+/// Serves the current key pair to every handshake; [`CertResolver::reload`] (files) or
+/// [`CertResolver::set_pem`] (the self-signed Secret) swaps it. Without a key pair yet, handshakes
+/// fail.
 #[derive(Debug)]
 pub struct CertResolver {
-    cert_path: PathBuf,
-    key_path: PathBuf,
-    current: RwLock<(Arc<CertifiedKey>, Vec<u8>)>,
+    /// Certificate and key files, when the key pair comes from files.
+    files: Option<(PathBuf, PathBuf)>,
+    current: RwLock<Option<(Arc<CertifiedKey>, Vec<u8>)>>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -71,8 +73,15 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 }
 
 fn load(cert_path: &Path, key_path: &Path) -> Result<(Arc<CertifiedKey>, Vec<u8>), TlsError> {
-    let cert_pem = read(cert_path)?;
-    let key_pem = read(key_path)?;
+    parse(read(cert_path)?, read(key_path)?, cert_path, key_path)
+}
+
+fn parse(
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<(Arc<CertifiedKey>, Vec<u8>), TlsError> {
     let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .filter_map(Result::ok)
         .collect();
@@ -102,28 +111,64 @@ impl CertResolver {
     pub fn new(cert_path: &Path, key_path: &Path) -> Result<Arc<Self>, TlsError> {
         let current = load(cert_path, key_path)?;
         Ok(Arc::new(Self {
-            cert_path: cert_path.to_owned(),
-            key_path: key_path.to_owned(),
-            current: RwLock::new(current),
+            files: Some((cert_path.to_owned(), key_path.to_owned())),
+            current: RwLock::new(Some(current)),
         }))
+    }
+
+    /// A resolver with no key pair yet, filled by [`CertResolver::set_pem`].
+    pub fn empty() -> Arc<Self> {
+        Arc::new(Self {
+            files: None,
+            current: RwLock::new(None),
+        })
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    fn unchanged(&self, cert: &[u8], key: &[u8]) -> bool {
+        let cur = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        cur.as_ref().is_some_and(|cur| {
+            cur.1.len() == cert.len() + key.len()
+                && cur.1[..cert.len()] == cert[..]
+                && cur.1[cert.len()..] == key[..]
+        })
     }
 
     /// Re-reads the files; swaps the key pair when they changed and parse. Returns whether it
     /// swapped. A half-written or broken pair keeps the previous one in service.
     pub fn reload(&self) -> Result<bool, TlsError> {
-        let cert = read(&self.cert_path)?;
-        let key = read(&self.key_path)?;
-        {
-            let cur = self.current.read().unwrap_or_else(PoisonError::into_inner);
-            if cur.1.len() == cert.len() + key.len()
-                && cur.1[..cert.len()] == cert[..]
-                && cur.1[cert.len()..] == key[..]
-            {
-                return Ok(false);
-            }
+        let Some((cert_path, key_path)) = &self.files else {
+            return Ok(false);
+        };
+        let cert = read(cert_path)?;
+        let key = read(key_path)?;
+        if self.unchanged(&cert, &key) {
+            return Ok(false);
         }
-        let next = load(&self.cert_path, &self.key_path)?;
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = next;
+        let next = load(cert_path, key_path)?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(next);
+        Ok(true)
+    }
+
+    /// Swaps in a PEM key pair held in memory (`source` names it in errors); returns whether it
+    /// changed. A broken pair keeps the previous one in service.
+    pub fn set_pem(&self, cert_pem: &[u8], key_pem: &[u8], source: &str) -> Result<bool, TlsError> {
+        if self.unchanged(cert_pem, key_pem) {
+            return Ok(false);
+        }
+        let next = parse(
+            cert_pem.to_vec(),
+            key_pem.to_vec(),
+            Path::new(&format!("{source} tls.crt")),
+            Path::new(&format!("{source} tls.key")),
+        )?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(next);
         Ok(true)
     }
 
@@ -136,9 +181,7 @@ impl CertResolver {
             loop {
                 tick.tick().await;
                 match this.reload() {
-                    Ok(true) => {
-                        tracing::info!(cert = %this.cert_path.display(), "reloaded the TLS certificate")
-                    }
+                    Ok(true) => tracing::info!("reloaded the TLS certificate from its files"),
                     Ok(false) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot reload the TLS certificate; keeping the current one")
@@ -151,13 +194,11 @@ impl CertResolver {
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(
-            self.current
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .0
-                .clone(),
-        )
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|c| c.0.clone())
     }
 }
 

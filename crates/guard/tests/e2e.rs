@@ -250,8 +250,16 @@ async fn guard_on_a_real_api_server() {
         backends.push(listen);
         admins.push(admin);
         let args = steady_guard::Args {
-            tls_cert_file: dir.path().join("tls.crt"),
-            tls_key_file: dir.path().join("tls.key"),
+            cert_mode: None,
+            tls_cert_file: Some(dir.path().join("tls.crt")),
+            tls_key_file: Some(dir.path().join("tls.key")),
+            namespace: None,
+            cert_secret: "steady-guard-tls".into(),
+            webhook_configuration: "steady-guard".into(),
+            service_name: "steady-guard".into(),
+            ca_validity_days: 3650,
+            serving_validity_days: 365,
+            cert_check_seconds: 30,
             listen,
             admin_listen: admin,
             guard_pdb_deletes: true,
