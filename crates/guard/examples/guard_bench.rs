@@ -16,6 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use steady_guard::admin::Readiness;
 use steady_guard::admission::{Admission, Config};
 use steady_guard::index::SharedIndex;
 use steady_guard::metrics::Metrics;
@@ -65,12 +66,17 @@ fn main() {
                         "http://127.0.0.1:1".parse().unwrap(),
                     ))
                     .unwrap();
-                    let admission = Admission::new(
+                    // As `steady serve` builds it: with readiness (every cache synced).
+                    let ready = Readiness::default();
+                    ready.register("pods");
+                    ready.synced("pods");
+                    let admission = Admission::with_readiness(
                         SharedIndex::default(),
                         Writer::new(client),
                         None,
                         Arc::new(Metrics::new()),
                         Config::default(),
+                        ready,
                     );
                     let limits = Limits {
                         max_body_bytes: 8 << 20,

@@ -50,8 +50,10 @@ impl Readiness {
         (!pending.is_empty()).then_some(pending)
     }
 
+    /// Asked by every admission request: no allocation.
     pub fn is_ready(&self) -> bool {
-        self.pending().is_none()
+        let m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        !m.is_empty() && m.values().all(|synced| *synced)
     }
 }
 

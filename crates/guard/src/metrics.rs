@@ -123,6 +123,18 @@ impl Metrics {
         self.unavailable_allowed.remove(&BudgetLabels::of(id));
     }
 
+    /// Counts one admission decision.
+    pub fn decided(&self, operation: &'static str, allowed: bool, reason: &'static str) {
+        let result = if allowed { "allowed" } else { "denied" };
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                operation,
+                result,
+                reason,
+            })
+            .inc();
+    }
+
     pub fn error(&self, label: &'static str) {
         self.errors
             .get_or_create(&ErrorLabels { error: label })

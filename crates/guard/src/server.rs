@@ -275,7 +275,7 @@ async fn handle(
     };
     Ok(match admission.review(&body).await {
         Ok(json) => {
-            let mut r = Response::new(Full::new(Bytes::from(json.to_string())));
+            let mut r = Response::new(Full::new(Bytes::from(json)));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 header::HeaderValue::from_static("application/json"),

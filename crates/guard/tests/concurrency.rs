@@ -43,10 +43,13 @@ async fn run_seed(seed: u64) {
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
             let bytes = serde_json::to_vec(&body).unwrap();
-            let out = admission
-                .review(&bytes)
-                .await
-                .expect("a well-formed review");
+            let out: serde_json::Value = serde_json::from_slice(
+                &admission
+                    .review(&bytes)
+                    .await
+                    .expect("a well-formed review"),
+            )
+            .expect("the answer is JSON");
             (i, out)
         }));
     }
@@ -120,11 +123,13 @@ async fn units_are_given_back_when_a_later_budget_refuses() {
         stale.resource_version = "1".into();
         idx.apply_budget(stale);
     }
-    let out = g
-        .admission
-        .review(&serde_json::to_vec(&delete_review(&pods[0], "u1")).unwrap())
-        .await
-        .unwrap();
+    let out: serde_json::Value = serde_json::from_slice(
+        &g.admission
+            .review(&serde_json::to_vec(&delete_review(&pods[0], "u1")).unwrap())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(out["response"]["allowed"], false, "{out}");
     assert!(
         out["response"]["status"]["message"]
@@ -167,7 +172,8 @@ async fn disruptions_wait_for_the_caches() {
         ready.clone(),
     );
     let body = serde_json::to_vec(&delete_review(&mk_pod(NS, "web-0", "web"), "u")).unwrap();
-    let out = admission.review(&body).await.unwrap();
+    let out: serde_json::Value =
+        serde_json::from_slice(&admission.review(&body).await.unwrap()).unwrap();
     assert_eq!(out["response"]["status"]["code"], 429, "{out}");
     assert!(
         out["response"]["status"]["message"]
@@ -176,6 +182,7 @@ async fn disruptions_wait_for_the_caches() {
             .contains("still loading")
     );
     ready.synced("pods");
-    let out = admission.review(&body).await.unwrap();
+    let out: serde_json::Value =
+        serde_json::from_slice(&admission.review(&body).await.unwrap()).unwrap();
     assert_eq!(out["response"]["allowed"], true, "{out}");
 }

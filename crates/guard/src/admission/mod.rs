@@ -18,7 +18,7 @@ use tokio::time::timeout_at;
 
 use crate::events::Events;
 use crate::index::{BudgetEntry, SharedIndex};
-use crate::metrics::{DecisionLabels, Metrics, WriterLabels};
+use crate::metrics::{Metrics, WriterLabels};
 use crate::writer::{WriteError, Writer};
 
 pub mod review;
@@ -129,11 +129,20 @@ impl Admission {
         &self.inner.metrics
     }
 
-    /// Answers one AdmissionReview body; `Err` means HTTP 400 with the reason.
-    pub async fn review(&self, body: &[u8]) -> Result<serde_json::Value, BadReview> {
+    /// Whether a review in `namespace` must be read whole: a budget may cover its pod, or the
+    /// caches are not loaded yet (then disruptions are refused, which needs the operation only,
+    /// but an empty index must not pass for "no budget").
+    fn needs_pod(&self, namespace: &str) -> bool {
+        self.inner.ready.as_ref().is_some_and(|r| !r.is_ready())
+            || self.inner.index.read().has_budgets(namespace)
+    }
+
+    /// Answers one AdmissionReview body with the AdmissionReview to send back (JSON); `Err` means
+    /// HTTP 400 with the reason.
+    pub async fn review(&self, body: &[u8]) -> Result<Vec<u8>, BadReview> {
         let start = Instant::now();
         let m = &self.inner.metrics;
-        let review = match review::parse(body) {
+        let review = match review::parse_with(body, &|ns| self.needs_pod(ns)) {
             Ok(r) => r,
             Err(e) => {
                 m.error(e.metric_label());
@@ -150,18 +159,11 @@ impl Admission {
                 return Err(e);
             }
         };
-        let result = if outcome.answer.refusal.is_none() {
-            "allowed"
-        } else {
-            "denied"
-        };
-        m.decisions
-            .get_or_create(&DecisionLabels {
-                operation: outcome.operation,
-                result,
-                reason: outcome.reason,
-            })
-            .inc();
+        m.decided(
+            outcome.operation,
+            outcome.answer.refusal.is_none(),
+            outcome.reason,
+        );
         m.request_duration.observe(start.elapsed().as_secs_f64());
         if let Some(r) = &outcome.answer.refusal {
             tracing::info!(uid = %review.uid, user = %review.user, reason = outcome.reason, message = %r.message, "refused");
@@ -179,6 +181,7 @@ impl Admission {
             Subject::Evict => Operation::Evict,
             Subject::Update { .. } => Operation::Update,
             Subject::Resize { .. } => Operation::Resize,
+            Subject::Unread(op) => op,
         };
         if let Some(ready) = &self.inner.ready
             && !ready.is_ready()
@@ -191,12 +194,16 @@ impl Admission {
                 "NotReady",
             ));
         }
-        // The fast path: no budget in the namespace, no pod to parse, no API call.
-        if !self.inner.index.read().has_budgets(&r.namespace) {
+        // The fast path: no budget in the namespace, no pod to parse, no API call. An unread pod
+        // means the parser found no budget there a moment ago; the request is decided as of then.
+        if matches!(r.subject, Subject::Unread(_))
+            || !self.inner.index.read().has_budgets(&r.namespace)
+        {
             return Ok(Outcome::allow(Some(op), "NoBudget"));
         }
         let (pod, restart) = match r.subject {
             Subject::Pass(why) => return Ok(Outcome::allow(Some(op), why)),
+            Subject::Unread(_) => return Ok(Outcome::allow(Some(op), "NoBudget")),
             Subject::Delete { old: Some(raw) } => {
                 (PodFacts::from_pod(&parse_pod(raw, "oldObject")?), None)
             }

@@ -2,7 +2,11 @@
 //! fields the guard reads are parsed; `object` and `oldObject` stay raw until a pod is really needed,
 //! so a request for a namespace without budgets costs one envelope parse.
 
-use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use steady_budget::Operation;
 
@@ -40,55 +44,191 @@ impl BadReview {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
-    #[serde(default)]
-    api_version: Option<String>,
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(borrow, default)]
-    request: Option<RequestIn<'a>>,
+/// A JSON string, borrowed from the body unless it holds escapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+fn text<'s>(s: &'s Option<Str<'_>>) -> Option<&'s str> {
+    s.as_ref().map(|s| &*s.0)
+}
+
+fn cow(s: Option<Str<'_>>) -> Cow<'_, str> {
+    s.map(|s| s.0).unwrap_or_default()
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct GroupResource {
-    #[serde(default)]
-    group: String,
-    #[serde(default)]
-    resource: String,
+struct GroupResource<'a> {
+    #[serde(borrow, default)]
+    group: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    resource: Option<Str<'a>>,
 }
 
 #[derive(Deserialize, Default)]
-struct UserInfo {
-    #[serde(default)]
-    username: Option<String>,
+struct UserInfo<'a> {
+    #[serde(borrow, default)]
+    username: Option<Str<'a>>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestIn<'a> {
-    #[serde(default)]
-    uid: Option<String>,
-    #[serde(default)]
-    resource: GroupResource,
-    #[serde(default)]
-    sub_resource: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    operation: Option<String>,
-    #[serde(default)]
-    user_info: UserInfo,
-    #[serde(borrow, default)]
+/// The fields of the review read so far. Filled in body order by [`EnvelopeSeed`].
+#[derive(Default)]
+struct Fields<'a> {
+    api_version: Option<Str<'a>>,
+    kind: Option<Str<'a>>,
+    request: bool,
+    uid: Option<Str<'a>>,
+    resource: Option<GroupResource<'a>>,
+    sub_resource: Option<Str<'a>>,
+    name: Option<Str<'a>>,
+    namespace: Option<Str<'a>>,
+    operation: Option<Str<'a>>,
+    user: Option<Str<'a>>,
     object: Option<&'a RawValue>,
-    #[serde(borrow, default)]
     old_object: Option<&'a RawValue>,
-    #[serde(default)]
     dry_run: Option<bool>,
+    /// Reading stopped at `object`/`oldObject` (see [`parse_with`]).
+    stopped: bool,
+}
+
+impl Fields<'_> {
+    /// Whether everything that decides an answer without the pod is known: the envelope is a v1
+    /// AdmissionReview, and the request's uid, namespace, operation and resource were read. The
+    /// API server writes them all before `object` (Go struct order); a body in another order is
+    /// simply read to the end.
+    fn can_stop(&self) -> bool {
+        text(&self.kind) == Some("AdmissionReview")
+            && text(&self.api_version) == Some("admission.k8s.io/v1")
+            && !text(&self.uid).unwrap_or_default().is_empty()
+            && !text(&self.namespace).unwrap_or_default().is_empty()
+            && self.operation.is_some()
+            && self.resource.is_some()
+    }
+}
+
+/// Message of the error that ends reading early; never shown (the `stopped` flag is checked).
+const STOP: &str = "stopped before the pod: no budget covers the namespace";
+
+struct EnvelopeSeed<'s, 'a> {
+    fields: &'s mut Fields<'a>,
+    needs_pod: &'s dyn Fn(&str) -> bool,
+}
+
+impl<'de, 's> DeserializeSeed<'de> for EnvelopeSeed<'s, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 's> Visitor<'de> for EnvelopeSeed<'s, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an AdmissionReview object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key.0 {
+                "apiVersion" => self.fields.api_version = map.next_value()?,
+                "kind" => self.fields.kind = map.next_value()?,
+                "request" => map.next_value_seed(RequestSeed {
+                    fields: &mut *self.fields,
+                    needs_pod: self.needs_pod,
+                })?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct RequestSeed<'s, 'a> {
+    fields: &'s mut Fields<'a>,
+    needs_pod: &'s dyn Fn(&str) -> bool,
+}
+
+impl<'de, 's> DeserializeSeed<'de> for RequestSeed<'s, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, 's> Visitor<'de> for RequestSeed<'s, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an AdmissionRequest object")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let f = self.fields;
+        f.request = true;
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key.0 {
+                "uid" => f.uid = map.next_value()?,
+                "resource" => f.resource = map.next_value()?,
+                "subResource" => f.sub_resource = map.next_value()?,
+                "name" => f.name = map.next_value()?,
+                "namespace" => f.namespace = map.next_value()?,
+                "operation" => f.operation = map.next_value()?,
+                "userInfo" => {
+                    f.user = map
+                        .next_value::<Option<UserInfo<'de>>>()?
+                        .and_then(|u| u.username)
+                }
+                "object" | "oldObject" => {
+                    // The pod (about 90 % of the body) matters only when a budget may cover it.
+                    if f.can_stop() && !(self.needs_pod)(text(&f.namespace).unwrap_or_default()) {
+                        f.stopped = true;
+                        return Err(de::Error::custom(STOP));
+                    }
+                    // `null` (what the API server sends for an absent object) reads as None.
+                    let raw = map.next_value::<Option<&'de RawValue>>()?;
+                    if &*key.0 == "object" {
+                        f.object = raw;
+                    } else {
+                        f.old_object = raw;
+                    }
+                }
+                "dryRun" => f.dry_run = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What the request asks, in the guard's terms.
@@ -110,6 +250,10 @@ pub enum Subject<'a> {
         old: &'a RawValue,
         new: &'a RawValue,
     },
+    /// A DELETE, UPDATE or resize whose pod was not read: when the parser reached `object` or
+    /// `oldObject`, no budget covered the namespace (and the guard was ready), so the rest of the
+    /// body was not read either. The answer is "allowed" whatever the pod holds.
+    Unread(Operation),
 }
 
 impl Subject<'_> {
@@ -120,40 +264,76 @@ impl Subject<'_> {
             Self::Evict => Some(Operation::Evict),
             Self::Update { .. } => Some(Operation::Update),
             Self::Resize { .. } => Some(Operation::Resize),
+            Self::Unread(op) => Some(*op),
         }
     }
 }
 
-/// A parsed review.
+/// A parsed review; its strings borrow from the body.
 #[derive(Debug)]
 pub struct Review<'a> {
-    pub uid: String,
-    pub namespace: String,
+    pub uid: Cow<'a, str>,
+    pub namespace: Cow<'a, str>,
     /// The pod's name; empty for the reviews of a deletecollection.
-    pub name: String,
-    pub user: String,
+    pub name: Cow<'a, str>,
+    pub user: Cow<'a, str>,
+    /// Always false when the subject is [`Subject::Unread`] (`dryRun` comes after the pod; an
+    /// allowed request writes nothing anyway).
     pub dry_run: bool,
     pub subject: Subject<'a>,
 }
 
+/// Reads the whole review.
 pub fn parse(body: &[u8]) -> Result<Review<'_>, BadReview> {
-    let env: Envelope<'_> =
-        serde_json::from_slice(body).map_err(|e| BadReview::Json(e.to_string()))?;
-    match env.kind.as_deref() {
+    parse_with(body, &|_| true)
+}
+
+/// Reads the review; when it reaches `object` or `oldObject` with everything else that decides the
+/// answer known and `needs_pod(namespace)` is false, it stops there: the review becomes
+/// [`Subject::Unread`] (or [`Subject::Pass`]/[`Subject::Evict`], which need no pod) and the rest of
+/// the body, pod included, is neither parsed nor checked. A request whose namespace may hold a
+/// budget is always read to the end, so nothing is allowed that could not be read when a budget
+/// could apply.
+pub fn parse_with<'a>(
+    body: &'a [u8],
+    needs_pod: &dyn Fn(&str) -> bool,
+) -> Result<Review<'a>, BadReview> {
+    let mut f = Fields::default();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let read = EnvelopeSeed {
+        fields: &mut f,
+        needs_pod,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    match read {
+        Ok(()) => {}
+        Err(_) if f.stopped => {}
+        Err(e) => return Err(BadReview::Json(e.to_string())),
+    }
+    let stopped = f.stopped;
+    match text(&f.kind) {
         Some("AdmissionReview") => {}
         other => return Err(BadReview::Kind(other.unwrap_or_default().to_owned())),
     }
-    match env.api_version.as_deref() {
+    match text(&f.api_version) {
         Some("admission.k8s.io/v1") => {}
         other => return Err(BadReview::ApiVersion(other.unwrap_or_default().to_owned())),
     }
-    let req = env.request.ok_or(BadReview::NoRequest)?;
-    let uid = req.uid.filter(|u| !u.is_empty()).ok_or(BadReview::NoUid)?;
-    let operation = req.operation.unwrap_or_default();
-    let sub = req.sub_resource.unwrap_or_default();
-    let is_pods = req.resource.group.is_empty() && req.resource.resource == "pods";
+    if !f.request {
+        return Err(BadReview::NoRequest);
+    }
+    let uid = cow(f.uid);
+    if uid.is_empty() {
+        return Err(BadReview::NoUid);
+    }
+    let operation = cow(f.operation);
+    let sub = cow(f.sub_resource);
+    let resource = f.resource.unwrap_or_default();
+    let is_pods = cow(resource.group).is_empty() && cow(resource.resource) == "pods";
+    let name = cow(f.name);
     let missing = |field| BadReview::MissingField {
-        operation: operation.clone(),
+        operation: operation.to_string(),
         resource: if sub.is_empty() {
             "pods".into()
         } else {
@@ -164,33 +344,34 @@ pub fn parse(body: &[u8]) -> Result<Review<'_>, BadReview> {
     let subject = if !is_pods {
         Subject::Pass("NotAPod")
     } else {
-        match (operation.as_str(), sub.as_str()) {
-            ("DELETE", "") => Subject::Delete {
-                old: req.old_object,
-            },
+        match (&*operation, &*sub) {
+            ("DELETE", "") if stopped => Subject::Unread(Operation::Delete),
+            ("DELETE", "") => Subject::Delete { old: f.old_object },
             ("CREATE", "eviction") => {
-                if req.name.as_deref().unwrap_or_default().is_empty() {
+                if name.is_empty() {
                     return Err(missing("name"));
                 }
                 Subject::Evict
             }
+            ("UPDATE", "") if stopped => Subject::Unread(Operation::Update),
+            ("UPDATE", "resize") if stopped => Subject::Unread(Operation::Resize),
             ("UPDATE", "") => Subject::Update {
-                old: req.old_object.ok_or_else(|| missing("oldObject"))?,
-                new: req.object.ok_or_else(|| missing("object"))?,
+                old: f.old_object.ok_or_else(|| missing("oldObject"))?,
+                new: f.object.ok_or_else(|| missing("object"))?,
             },
             ("UPDATE", "resize") => Subject::Resize {
-                old: req.old_object.ok_or_else(|| missing("oldObject"))?,
-                new: req.object.ok_or_else(|| missing("object"))?,
+                old: f.old_object.ok_or_else(|| missing("oldObject"))?,
+                new: f.object.ok_or_else(|| missing("object"))?,
             },
             _ => Subject::Pass("NotADisruption"),
         }
     };
     Ok(Review {
         uid,
-        namespace: req.namespace.unwrap_or_default(),
-        name: req.name.unwrap_or_default(),
-        user: req.user_info.username.unwrap_or_default(),
-        dry_run: req.dry_run.unwrap_or(false),
+        namespace: cow(f.namespace),
+        name,
+        user: cow(f.user),
+        dry_run: f.dry_run.unwrap_or(false),
         subject,
     })
 }
@@ -228,26 +409,76 @@ impl Answer {
     }
 }
 
-pub fn response(uid: &str, answer: &Answer) -> serde_json::Value {
-    let mut response = serde_json::json!({ "uid": uid, "allowed": answer.refusal.is_none() });
-    if let Some(r) = &answer.refusal {
-        response["status"] = serde_json::json!({
-            "status": "Failure",
-            "code": r.code,
-            "reason": r.reason,
-            "message": r.message,
-            "details": {
-                "causes": [{ "type": steady_budget::decision::DENY_CAUSE, "message": r.cause }],
-                "retryAfterSeconds": r.retry_after_seconds,
-            },
-        });
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct StatusOut<'a> {
+    status: &'static str,
+    code: u16,
+    reason: &'static str,
+    message: &'a str,
+    details: DetailsOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DetailsOut<'a> {
+    causes: [CauseOut<'a>; 1],
+    retry_after_seconds: u32,
+}
+
+#[derive(Serialize)]
+struct CauseOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: &'a str,
+}
+
+/// The AdmissionReview answering `uid`, as JSON bytes (written straight from typed fields: no
+/// intermediate JSON tree on the hot path).
+pub fn response(uid: &str, answer: &Answer) -> Vec<u8> {
+    let out = ReviewOut {
+        api_version: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
+        response: ResponseOut {
+            uid,
+            allowed: answer.refusal.is_none(),
+            status: answer.refusal.as_ref().map(|r| StatusOut {
+                status: "Failure",
+                code: r.code,
+                reason: r.reason,
+                message: &r.message,
+                details: DetailsOut {
+                    causes: [CauseOut {
+                        kind: steady_budget::decision::DENY_CAUSE,
+                        message: &r.cause,
+                    }],
+                    retry_after_seconds: r.retry_after_seconds,
+                },
+            }),
+            warnings: &answer.warnings,
+        },
+    };
+    let mut buf = Vec::with_capacity(160);
+    // Strings, numbers and booleans written into memory: serde_json cannot fail here.
+    if let Err(e) = serde_json::to_writer(&mut buf, &out) {
+        unreachable!("serialising an AdmissionReview into memory failed: {e}");
     }
-    if !answer.warnings.is_empty() {
-        response["warnings"] = serde_json::json!(answer.warnings);
-    }
-    serde_json::json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "response": response,
-    })
+    buf
 }

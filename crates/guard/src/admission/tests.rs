@@ -59,7 +59,7 @@ fn refuses_what_is_not_a_review() {
 
 #[test]
 fn response_shape_matches_the_eviction_api() {
-    let out = response(
+    let out: serde_json::Value = serde_json::from_slice(&response(
         "u1",
         &Answer::deny(Refusal {
             code: 429,
@@ -68,7 +68,8 @@ fn response_shape_matches_the_eviction_api() {
             cause: "c".into(),
             retry_after_seconds: 5,
         }),
-    );
+    ))
+    .unwrap();
     assert_eq!(out["response"]["uid"], "u1");
     assert_eq!(out["response"]["allowed"], false);
     assert_eq!(
@@ -76,9 +77,251 @@ fn response_shape_matches_the_eviction_api() {
         "DisruptionBudget"
     );
     assert_eq!(out["response"]["status"]["details"]["retryAfterSeconds"], 5);
-    let ok = response("u2", &Answer::allow());
+    let ok: serde_json::Value = serde_json::from_slice(&response("u2", &Answer::allow())).unwrap();
     assert_eq!(
         ok["response"],
         serde_json::json!({"uid": "u2", "allowed": true})
     );
+}
+
+const SAMPLES: [&str; 13] = [
+    "pods-CREATE.json",
+    "pods-DELETE-allowed-1of2.json",
+    "pods-DELETE-allowed-2of2.json",
+    "pods-DELETE-bound-pod.json",
+    "pods-DELETE-dryrun.json",
+    "pods-DELETE-unscheduled-pod.json",
+    "pods-DELETE.json",
+    "pods-UPDATE.json",
+    "pods-eviction-CREATE-allowed-no-deleteOptions.json",
+    "pods-eviction-CREATE-drain.json",
+    "pods-eviction-CREATE-raw.json",
+    "pods-eviction-CREATE.json",
+    "pods-status-UPDATE.json",
+];
+
+/// Reading only up to the pod gives the same uid, namespace, name, user and operation as reading
+/// everything, for every review the API server sent; the probe is asked about the namespace.
+#[test]
+fn envelope_of_every_sample_matches_the_whole_review() {
+    for file in SAMPLES {
+        let body = fixture(file);
+        let whole = parse(&body).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let asked = std::cell::RefCell::new(Vec::new());
+        let short = super::review::parse_with(&body, &|ns| {
+            asked.borrow_mut().push(ns.to_owned());
+            false
+        })
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let req = &v["request"];
+        assert_eq!(short.uid, req["uid"].as_str().unwrap(), "{file}");
+        assert_eq!(short.uid, whole.uid, "{file}");
+        assert_eq!(
+            short.namespace,
+            req["namespace"].as_str().unwrap(),
+            "{file}"
+        );
+        assert_eq!(short.name, whole.name, "{file}");
+        assert_eq!(short.user, req["userInfo"]["username"].as_str().unwrap());
+        assert_eq!(
+            short.subject.operation(),
+            whole.subject.operation(),
+            "{file}"
+        );
+        assert_eq!(*asked.borrow(), vec![short.namespace.to_string()], "{file}");
+        // Whatever needs a pod was left unread; the rest is what the whole parse says.
+        match (whole.subject, short.subject) {
+            (Subject::Delete { .. } | Subject::Update { .. }, Subject::Unread(_)) => {}
+            (Subject::Pass(a), Subject::Pass(b)) => assert_eq!(a, b, "{file}"),
+            (Subject::Evict, Subject::Evict) => {}
+            (w, s) => panic!("{file}: whole {w:?}, envelope {s:?}"),
+        }
+    }
+    // When a budget may apply, the pod is read.
+    let del = fixture("pods-DELETE.json");
+    let r = super::review::parse_with(&del, &|_| true).unwrap();
+    assert!(matches!(r.subject, Subject::Delete { old: Some(_) }));
+    let upd = fixture("pods-UPDATE.json");
+    let r = super::review::parse_with(&upd, &|_| true).unwrap();
+    assert!(matches!(r.subject, Subject::Update { .. }));
+}
+
+/// The DELETE sample with its `oldObject` cut short: the JSON ends inside the pod.
+fn delete_with_a_broken_pod() -> Vec<u8> {
+    let body = fixture("pods-DELETE.json");
+    let text = std::str::from_utf8(&body).unwrap();
+    let at = text.find("\"oldObject\"").unwrap();
+    let mut cut = body[..at + 200].to_vec();
+    cut.extend_from_slice(b"\"spec\": {\"containers\": [{");
+    cut
+}
+
+#[test]
+fn a_broken_pod_is_read_only_where_a_budget_may_apply() {
+    let body = delete_with_a_broken_pod();
+    // No budget: the pod is never read, so it cannot matter what it holds.
+    let r = super::review::parse_with(&body, &|_| false).unwrap();
+    assert!(matches!(
+        r.subject,
+        Subject::Unread(steady_budget::Operation::Delete)
+    ));
+    // A budget may apply: the body must be read whole, and it is not JSON.
+    let e = super::review::parse_with(&body, &|_| true).unwrap_err();
+    assert!(matches!(e, BadReview::Json(_)), "{e:?}");
+    assert!(matches!(parse(&body), Err(BadReview::Json(_))));
+}
+
+/// In another field order (not what the API server writes) nothing is skipped before the fields
+/// that decide are known: the pod comes before the namespace here, so it is read, and a broken one
+/// is refused even though no budget covers the namespace.
+#[test]
+fn fields_after_the_pod_are_never_guessed() {
+    let body = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","operation":"DELETE","resource":{"group":"","resource":"pods"},"oldObject":{"metadata":{"name":"p"}},"namespace":"ns","name":"p"}}"#;
+    let r = super::review::parse_with(body, &|_| false).unwrap();
+    assert!(matches!(r.subject, Subject::Delete { old: Some(_) }));
+    assert_eq!(r.namespace, "ns");
+    let broken = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","operation":"DELETE","resource":{"group":"","resource":"pods"},"oldObject":{"metadata":[},"namespace":"ns"}}"#;
+    assert!(matches!(
+        super::review::parse_with(broken, &|_| false),
+        Err(BadReview::Json(_))
+    ));
+    // The envelope checks come first whatever the order: a wrong apiVersion after the request.
+    let late = br#"{"kind":"AdmissionReview","request":{"uid":"u","namespace":"ns","operation":"DELETE","resource":{"group":"","resource":"pods"},"oldObject":null},"apiVersion":"admission.k8s.io/v1beta1"}"#;
+    assert!(matches!(
+        super::review::parse_with(late, &|_| false),
+        Err(BadReview::ApiVersion(_))
+    ));
+    // Trailing bytes after a whole review are an error, as before.
+    let mut trailing = fixture("pods-CREATE.json");
+    trailing.extend_from_slice(b" {");
+    assert!(matches!(parse(&trailing), Err(BadReview::Json(_))));
+}
+
+/// A uid with escapes is unescaped on the way in and escaped again on the way out.
+#[test]
+fn uid_with_escapes_round_trips() {
+    let body = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"a\"b\\c\u00e9</script>","namespace":"ns","operation":"CREATE","resource":{"group":"","resource":"pods"},"object":null}}"#;
+    let r = super::review::parse_with(body, &|_| false).unwrap();
+    assert_eq!(r.uid, "a\"b\\c\u{e9}</script>");
+    let out: serde_json::Value =
+        serde_json::from_slice(&response(&r.uid, &Answer::allow())).unwrap();
+    assert_eq!(out["response"]["uid"], "a\"b\\c\u{e9}</script>");
+}
+
+mod handler {
+    use std::sync::Arc;
+
+    use serde_json::Value;
+
+    use super::{delete_with_a_broken_pod, fixture};
+    use crate::admission::{Admission, BadReview, Config};
+    use crate::index::SharedIndex;
+    use crate::index::tests::mk_budget;
+    use crate::metrics::Metrics;
+    use crate::writer::Writer;
+
+    /// An admission handler over an index with one budget (for `app=app`, no disruption allowed)
+    /// in `webhook-demo`, the namespace of the captured pods. Its API client points at a closed
+    /// port: none of these requests may write.
+    fn handler() -> (Admission, Arc<Metrics>) {
+        let index = SharedIndex::default();
+        index
+            .write()
+            .apply_budget(mk_budget("webhook-demo", "web", "app", 0, "1"));
+        let client =
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap()))
+                .unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let a = Admission::new(
+            index,
+            Writer::new(client),
+            None,
+            metrics.clone(),
+            Config::default(),
+        );
+        (a, metrics)
+    }
+
+    fn in_namespace(body: &[u8], from: &str, to: &str) -> Vec<u8> {
+        let text = std::str::from_utf8(body).unwrap();
+        text.replace(
+            &format!("\"namespace\": \"{from}\""),
+            &format!("\"namespace\": \"{to}\""),
+        )
+        .into_bytes()
+    }
+
+    async fn answer(a: &Admission, body: &[u8]) -> Result<Value, BadReview> {
+        a.review(body)
+            .await
+            .map(|out| serde_json::from_slice(&out).expect("the answer is JSON"))
+    }
+
+    #[tokio::test]
+    async fn covered_namespace_gets_the_full_decision_and_others_the_fast_path() {
+        let (a, m) = handler();
+        let body = fixture("pods-DELETE.json");
+        let out = answer(&a, &body).await.unwrap();
+        assert_eq!(out["response"]["allowed"], false, "{out}");
+        assert_eq!(out["response"]["status"]["code"], 429, "{out}");
+        assert_eq!(
+            out["response"]["uid"],
+            "6f9c3373-45f2-4594-acf5-a9d5f0dc3055"
+        );
+
+        let elsewhere = in_namespace(&body, "webhook-demo", "no-budget-here");
+        assert_ne!(elsewhere, body);
+        let out = answer(&a, &elsewhere).await.unwrap();
+        assert_eq!(
+            out["response"],
+            serde_json::json!({"uid": "6f9c3373-45f2-4594-acf5-a9d5f0dc3055", "allowed": true})
+        );
+        let text = m.encode();
+        assert!(
+            text.contains(
+                r#"steady_guard_decisions_total{operation="Delete",result="allowed",reason="NoBudget"} 1"#
+            ),
+            "{text}"
+        );
+    }
+
+    /// A pod the guard cannot read is refused (400) wherever a budget could apply; where none
+    /// does, the pod is not read and the request is allowed, since nothing it holds could change
+    /// the answer.
+    #[tokio::test]
+    async fn a_broken_pod_is_refused_where_a_budget_could_apply() {
+        let (a, _) = handler();
+        let broken = delete_with_a_broken_pod();
+        assert!(matches!(answer(&a, &broken).await, Err(BadReview::Json(_))));
+        let elsewhere = in_namespace(&broken, "webhook-demo", "no-budget-here");
+        let out = answer(&a, &elsewhere).await.unwrap();
+        assert_eq!(out["response"]["allowed"], true, "{out}");
+    }
+
+    /// Until the caches have synced, an empty index does not count as "no budget": the pod is
+    /// read and the disruption refused.
+    #[tokio::test]
+    async fn not_ready_reads_everything() {
+        let client =
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap()))
+                .unwrap();
+        let ready = crate::admin::Readiness::default();
+        ready.register("pods");
+        let a = Admission::with_readiness(
+            SharedIndex::default(),
+            Writer::new(client),
+            None,
+            Arc::new(Metrics::new()),
+            Config::default(),
+            ready.clone(),
+        );
+        let broken = delete_with_a_broken_pod();
+        assert!(matches!(answer(&a, &broken).await, Err(BadReview::Json(_))));
+        let out = answer(&a, &fixture("pods-DELETE.json")).await.unwrap();
+        assert_eq!(out["response"]["status"]["code"], 429, "{out}");
+        ready.synced("pods");
+        let out = answer(&a, &broken).await.unwrap();
+        assert_eq!(out["response"]["allowed"], true, "{out}");
+    }
 }

@@ -18,7 +18,7 @@ mod convert;
 pub use convert::{RawBudget, entry_from_pdb, entry_from_pub, owner_from_dynamic, status_to_pdb};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// One budget as the guard knows it.
 #[derive(Debug, Clone, PartialEq)]
