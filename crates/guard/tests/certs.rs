@@ -228,6 +228,40 @@ fn ca_rotation_overlaps_so_no_handshake_fails() {
 }
 
 #[test]
+fn a_due_serving_certificate_waits_for_a_new_ca_to_be_adopted() {
+    let v = Validity {
+        ca: days(30),
+        serving: days(24),
+    };
+    let m = certs::generate(t0(), v, &dns()).unwrap();
+    // Day 21: the CA is due (9 of 30 days left) and so is the serving certificate (3 of 24).
+    let at = t0() + days(21);
+    assert_eq!(certs::plan(&m, at, &dns()), Plan::RenewCa);
+    let m2 = certs::apply(&m, Plan::RenewCa, at, v, &dns()).unwrap();
+    // Still valid, issued by the old CA: it waits until the new CA has been published.
+    assert_eq!(certs::plan(&m2, at, &dns()), Plan::Keep);
+    assert_eq!(
+        certs::plan(&m2, at + CA_ADOPTION_DELAY, &dns()),
+        Plan::RenewServing(ServingReason::Expiring)
+    );
+    // An expired one does not wait.
+    let m3 = certs::generate(
+        t0(),
+        Validity {
+            ca: days(30),
+            serving: days(1),
+        },
+        &dns(),
+    )
+    .unwrap();
+    let m3 = certs::apply(&m3, Plan::RenewCa, at, v, &dns()).unwrap();
+    assert_eq!(
+        certs::plan(&m3, at, &dns()),
+        Plan::RenewServing(ServingReason::Expiring)
+    );
+}
+
+#[test]
 fn prune_drops_an_expired_ca_only() {
     let v = Validity {
         ca: days(30),

@@ -358,7 +358,12 @@ pub fn plan(m: &Material, now: Timestamp, dns: &[String]) -> Plan {
         return Plan::RenewCa;
     }
     let s = &m.serving;
-    if s.due(now) || s.expired(now) {
+    // Right after a CA rotation the new CA may not be in every API server's caBundle yet: a
+    // serving certificate issued by an older CA that is due (but valid) waits for the adoption
+    // delay instead of being re-issued by the new CA at once.
+    let adopting = now < ca.not_before + BACKDATE + CA_ADOPTION_DELAY
+        && m.serving_issuer.is_some_and(|i| i != 0);
+    if s.expired(now) || (s.due(now) && !adopting) {
         return Plan::RenewServing(ServingReason::Expiring);
     }
     if dns.iter().any(|d| !s.dns_names.contains(d)) {

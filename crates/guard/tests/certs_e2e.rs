@@ -1,0 +1,354 @@
+//! Self-signed certificates against a real kube-apiserver, run only when `STEADY_E2E_KUBECONFIG`
+//! names a kubeconfig: several cert managers racing on an empty namespace end up with one CA in the
+//! Secret, the webhook configuration's caBundle is patched to it, `steady serve --cert-mode
+//! self-signed` becomes ready and a TLS client trusting only that caBundle completes a handshake
+//! for `steady-guard.<ns>.svc`; a rotation raced by two managers is written once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use steady_guard::certs::manager::{Config, Published};
+use steady_guard::certs::{self, CertManager, Material, Validity};
+
+const LABEL: &str = "steady-certs-e2e";
+
+fn kubeconfig() -> Option<String> {
+    match std::env::var("STEADY_E2E_KUBECONFIG") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "certs e2e skipped: STEADY_E2E_KUBECONFIG is not set (point it at a kubeconfig of a real kube-apiserver to run this tier)"
+            );
+            None
+        }
+    }
+}
+
+async fn client(path: &str) -> Client {
+    let kc = kube::config::Kubeconfig::read_from(path).expect("readable kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("usable kubeconfig");
+    Client::try_from(config).unwrap()
+}
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+fn manager(client: &Client, ns: &str, secret: &str, whc: &str) -> CertManager {
+    CertManager::new(
+        client.clone(),
+        Config {
+            namespace: ns.to_owned(),
+            secret: secret.to_owned(),
+            webhook_configuration: whc.to_owned(),
+            service: "steady-guard".into(),
+            validity: Validity::default(),
+        },
+    )
+}
+
+async fn secret_data(client: &Client, ns: &str, name: &str) -> Secret {
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .unwrap()
+}
+
+fn pem_count(pem: &[u8]) -> usize {
+    rustls_pemfile::certs(&mut &pem[..]).count()
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let _ = s
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await;
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out).await;
+    out
+}
+
+/// TLS handshake with `addr` for `name`, trusting only `bundle`; returns the HTTP answer to a GET.
+async fn tls_get(addr: SocketAddr, name: &str, bundle: &[u8]) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut &bundle[..]) {
+        roots
+            .add(c.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let server_name = rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
+    let mut tls = connector
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    let _ = tls.read_to_string(&mut out).await;
+    Ok(out)
+}
+
+async fn eventually<F, Fut>(what: &str, secs: u64, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut last = String::new();
+    for _ in 0..secs * 5 {
+        match f().await {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what}: not reached within {secs}s; last: {last}");
+}
+
+fn serving_of(s: &Secret) -> Vec<u8> {
+    s.data.as_ref().unwrap()["tls.crt"].0.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn self_signed_certificates_on_a_real_api_server() {
+    let Some(path) = kubeconfig() else { return };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "steady_guard=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let client = client(&path).await;
+    let run = format!("steady-certs-{}", std::process::id());
+
+    // Our namespace, and a webhook configuration that can only ever match it and fails open.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": run, "labels": {LABEL: run}}}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let whcs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let webhook = |name: &str| {
+        json!({
+            "name": name,
+            "clientConfig": {"service": {"namespace": run, "name": "steady-guard", "path": "/validate/pods", "port": 443}},
+            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["DELETE"], "resources": ["pods"], "scope": "Namespaced"}],
+            "namespaceSelector": {"matchLabels": {LABEL: run}},
+            "sideEffects": "None", "failurePolicy": "Ignore", "timeoutSeconds": 5,
+            "admissionReviewVersions": ["v1"]
+        })
+    };
+    whcs.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": run},
+            "webhooks": [webhook("pods.guard.steady.dev"), webhook("other.guard.steady.dev")]
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+
+    let scenario = tokio::spawn(scenario(client.clone(), run.clone()));
+    let result = tokio::time::timeout(Duration::from_secs(240), scenario).await;
+    let _ = whcs.delete(&run, &DeleteParams::default()).await;
+    let _ = namespaces.delete(&run, &DeleteParams::default()).await;
+    match result {
+        Err(_) => panic!("the certificate scenario did not finish within 240 s"),
+        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Ok(r) => r.unwrap(),
+    }
+}
+
+async fn scenario(client: Client, run: String) {
+    let ns = run.clone();
+    let whcs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+
+    // 1. Four replicas start at once on an empty namespace: one CA.
+    let managers: Vec<_> = (0..4)
+        .map(|_| manager(&client, &ns, "steady-guard-tls", &run))
+        .collect();
+    let now = Timestamp::now();
+    let results: Vec<Material> =
+        futures::future::join_all(managers.iter().map(|m| m.reconcile(now)))
+            .await
+            .into_iter()
+            .map(|r| r.expect("reconcile"))
+            .collect();
+    for r in &results {
+        assert_eq!(r.cas.len(), 1);
+        assert_eq!(r.cas[0].der, results[0].cas[0].der, "two CAs in one race");
+        assert_eq!(r.serving.der, results[0].serving.der);
+    }
+    let stored = secret_data(&client, &ns, "steady-guard-tls").await;
+    assert_eq!(stored.type_.as_deref(), Some("kubernetes.io/tls"));
+    let data = stored.data.as_ref().unwrap();
+    let bundle = data["ca.crt"].0.clone();
+    assert_eq!(pem_count(&bundle), 1, "exactly one CA in the Secret");
+    assert_eq!(bundle, results[0].ca_bundle());
+    for k in ["tls.crt", "tls.key", "ca.key"] {
+        assert!(data.contains_key(k), "{k} missing");
+    }
+
+    // 2. Every replica publishes; the caBundle of both webhooks becomes the Secret's CA.
+    let published = futures::future::join_all(managers.iter().map(|m| m.publish(&bundle))).await;
+    assert!(
+        published
+            .iter()
+            .any(|p| matches!(p, Ok(Published::Patched(2)))),
+        "{published:?}"
+    );
+    // Losers of the patch race (resourceVersion precondition) find nothing left to do.
+    for m in &managers {
+        assert_eq!(m.publish(&bundle).await.unwrap(), Published::Unchanged);
+    }
+    let whc = whcs.get(&run).await.unwrap();
+    for w in whc.webhooks.as_ref().unwrap() {
+        assert_eq!(
+            w.client_config.ca_bundle.as_ref().map(|b| &b.0),
+            Some(&bundle),
+            "{}",
+            w.name
+        );
+        // The rest of the webhook is untouched by the patch.
+        assert_eq!(w.failure_policy.as_deref(), Some("Ignore"));
+    }
+
+    // 3. `steady serve` in self-signed mode (the default) serves that certificate.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "podunavailablebudgets.policy.steady.dev",
+        &PatchParams::apply("steady-certs-e2e").force(),
+        &Patch::Apply(steady_api::crd()),
+    )
+    .await
+    .unwrap();
+    let (listen, admin) = (free_port(), free_port());
+    let args = steady_guard::Args {
+        cert_mode: None,
+        tls_cert_file: None,
+        tls_key_file: None,
+        namespace: Some(ns.clone()),
+        cert_secret: "steady-guard-tls".into(),
+        webhook_configuration: run.clone(),
+        service_name: "steady-guard".into(),
+        ca_validity_days: 3650,
+        serving_validity_days: 365,
+        cert_check_seconds: 2,
+        listen,
+        admin_listen: admin,
+        guard_pdb_deletes: false,
+        request_deadline_ms: 8000,
+        max_attempts: 10,
+        max_body_bytes: 8 << 20,
+        header_read_timeout_ms: 5000,
+        cert_reload_ms: 2000,
+        expiry_seconds: 120,
+        resync_seconds: 5,
+        lease_namespace: ns.clone(),
+        lease_name: "steady-guard".into(),
+        identity: Some("certs-e2e".into()),
+    };
+    let c = client.clone();
+    tokio::spawn(async move {
+        if let Err(e) = steady_guard::serve(args, c, std::future::pending()).await {
+            eprintln!("steady serve stopped: {e}");
+        }
+    });
+    eventually("guard ready", 60, || async move {
+        let r = http_get(admin, "/readyz").await;
+        if r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200") {
+            Ok(())
+        } else {
+            Err(r)
+        }
+    })
+    .await;
+    let published = whcs.get(&run).await.unwrap().webhooks.unwrap()[0]
+        .client_config
+        .ca_bundle
+        .clone()
+        .unwrap()
+        .0;
+    let name = format!("steady-guard.{ns}.svc");
+    let answer = tls_get(listen, &name, &published)
+        .await
+        .expect("a client trusting only the caBundle completes the handshake");
+    assert!(
+        answer.starts_with("HTTP/1.1 404") && answer.contains("/validate/pods"),
+        "{answer}"
+    );
+    // The check is real: another name, or another CA, fails.
+    assert!(
+        tls_get(listen, &format!("steady-guard.{ns}-other.svc"), &published)
+            .await
+            .is_err()
+    );
+    let stranger = certs::generate(Timestamp::now(), Validity::default(), &[name.clone()]).unwrap();
+    assert!(tls_get(listen, &name, &stranger.ca_bundle()).await.is_err());
+
+    // 4. A rotation raced by two replicas is written once (on a Secret of its own, with times in
+    //    the future, so the guard above is not disturbed).
+    let a = manager(&client, &ns, "rotation-tls", &run);
+    let b = manager(&client, &ns, "rotation-tls", &run);
+    let first = a.reconcile(now).await.unwrap();
+    let later = now + SignedDuration::from_hours(24 * 250);
+    let (ra, rb) = tokio::join!(a.reconcile(later), b.reconcile(later));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_ne!(ra.serving.der, first.serving.der, "not rotated");
+    assert_eq!(ra.serving.der, rb.serving.der, "both replicas rotated");
+    assert_eq!(ra.cas, first.cas, "a serving rotation keeps the CA");
+    let stored = secret_data(&client, &ns, "rotation-tls").await;
+    assert_eq!(serving_of(&stored), ra.serving.pem.as_bytes());
+
+    // A CA rotation puts both CAs in the Secret's bundle; after the adoption delay the serving
+    // certificate is issued by the new CA, and the bundle still holds both.
+    let ca_due = now + SignedDuration::from_hours(24 * 2500);
+    let (ca_a, ca_b) = tokio::join!(a.reconcile(ca_due), b.reconcile(ca_due));
+    let (ca_a, ca_b) = (ca_a.unwrap(), ca_b.unwrap());
+    assert_eq!(ca_a.cas, ca_b.cas);
+    assert_eq!(ca_a.cas.len(), 2);
+    assert_eq!(ca_a.cas[1], first.cas[0]);
+    assert_eq!(ca_a.serving_issuer, Some(1));
+    let adopted = ca_due + certs::CA_ADOPTION_DELAY + certs::BACKDATE;
+    let step2 = b.reconcile(adopted).await.unwrap();
+    assert_eq!(step2.serving_issuer, Some(0));
+    assert_eq!(step2.ca_bundle(), ca_a.ca_bundle());
+    let stored = secret_data(&client, &ns, "rotation-tls").await;
+    assert_eq!(pem_count(&stored.data.as_ref().unwrap()["ca.crt"].0), 2);
+    assert_eq!(serving_of(&stored), step2.serving.pem.as_bytes());
+}
