@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
+pub mod from;
+pub mod html;
 pub mod model;
 pub mod ops;
 pub mod plot;
@@ -48,9 +50,38 @@ pub struct Args {
     /// Exit 1 if WORKLOAD ever had fewer than N available pods (with budgets enforced).
     #[arg(long = "expect-min-available", value_name = "WORKLOAD=N")]
     pub expect_min_available: Vec<String>,
+    /// Write a self-contained HTML report (charts, verdict, tables) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Print the JSON schema of the scenario format and exit.
     #[arg(long)]
     pub schema: bool,
+    /// Build the scenario from manifests (files, directories, `-` for stdin), as `steady check`
+    /// reads them, on a generated cluster, draining the nodes with the most guarded pods.
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "scenario")]
+    pub from: Vec<PathBuf>,
+    /// With --from: nodes in the generated cluster [default: 6].
+    #[arg(long, value_name = "N", requires = "from")]
+    pub nodes: Option<u32>,
+    /// With --from: zones the nodes are spread over, round-robin [default: 3].
+    #[arg(long, value_name = "Z", requires = "from")]
+    pub zones: Option<u32>,
+    /// With --from: pods per node [default: 110, as the kubelet].
+    #[arg(long, value_name = "P", requires = "from")]
+    pub node_capacity: Option<u32>,
+    /// With --from: how many nodes to drain, those carrying the most budget-guarded pods [default: 1].
+    #[arg(long, value_name = "K", requires = "from")]
+    pub drain_nodes: Option<u32>,
+    /// With --from: nodes drained at the same time [default: 1].
+    #[arg(long, value_name = "M", requires = "from")]
+    pub parallel: Option<u32>,
+    /// With --from: roll these workloads out (new pod template) as the drain starts.
+    #[arg(long, value_name = "WORKLOAD", num_args = 1.., requires = "from")]
+    pub rollout: Vec<String>,
+    /// Print the scenario as YAML (with --from: the one built from the manifests) and exit; edit
+    /// it and run it with `steady sim FILE`.
+    #[arg(long)]
+    pub print_scenario: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +106,8 @@ pub enum Error {
     ExpectUnknown(String),
     #[error("cannot write {path}: {message}")]
     Write { path: String, message: String },
+    #[error("--from: {0}")]
+    From(#[from] from::FromError),
 }
 
 impl Error {
@@ -113,6 +146,15 @@ pub fn simulate(
     Ok((sim, r))
 }
 
+/// The scenario as YAML that `steady sim FILE` reads back, headed by a comment saying so.
+pub fn scenario_yaml(s: &Scenario) -> String {
+    let body = serde_norway::to_string(s).unwrap_or_default();
+    format!(
+        "# steady sim scenario (format: crates/sim/README.md, `steady sim --schema`).\n\
+         # Edit it and run: steady sim THIS_FILE --compare\n{body}"
+    )
+}
+
 fn parse_expect(e: &str) -> Result<(String, i32), Error> {
     let (w, n) = e.split_once('=').ok_or_else(|| Error::Expect(e.into()))?;
     let n: i32 = n.trim().parse().map_err(|_| Error::Expect(e.into()))?;
@@ -140,7 +182,21 @@ fn try_run(args: Args) -> Result<ExitCode, Error> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut banner = None;
-    let (path, s) = if let Some(p) = &args.scenario {
+    let (path, s) = if !args.from.is_empty() {
+        let built = from::build(&from::FromOptions {
+            paths: args.from.clone(),
+            nodes: args.nodes.unwrap_or(6),
+            zones: args.zones.unwrap_or(3),
+            node_capacity: args.node_capacity,
+            drain_nodes: args.drain_nodes.unwrap_or(1),
+            parallel: args.parallel,
+            rollout: args.rollout.clone(),
+        })?;
+        for n in &built.notes {
+            eprintln!("note: {n}");
+        }
+        ("(built from manifests)".to_owned(), built.scenario)
+    } else if let Some(p) = &args.scenario {
         let path = p.display().to_string();
         let text = std::fs::read_to_string(p).map_err(|source| Error::Read {
             path: path.clone(),
@@ -157,6 +213,10 @@ fn try_run(args: Args) -> Result<ExitCode, Error> {
             load(DEFAULT_SCENARIO_PATH, DEFAULT_SCENARIO)?,
         )
     };
+    if args.print_scenario {
+        print!("{}", scenario_yaml(&s));
+        return Ok(ExitCode::SUCCESS);
+    }
     let expects = args
         .expect_min_available
         .iter()
@@ -197,6 +257,13 @@ fn try_run(args: Args) -> Result<ExitCode, Error> {
             }
         })?;
     }
+    if let Some(file) = &args.html {
+        let page = html::report(&s, args.seed, &sim, &with, without.as_ref(), &failures);
+        std::fs::write(file, page).map_err(|e| Error::Write {
+            path: file.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
     match args.output {
         Format::Json => {
             let v = serde_json::json!({
@@ -223,6 +290,9 @@ fn try_run(args: Args) -> Result<ExitCode, Error> {
             }
             if let Some(file) = &args.svg {
                 println!("chart written to {}", file.display());
+            }
+            if let Some(file) = &args.html {
+                println!("report written to {}", file.display());
             }
         }
     }

@@ -66,6 +66,33 @@ pub fn write_svg(
     root.present().map_err(|e| e.to_string())
 }
 
+/// One workload's chart as SVG text (with budgets and, given `without`, without them side by
+/// side), for the HTML report, which shows every workload, not just the first [`MAX_PANELS`].
+pub fn workload_svg(
+    i: usize,
+    sim: &Sim,
+    with: &RunReport,
+    without: Option<&RunReport>,
+) -> Result<String, String> {
+    let runs: Vec<(&str, &RunReport)> = match without {
+        Some(w) => vec![("with budgets", with), ("without budgets", w)],
+        None => vec![("with budgets", with)],
+    };
+    let end = runs.iter().map(|(_, r)| r.end_seconds).fold(1.0, f64::max);
+    let mut out = String::new();
+    {
+        let root =
+            SVGBackend::with_string(&mut out, (620 * runs.len() as u32, 300)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let panels = root.split_evenly((1, runs.len()));
+        for (col, (title, r)) in runs.iter().enumerate() {
+            draw_panel(&panels[col], title, r, sim, i, end).map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
 fn mmss(s: &f64) -> String {
     let s = s.round().max(0.0) as u64;
     format!("{}:{:02}", s / 60, s % 60)
@@ -142,11 +169,8 @@ fn draw_panel<DB: DrawingBackend>(
             ))?;
         }
     }
-    let blue = PALETTE[0];
-    chart
-        .draw_series(LineSeries::new(steps(&w.series, end), blue.stroke_width(2)))?
-        .label(format!("{} available", w.name))
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2)));
+    // Budget lines first, wide and pale, so the availability line stays visible on top of
+    // them where the two are equal (a budget held exactly at its limit).
     for (k, &b) in sim.m.workloads[i].budgets.iter().enumerate() {
         let br = &r.budgets[b];
         let color = PALETTE[(k + 1) % PALETTE.len()];
@@ -154,15 +178,20 @@ fn draw_panel<DB: DrawingBackend>(
         chart
             .draw_series(DashedLineSeries::new(
                 steps(&desired, end),
-                8,
-                5,
-                color.stroke_width(2),
+                10,
+                4,
+                color.mix(0.45).stroke_width(5),
             ))?
             .label(format!("{} {} needs", br.kind, br.name))
             .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                PathElement::new(vec![(x, y), (x + 18, y)], color.mix(0.45).stroke_width(5))
             });
     }
+    let blue = PALETTE[0];
+    chart
+        .draw_series(LineSeries::new(steps(&w.series, end), blue.stroke_width(2)))?
+        .label(format!("{} available", w.name))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2)));
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)

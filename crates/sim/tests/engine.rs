@@ -234,6 +234,15 @@ fn args(scenario: Option<&str>) -> Args {
         svg: None,
         expect_min_available: Vec::new(),
         schema: false,
+        html: None,
+        from: Vec::new(),
+        nodes: None,
+        zones: None,
+        node_capacity: None,
+        drain_nodes: None,
+        parallel: None,
+        rollout: Vec::new(),
+        print_scenario: false,
     }
 }
 

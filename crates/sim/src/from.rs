@@ -1,0 +1,732 @@
+//! `steady sim --from PATH…`: a scenario built from manifests, read with `steady check`'s loaders
+//! (files, directories, `-` for stdin), on a generated cluster, with a timeline that drains the
+//! nodes carrying the most budget-guarded pods and optionally rolls workloads out at the same time.
+//!
+//! The checker's object model keeps what its rules need; the few fields a simulation needs
+//! beyond that (a Deployment's `maxSurge`, a PodUnavailableBudget's `protectOperations`, and the
+//! kinds the checker skips without a word) are read here from the same text in a second, cheap
+//! pass, so the checker's model stays its own.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
+use serde::Deserialize as _;
+use serde_json::Value;
+use steady_check::load::{self, Input, InputError};
+use steady_check::model::{Body, Object, WorkloadKind as CheckKind};
+
+use crate::scenario::{
+    AntiAffinity, Budget, BudgetKindSpec, BudgetTarget, Cluster, Drain, Dur, Generate, IntOrString,
+    PodManagementPolicy, Readiness, Rollout, Scenario, Step, Strategy, StrategyType,
+    TopologySpread, WhenUnsatisfiable, Workload, WorkloadKind,
+};
+
+/// Readiness delay of a pod template without a readinessProbe: the scenario format's own default,
+/// standing in for image pull and container start.
+pub const DEFAULT_READINESS_SECONDS: u64 = 10;
+
+/// What to build around the manifests.
+#[derive(Debug, Clone)]
+pub struct FromOptions {
+    pub paths: Vec<PathBuf>,
+    pub nodes: u32,
+    pub zones: u32,
+    /// Pods per node; None: the kubelet's 110.
+    pub node_capacity: Option<u32>,
+    pub drain_nodes: u32,
+    /// Nodes drained at the same time (default 1).
+    pub parallel: Option<u32>,
+    /// Workloads rolled out (new pod template) when the drain starts.
+    pub rollout: Vec<String>,
+}
+
+/// A scenario built from manifests, and what was left out of it.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub scenario: Scenario,
+    /// Each said once: unsupported kinds, other namespaces, selectors the format cannot express.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FromError {
+    /// The checker's loader errors, each `file:line: message`.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n       "))]
+    Input(Vec<InputError>),
+    #[error("no Deployment or StatefulSet in {0}: --from needs at least one workload to simulate")]
+    NoWorkloads(String),
+    #[error(
+        "--rollout {name}: no Deployment or StatefulSet of that name in the manifests (found: {found})"
+    )]
+    UnknownRollout { name: String, found: String },
+    #[error("--{flag} must be at least 1")]
+    Zero { flag: &'static str },
+    #[error(
+        "the scenario built from the manifests is not valid: {0}; run with --print-scenario to see it"
+    )]
+    Invalid(crate::scenario::Invalid),
+}
+
+/// One document as read by the second pass: just what the checker's model does not keep.
+#[derive(Debug, Default)]
+struct Raw {
+    kind: String,
+    name: String,
+    namespace: String,
+    /// `spec.template.spec`, read with k8s-openapi's full type: the checker keeps a compact one
+    /// of its own, shaped by its rules.
+    pod_spec: Option<PodSpec>,
+    max_surge: Option<IntOrString>,
+    protect_operations: Option<Vec<String>>,
+}
+
+/// Reads the inputs once, hands each file's text to the checker's `load_text`, and scans the
+/// same text for what the checker's model drops.
+fn read(paths: &[PathBuf]) -> (Vec<Object>, Vec<Raw>, Vec<InputError>) {
+    let mut errors = Vec::new();
+    let inputs = load::expand(paths, &mut errors);
+    let (mut objects, mut raws) = (Vec::new(), Vec::new());
+    for input in inputs {
+        let (name, text) = match &input {
+            Input::Stdin => {
+                let mut s = String::new();
+                match std::io::stdin().read_to_string(&mut s) {
+                    Ok(_) => ("-".to_owned(), s),
+                    Err(e) => {
+                        errors.push(InputError {
+                            file: "-".into(),
+                            line: 0,
+                            message: format!("cannot read standard input: {e}"),
+                        });
+                        continue;
+                    }
+                }
+            }
+            Input::File(p) => match std::fs::read_to_string(p) {
+                Ok(s) => (p.display().to_string(), s),
+                Err(e) => {
+                    errors.push(InputError {
+                        file: p.display().to_string(),
+                        line: 0,
+                        message: format!("cannot read: {e}"),
+                    });
+                    continue;
+                }
+            },
+        };
+        let loaded = load::load_text(&name, &text, "default");
+        objects.extend(loaded.objects);
+        if loaded.errors.is_empty() {
+            scan(&text, &mut raws);
+        }
+        errors.extend(loaded.errors);
+    }
+    (objects, raws, errors)
+}
+
+/// The second pass. Only called on text the checker's loader read without error, and it stops
+/// at the first document it cannot read: after a syntax error the document iterator of
+/// serde_norway can keep yielding the same error forever.
+fn scan(text: &str, out: &mut Vec<Raw>) {
+    for doc in serde_norway::Deserializer::from_str(text) {
+        let Ok(v) = Value::deserialize(doc) else {
+            return;
+        };
+        raw_value(&v, out);
+    }
+}
+
+fn raw_value(v: &Value, out: &mut Vec<Raw>) {
+    let Some(kind) = v.get("kind").and_then(Value::as_str) else {
+        return;
+    };
+    if kind.ends_with("List")
+        && let Some(items) = v.get("items").and_then(Value::as_array)
+    {
+        for i in items {
+            raw_value(i, out);
+        }
+        return;
+    }
+    let spec = v.get("spec");
+    out.push(Raw {
+        kind: kind.to_owned(),
+        namespace: v
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default")
+            .to_owned(),
+        pod_spec: spec
+            .and_then(|s| s.pointer("/template/spec"))
+            .and_then(|p| serde_json::from_value(p.clone()).ok()),
+        name: v
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        max_surge: spec
+            .and_then(|s| s.pointer("/strategy/rollingUpdate/maxSurge"))
+            .and_then(int_or_string_value),
+        protect_operations: spec
+            .and_then(|s| s.get("protectOperations"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            }),
+    });
+}
+
+fn int_or_string_value(v: &Value) -> Option<IntOrString> {
+    match v {
+        Value::Number(n) => n.as_i64().map(IntOrString::Int),
+        Value::String(s) => Some(IntOrString::String(s.clone())),
+        _ => None,
+    }
+}
+
+fn int_or_string(v: &K8sIntOrString) -> IntOrString {
+    match v {
+        K8sIntOrString::Int(n) => IntOrString::Int(i64::from(*n)),
+        K8sIntOrString::String(s) => IntOrString::String(s.clone()),
+    }
+}
+
+const HOSTNAME: &str = "kubernetes.io/hostname";
+const ZONE: &str = "topology.kubernetes.io/zone";
+
+/// The scenario format's short names for the two well-known keys.
+fn short_key(key: &str) -> String {
+    match key {
+        HOSTNAME => "hostname".into(),
+        ZONE => "zone".into(),
+        other => other.into(),
+    }
+}
+
+/// Whether a term's selector picks the workload's own pods: the only anti-affinity and spread the
+/// model knows (the scenario format says "among a workload's own pods").
+fn selects_own(sel: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
+    let Some(sel) = sel else { return false };
+    if sel
+        .match_expressions
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
+        return false;
+    }
+    let ml = sel.match_labels.clone().unwrap_or_default();
+    !ml.is_empty() && ml.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// Readiness: the slowest container's readinessProbe `initialDelaySeconds` (the first probe runs
+/// then, and one success makes the pod Ready); when no container says (no probe, or no delay),
+/// [`DEFAULT_READINESS_SECONDS`], which stands in for image pull and start.
+fn readiness(spec: &PodSpec) -> Dur {
+    let delay = spec
+        .containers
+        .iter()
+        .filter_map(|c| c.readiness_probe.as_ref()?.initial_delay_seconds)
+        .max()
+        .unwrap_or(0);
+    if delay > 0 {
+        Dur::secs(delay as u64)
+    } else {
+        Dur::secs(DEFAULT_READINESS_SECONDS)
+    }
+}
+
+/// Termination: a `preStop` sleep keeps the pod terminating that long (capped by the grace
+/// period); otherwise the scenario format's default.
+fn termination(spec: &PodSpec) -> Option<Dur> {
+    let sleep = spec
+        .containers
+        .iter()
+        .filter_map(|c| c.lifecycle.as_ref()?.pre_stop.as_ref()?.sleep.as_ref())
+        .map(|s| s.seconds.max(0))
+        .max()?;
+    let grace = spec.termination_grace_period_seconds.unwrap_or(30).max(0);
+    Some(Dur::secs(sleep.min(grace) as u64))
+}
+
+/// Anti-affinity and topology spread among the workload's own pods; anything else is a note.
+fn placement(
+    spec: &PodSpec,
+    labels: &BTreeMap<String, String>,
+    skipped: &mut bool,
+) -> (Option<AntiAffinity>, Vec<TopologySpread>) {
+    let mut anti = AntiAffinity {
+        required: Vec::new(),
+        preferred: Vec::new(),
+    };
+    if let Some(a) = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.pod_anti_affinity.as_ref())
+    {
+        for t in a
+            .required_during_scheduling_ignored_during_execution
+            .iter()
+            .flatten()
+        {
+            if selects_own(t.label_selector.as_ref(), labels) {
+                anti.required.push(short_key(&t.topology_key));
+            } else {
+                *skipped = true;
+            }
+        }
+        for w in a
+            .preferred_during_scheduling_ignored_during_execution
+            .iter()
+            .flatten()
+        {
+            let t = &w.pod_affinity_term;
+            if selects_own(t.label_selector.as_ref(), labels) {
+                anti.preferred.push(short_key(&t.topology_key));
+            } else {
+                *skipped = true;
+            }
+        }
+    }
+    let mut spread = Vec::new();
+    for c in spec.topology_spread_constraints.iter().flatten() {
+        if selects_own(c.label_selector.as_ref(), labels) {
+            spread.push(TopologySpread {
+                topology_key: short_key(&c.topology_key),
+                max_skew: c.max_skew.max(1) as u32,
+                when_unsatisfiable: if c.when_unsatisfiable == "ScheduleAnyway" {
+                    WhenUnsatisfiable::ScheduleAnyway
+                } else {
+                    WhenUnsatisfiable::DoNotSchedule
+                },
+            });
+        } else {
+            *skipped = true;
+        }
+    }
+    let anti = (!anti.required.is_empty() || !anti.preferred.is_empty()).then_some(anti);
+    (anti, spread)
+}
+
+fn kind_word(k: CheckKind) -> &'static str {
+    match k {
+        CheckKind::Deployment => "Deployment",
+        CheckKind::StatefulSet => "StatefulSet",
+        CheckKind::DaemonSet => "DaemonSet",
+        CheckKind::ReplicaSet => "ReplicaSet",
+        CheckKind::Pod => "Pod",
+    }
+}
+
+/// `2 DaemonSet, 1 Pod`
+fn counted(m: &BTreeMap<String, usize>) -> String {
+    m.iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Builds the scenario. Loader errors (a malformed manifest, a file that does not exist) are
+/// returned, never skipped: a simulation of half the manifests would answer the wrong question.
+pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
+    if opts.nodes == 0 {
+        return Err(FromError::Zero { flag: "nodes" });
+    }
+    if opts.zones == 0 {
+        return Err(FromError::Zero { flag: "zones" });
+    }
+    if opts.node_capacity == Some(0) {
+        return Err(FromError::Zero {
+            flag: "node-capacity",
+        });
+    }
+    if opts.parallel == Some(0) {
+        return Err(FromError::Zero { flag: "parallel" });
+    }
+    let (objects, raws, errors) = read(&opts.paths);
+    if !errors.is_empty() {
+        return Err(FromError::Input(errors));
+    }
+    let from = opts
+        .paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut notes = Vec::new();
+
+    // One namespace per scenario: the first workload's.
+    let namespace = objects
+        .iter()
+        .find(|o| {
+            o.workload()
+                .is_some_and(|w| matches!(w.kind, CheckKind::Deployment | CheckKind::StatefulSet))
+        })
+        .map(|o| o.namespace.clone())
+        .ok_or_else(|| FromError::NoWorkloads(from.clone()))?;
+    let mut other_ns: BTreeMap<String, usize> = BTreeMap::new();
+    let mut unsupported: BTreeMap<String, usize> = BTreeMap::new();
+    let mut workloads: Vec<Workload> = Vec::new();
+    let mut budgets: Vec<Budget> = Vec::new();
+    let mut placement_skipped = Vec::new();
+    let mut skipped_budgets = Vec::new();
+    let hpas: Vec<&Object> = objects
+        .iter()
+        .filter(|o| o.namespace == namespace && o.hpa().is_some())
+        .collect();
+
+    for o in &objects {
+        if o.namespace != namespace {
+            *other_ns.entry(o.namespace.clone()).or_default() += 1;
+            continue;
+        }
+        match &o.body {
+            Body::Workload(w) => {
+                let kind = match w.kind {
+                    CheckKind::Deployment => WorkloadKind::Deployment,
+                    CheckKind::StatefulSet => WorkloadKind::StatefulSet,
+                    // Owned ReplicaSets and Pods are simulated through their owner.
+                    _ if w.owned => continue,
+                    other => {
+                        *unsupported.entry(kind_word(other).to_owned()).or_default() += 1;
+                        continue;
+                    }
+                };
+                if workloads.iter().any(|x| x.name == o.name) {
+                    notes.push(format!(
+                        "{} left out: the scenario needs unique workload names and {} is taken",
+                        o.display(),
+                        o.name
+                    ));
+                    continue;
+                }
+                // The HPA's minReplicas, as `steady check` counts it: the scale at low load.
+                let hpa = hpas
+                    .iter()
+                    .filter_map(|h| h.hpa())
+                    .find(|h| h.target_name == o.name && h.target_kind == kind_word(w.kind));
+                let replicas = match hpa {
+                    Some(h) => h.min_replicas.unwrap_or(1),
+                    None => w.replicas.unwrap_or(1),
+                }
+                .max(0) as u32;
+                let strategy = match kind {
+                    WorkloadKind::StatefulSet => None,
+                    WorkloadKind::Deployment if w.strategy.as_deref() == Some("Recreate") => {
+                        Some(Strategy {
+                            type_: StrategyType::Recreate,
+                            max_surge: None,
+                            max_unavailable: None,
+                        })
+                    }
+                    WorkloadKind::Deployment => {
+                        let surge = raws
+                            .iter()
+                            .find(|r| {
+                                r.kind == "Deployment"
+                                    && r.name == o.name
+                                    && r.namespace == o.namespace
+                            })
+                            .and_then(|r| r.max_surge.clone());
+                        let unavailable = w.max_unavailable.as_ref().map(int_or_string);
+                        (surge.is_some() || unavailable.is_some()).then_some(Strategy {
+                            type_: StrategyType::RollingUpdate,
+                            max_surge: surge,
+                            max_unavailable: unavailable,
+                        })
+                    }
+                };
+                let raw = raws.iter().find(|r| {
+                    r.kind == kind_word(w.kind) && r.name == o.name && r.namespace == o.namespace
+                });
+                let pod_spec = raw.and_then(|r| r.pod_spec.clone()).unwrap_or_default();
+                let mut skipped = false;
+                let (anti_affinity, topology_spread) =
+                    placement(&pod_spec, &w.labels, &mut skipped);
+                if skipped {
+                    placement_skipped.push(o.name.clone());
+                }
+                workloads.push(Workload {
+                    kind,
+                    name: o.name.clone(),
+                    replicas,
+                    labels: w.labels.clone(),
+                    strategy,
+                    pod_management_policy: match (kind, w.pod_management_policy.as_deref()) {
+                        (WorkloadKind::StatefulSet, Some("Parallel")) => {
+                            Some(PodManagementPolicy::Parallel)
+                        }
+                        _ => None,
+                    },
+                    min_ready_seconds: w.min_ready_seconds.unwrap_or(0).max(0) as u32,
+                    readiness: Some(Readiness {
+                        fixed: Some(readiness(&pod_spec)),
+                        ..Readiness::default()
+                    }),
+                    termination: termination(&pod_spec),
+                    anti_affinity,
+                    topology_spread,
+                });
+            }
+            Body::Budget(b) => {
+                let kind = if b.is_pub {
+                    BudgetKindSpec::PodUnavailableBudget
+                } else {
+                    BudgetKindSpec::PodDisruptionBudget
+                };
+                let target_ref = match &b.target_ref {
+                    Some(t) => match t.kind.as_str() {
+                        "Deployment" => Some(BudgetTarget {
+                            kind: WorkloadKind::Deployment,
+                            name: t.name.clone(),
+                        }),
+                        "StatefulSet" => Some(BudgetTarget {
+                            kind: WorkloadKind::StatefulSet,
+                            name: t.name.clone(),
+                        }),
+                        other => {
+                            skipped_budgets.push(format!(
+                                "{} (targetRef kind {other} is not simulated)",
+                                o.display()
+                            ));
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                let selector = if target_ref.is_some() {
+                    None
+                } else {
+                    match &b.selector {
+                        Some(s) if s.match_expressions.as_ref().is_some_and(|e| !e.is_empty()) => {
+                            skipped_budgets.push(format!(
+                                "{} (matchExpressions: the scenario format takes matchLabels only)",
+                                o.display()
+                            ));
+                            continue;
+                        }
+                        Some(s) if s.match_labels.as_ref().is_some_and(|m| !m.is_empty()) => {
+                            s.match_labels.clone()
+                        }
+                        _ => {
+                            skipped_budgets.push(format!(
+                                "{} (an empty selector: it would cover every pod)",
+                                o.display()
+                            ));
+                            continue;
+                        }
+                    }
+                };
+                let protect_operations = if b.is_pub {
+                    raws.iter()
+                        .find(|r| {
+                            r.kind == "PodUnavailableBudget"
+                                && r.name == o.name
+                                && r.namespace == o.namespace
+                        })
+                        .and_then(|r| r.protect_operations.clone())
+                } else {
+                    None
+                };
+                budgets.push(Budget {
+                    kind,
+                    name: o.name.clone(),
+                    selector,
+                    target_ref,
+                    min_available: b.min_available.as_ref().map(int_or_string),
+                    max_unavailable: b.max_unavailable.as_ref().map(int_or_string),
+                    protect_operations,
+                    unhealthy_pod_policy: b.unhealthy_policy.clone(),
+                });
+            }
+            Body::Hpa(_) | Body::Service(_) => {}
+        }
+    }
+    // Kinds the checker reads without a Body of ours, and those it skips silently.
+    let read_kinds = [
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "Pod",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "PodUnavailableBudget",
+    ];
+    let mut other_kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &raws {
+        if !read_kinds.contains(&r.kind.as_str()) {
+            *other_kinds.entry(r.kind.clone()).or_default() += 1;
+        }
+    }
+    if !unsupported.is_empty() {
+        notes.push(format!(
+            "not simulated: {} (only Deployments and StatefulSets are; a real drain would evict \
+             bare pods for good and leave DaemonSet pods)",
+            counted(&unsupported)
+        ));
+    }
+    if !other_kinds.is_empty() {
+        notes.push(format!(
+            "ignored kinds: {} (no pods or budgets of their own)",
+            counted(&other_kinds)
+        ));
+    }
+    if !other_ns.is_empty() {
+        let list: Vec<String> = other_ns
+            .iter()
+            .map(|(ns, n)| format!("{n} in {ns}"))
+            .collect();
+        notes.push(format!(
+            "one namespace per scenario: simulating {namespace}, leaving out {}",
+            list.join(", ")
+        ));
+    }
+    if !placement_skipped.is_empty() {
+        notes.push(format!(
+            "anti-affinity or spread terms that select other pods (or use matchExpressions) are \
+             not modelled: {}",
+            placement_skipped.join(", ")
+        ));
+    }
+    if !skipped_budgets.is_empty() {
+        notes.push(format!("budgets left out: {}", skipped_budgets.join("; ")));
+    }
+    for r in &opts.rollout {
+        if !workloads.iter().any(|w| &w.name == r) {
+            return Err(FromError::UnknownRollout {
+                name: r.clone(),
+                found: workloads
+                    .iter()
+                    .map(|w| w.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+
+    let mut scenario = Scenario {
+        name: "from-manifests".into(),
+        description: String::new(),
+        namespace: namespace.clone(),
+        horizon: None,
+        cluster: Cluster {
+            nodes: Vec::new(),
+            generate: Some(Generate {
+                count: opts.nodes,
+                zones: opts.zones,
+                capacity: opts.node_capacity,
+                prefix: "node".into(),
+            }),
+        },
+        workloads,
+        budgets,
+        timeline: Vec::new(),
+    };
+    let drain = if opts.drain_nodes == 0 {
+        Vec::new()
+    } else {
+        most_guarded(&scenario, opts.drain_nodes as usize)?
+    };
+    if opts.drain_nodes as usize > drain.len() {
+        notes.push(format!(
+            "--drain-nodes {}: the cluster has {} node(s); draining them all",
+            opts.drain_nodes,
+            drain.len()
+        ));
+    }
+    for r in &opts.rollout {
+        scenario.timeline.push(Step {
+            name: None,
+            at: Some(Dur(0)),
+            after: None,
+            drain: None,
+            cordon: None,
+            uncordon: None,
+            rollout: Some(Rollout {
+                workload: r.clone(),
+            }),
+            scale: None,
+            hpa: None,
+            fail_node: None,
+        });
+    }
+    if !drain.is_empty() {
+        scenario.timeline.push(Step {
+            name: Some("drain".into()),
+            at: Some(Dur(0)),
+            after: None,
+            drain: Some(Drain {
+                nodes: drain.clone(),
+                zones: Vec::new(),
+                parallel: opts.parallel,
+                timeout: None,
+                uncordon: false,
+                downtime: None,
+            }),
+            cordon: None,
+            uncordon: None,
+            rollout: None,
+            scale: None,
+            hpa: None,
+            fail_node: None,
+        });
+    }
+    let rollouts = if opts.rollout.is_empty() {
+        String::new()
+    } else {
+        format!(" while rolling out {}", opts.rollout.join(", "))
+    };
+    scenario.description = format!(
+        "Built by `steady sim --from {from}`: {} workload(s) and {} budget(s) of namespace {namespace} \
+         on {} nodes in {} zones; drain {} (the nodes carrying the most budget-guarded pods){rollouts}.",
+        scenario.workloads.len(),
+        scenario.budgets.len(),
+        opts.nodes,
+        opts.zones,
+        if drain.is_empty() {
+            "nothing".to_owned()
+        } else {
+            drain.join(", ")
+        },
+    );
+    Ok(Built { scenario, notes })
+}
+
+/// The `k` nodes with the most pods covered by a budget once the workloads are placed (the
+/// engine's own scheduler, so this is where the pods really are at time 0); ties go to the
+/// lower-numbered node. These are the drains a budget has something to say about.
+fn most_guarded(s: &Scenario, k: usize) -> Result<Vec<String>, FromError> {
+    let sim = crate::Sim::new(s, 1, true).map_err(FromError::Invalid)?;
+    let mut counts: Vec<(usize, usize)> = sim
+        .m
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let guarded = n
+                .pods
+                .iter()
+                .filter(|&&p| {
+                    let pod = &sim.pods[p];
+                    !pod.gone && !sim.m.workloads[pod.workload].budgets.is_empty()
+                })
+                .count();
+            (i, guarded)
+        })
+        .collect();
+    counts.sort_by_key(|&(i, n)| (std::cmp::Reverse(n), i));
+    Ok(counts
+        .into_iter()
+        .take(k)
+        .map(|(i, _)| sim.m.nodes[i].name.clone())
+        .collect())
+}

@@ -1,0 +1,203 @@
+//! `steady sim --from`: manifests in, a scenario out, with the checker's loaders.
+
+use std::path::PathBuf;
+
+use steady_sim::from::{self, Built, FromError, FromOptions};
+use steady_sim::{load, scenario_yaml, simulate};
+
+fn repo(p: &str) -> PathBuf {
+    PathBuf::from(format!("{}/../../{p}", env!("CARGO_MANIFEST_DIR")))
+}
+
+fn opts(paths: &[&str]) -> FromOptions {
+    FromOptions {
+        paths: paths.iter().map(|p| repo(p)).collect(),
+        nodes: 6,
+        zones: 3,
+        node_capacity: None,
+        drain_nodes: 1,
+        parallel: None,
+        rollout: Vec::new(),
+    }
+}
+
+fn json(b: &Built, enforce: bool) -> serde_json::Value {
+    serde_json::to_value(simulate(&b.scenario, 1, enforce).unwrap().1).unwrap()
+}
+
+#[test]
+fn check_example_builds_a_deterministic_scenario() {
+    let b = from::build(&opts(&["examples/check/fixed"])).unwrap();
+    let s = &b.scenario;
+    let w: Vec<(&str, u32)> = s
+        .workloads
+        .iter()
+        .map(|w| (w.name.as_str(), w.replicas))
+        .collect();
+    // web has no spec.replicas: its HPA's minReplicas (3) counts, as in `steady check`.
+    assert_eq!(w, [("web", 3), ("api", 2)]);
+    let budgets: Vec<&str> = s.budgets.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(budgets, ["web", "api"]);
+    let drain = s.timeline[0].drain.as_ref().unwrap();
+    assert_eq!(drain.nodes, ["node-0"]);
+    // Same input, same answer.
+    let first = json(&b, true);
+    let again = json(
+        &from::build(&opts(&["examples/check/fixed"])).unwrap(),
+        true,
+    );
+    assert_eq!(first, again);
+    assert_eq!(first["workloads"][0]["minAvailable"], 2);
+    assert!(
+        first["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["outcome"] == "completed"),
+        "{first}"
+    );
+}
+
+#[test]
+fn shop_manifests_drain_during_rollout_holds_with_budgets_only() {
+    let mut o = opts(&["examples/scenarios/manifests"]);
+    o.drain_nodes = 2;
+    o.rollout = vec!["web".into()];
+    let b = from::build(&o).unwrap();
+    let s = &b.scenario;
+    let web = &s.workloads[0];
+    assert_eq!((web.name.as_str(), web.replicas), ("web", 3));
+    // readinessProbe.initialDelaySeconds, preStop sleep, required anti-affinity, Parallel.
+    assert_eq!(
+        web.readiness.as_ref().unwrap().fixed,
+        Some(steady_sim::scenario::Dur::secs(15))
+    );
+    assert_eq!(web.termination, Some(steady_sim::scenario::Dur::secs(10)));
+    let raft = &s.workloads[1];
+    assert_eq!(raft.replicas, 5);
+    assert_eq!(raft.anti_affinity.as_ref().unwrap().required, ["hostname"]);
+    assert_eq!(
+        s.budgets[1].kind,
+        steady_sim::scenario::BudgetKindSpec::PodUnavailableBudget
+    );
+    // The DaemonSet and the ConfigMap are each named once, not simulated, not fatal.
+    assert_eq!(
+        b.notes.iter().filter(|n| n.contains("1 DaemonSet")).count(),
+        1,
+        "{:?}",
+        b.notes
+    );
+    assert!(b.notes.iter().any(|n| n.contains("1 ConfigMap")));
+    let with = simulate(s, 1, true).unwrap().1;
+    let without = simulate(s, 1, false).unwrap().1;
+    assert!(with.passed(), "{}", with.verdict());
+    assert!(!without.passed());
+    let min = |r: &steady_sim::RunReport, w: &str| {
+        r.workloads
+            .iter()
+            .find(|x| x.name == w)
+            .unwrap()
+            .min_available
+    };
+    assert_eq!(min(&with, "raft"), 4);
+    assert!(min(&without, "raft") < 4);
+    assert!(min(&with, "web") >= 2 && min(&without, "web") < 2);
+}
+
+#[test]
+fn printed_scenario_runs_the_same() {
+    let mut o = opts(&["examples/scenarios/manifests"]);
+    o.drain_nodes = 2;
+    o.parallel = Some(2);
+    o.rollout = vec!["web".into(), "raft".into()];
+    let b = from::build(&o).unwrap();
+    let text = scenario_yaml(&b.scenario);
+    let reread = load("printed.yaml", &text).unwrap();
+    let a = serde_json::to_value(simulate(&b.scenario, 1, true).unwrap().1).unwrap();
+    let c = serde_json::to_value(simulate(&reread, 1, true).unwrap().1).unwrap();
+    assert_eq!(a, c, "{text}");
+    assert!(
+        text.contains("parallel: 2") && text.contains("fixed: 20s"),
+        "{text}"
+    );
+}
+
+#[test]
+fn most_guarded_nodes_are_drained_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    // guarded has a budget; free has none and, placed first, fills node-0 and node-1.
+    std::fs::write(
+        &f,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: free}\nspec:\n  replicas: 4\n  selector: {matchLabels: {app: free}}\n  template:\n    metadata: {labels: {app: free}}\n    spec: {containers: [{name: c}]}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: guarded}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: guarded}}\n  template:\n    metadata: {labels: {app: guarded}}\n    spec: {containers: [{name: c}]}\n---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: guarded}\nspec:\n  maxUnavailable: 0\n  selector: {matchLabels: {app: guarded}}\n",
+    )
+    .unwrap();
+    let mut o = opts(&[]);
+    o.paths = vec![f];
+    o.nodes = 3;
+    let b = from::build(&o).unwrap();
+    let sim = steady_sim::Sim::new(&b.scenario, 1, true).unwrap();
+    let guarded_node = sim
+        .pods
+        .iter()
+        .find(|p| !p.gone && sim.m.workloads[p.workload].name == "guarded")
+        .and_then(|p| p.node)
+        .unwrap();
+    let drained = &b.scenario.timeline[0].drain.as_ref().unwrap().nodes;
+    assert_eq!(drained, &[sim.m.nodes[guarded_node].name.clone()]);
+    // maxUnavailable: 0 — the drain must be reported blocked, naming the budget.
+    let r = simulate(&b.scenario, 1, true).unwrap().1;
+    assert_eq!(r.operations[0].outcome, "blocked");
+    assert!(r.verdict().contains("PodDisruptionBudget guarded"));
+}
+
+#[test]
+fn a_malformed_manifest_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("broken.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ok}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d\n",
+    )
+    .unwrap();
+    let mut o = opts(&[]);
+    o.paths = vec![f.clone()];
+    let err = from::build(&o).unwrap_err();
+    assert!(matches!(err, FromError::Input(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("{}:", f.display())), "{msg}");
+    assert!(msg.contains("malformed YAML"), "{msg}");
+    // Exit code 2, like every bad input.
+    let code = steady_sim::Error::from(err).exit_code();
+    assert_eq!(
+        format!("{code:?}"),
+        format!("{:?}", std::process::ExitCode::from(2))
+    );
+}
+
+#[test]
+fn a_missing_file_and_an_unknown_rollout_are_errors() {
+    let mut o = opts(&["examples/check/fixed", "no/such/file.yaml"]);
+    let err = from::build(&o).unwrap_err().to_string();
+    assert!(err.contains("no/such/file.yaml"), "{err}");
+    o.paths.pop();
+    o.rollout = vec!["nope".into()];
+    let err = from::build(&o).unwrap_err().to_string();
+    assert!(
+        err.contains("--rollout nope") && err.contains("web, api"),
+        "{err}"
+    );
+}
+
+#[test]
+fn manifests_without_workloads_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("cm.yaml");
+    std::fs::write(&f, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n").unwrap();
+    let mut o = opts(&[]);
+    o.paths = vec![f];
+    assert!(matches!(
+        from::build(&o).unwrap_err(),
+        FromError::NoWorkloads(_)
+    ));
+}
