@@ -318,7 +318,12 @@ async fn scenario(client: Client, run: String) {
             .await
             .is_err()
     );
-    let stranger = certs::generate(Timestamp::now(), Validity::default(), &[name.clone()]).unwrap();
+    let stranger = certs::generate(
+        Timestamp::now(),
+        Validity::default(),
+        std::slice::from_ref(&name),
+    )
+    .unwrap();
     assert!(tls_get(listen, &name, &stranger.ca_bundle()).await.is_err());
 
     // 4. A rotation raced by two replicas is written once (on a Secret of its own, with times in
