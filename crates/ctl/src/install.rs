@@ -342,7 +342,7 @@ pub struct InstallArgs {
 
     /// What the API server does with a protected disruption while no guard replica answers:
     /// Fail refuses it (drains wait), Ignore lets it through unguarded.
-    #[arg(long, value_enum, default_value_t = FailurePolicy::Fail)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = FailurePolicy::Fail)]
     pub failure_policy: FailurePolicy,
 
     /// Guard only namespaces labelled steady.dev/guard=enabled (default: every namespace but those

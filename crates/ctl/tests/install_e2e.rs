@@ -239,3 +239,63 @@ async fn cert_manager_mode_without_cert_manager_changes_nothing() {
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     assert!(namespaces.get_opt(&opts.namespace).await.unwrap().is_none());
 }
+
+/// Installing into a namespace steady did not create uses it as it is, and uninstall leaves it.
+#[tokio::test]
+async fn an_existing_namespace_is_kept() {
+    let Ok(kubeconfig) = std::env::var("STEADY_E2E_KUBECONFIG") else {
+        eprintln!("skipped: STEADY_E2E_KUBECONFIG is not set (needs a real API server)");
+        return;
+    };
+    use k8s_openapi::api::core::v1::Namespace;
+    let client = client(&kubeconfig).await;
+    let suffix = format!("{:08x}", rand::random::<u32>());
+    let opts = options(&suffix);
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": opts.namespace, "labels": { "team": "theirs" } }
+    }))
+    .unwrap();
+    namespaces
+        .create(&Default::default(), &ns)
+        .await
+        .expect("create namespace");
+
+    let outcome = AssertUnwindSafe(async {
+        let applied = install::install(&client, &opts, |_| {})
+            .await
+            .expect("install");
+        assert_eq!(applied[0].object.kind, "Namespace");
+        assert_eq!(applied[0].outcome, Outcome::Kept);
+        let live = namespaces.get(&opts.namespace).await.unwrap();
+        assert!(
+            !live.labels().contains_key("app.kubernetes.io/managed-by"),
+            "install labelled a namespace it does not own"
+        );
+    })
+    .catch_unwind()
+    .await;
+    let un = UninstallOptions {
+        namespace: opts.namespace.clone(),
+        name: opts.name.clone(),
+        delete_crd: false,
+    };
+    let removed = install::uninstall(&client, &un, |_| {}).await;
+    let still_there = namespaces.get_opt(&opts.namespace).await;
+    let _ = namespaces
+        .delete(&opts.namespace, &Default::default())
+        .await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    let removed = removed.expect("uninstall");
+    let ns_removal = removed
+        .iter()
+        .find(|r| r.object.kind == "Namespace")
+        .unwrap();
+    assert_eq!(ns_removal.removal, Removal::Kept);
+    let still_there = still_there
+        .unwrap()
+        .expect("uninstall deleted a namespace it did not create");
+    assert!(still_there.metadata.deletion_timestamp.is_none());
+}
