@@ -37,6 +37,11 @@ pub enum Ev {
     },
     /// A drain moves to the next node(s).
     DrainNext(usize),
+    /// An in-place update or resize of one pod (first try or a retry).
+    InPlace {
+        op: usize,
+        pod: usize,
+    },
     HpaStep {
         op: usize,
         step: usize,
@@ -232,7 +237,11 @@ impl Sim {
         self.queue.iter().all(|Reverse((_, _, e))| {
             matches!(
                 e,
-                Ev::Reconcile(_) | Ev::OpDeadline(_) | Ev::Evict { .. } | Ev::DrainNext(_)
+                Ev::Reconcile(_)
+                    | Ev::OpDeadline(_)
+                    | Ev::Evict { .. }
+                    | Ev::DrainNext(_)
+                    | Ev::InPlace { .. }
             )
         })
     }
@@ -410,6 +419,14 @@ impl Sim {
     /// Asks the budgets whether pod `p` may be disrupted by `op`, exactly as the webhook would,
     /// and on success starts its termination. Returns the refusal otherwise.
     pub fn disrupt(&mut self, p: usize, op: Operation) -> Result<(), Box<Denial>> {
+        self.ask(p, op)?;
+        self.terminate(p);
+        Ok(())
+    }
+
+    /// Asks the budgets whether pod `p` may be disrupted by `op` and, allowed, writes the
+    /// statuses the webhook would; what the disruption does to the pod is the caller's.
+    pub fn ask(&mut self, p: usize, op: Operation) -> Result<(), Box<Denial>> {
         let w = self.pods[p].workload;
         let decision = {
             let covering: Vec<usize> = if self.enforce {
@@ -461,7 +478,6 @@ impl Sim {
                 }
             }
         }
-        self.terminate(p);
         Ok(())
     }
 

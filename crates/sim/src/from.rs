@@ -657,6 +657,8 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
             scale: None,
             hpa: None,
             fail_node: None,
+            update: None,
+            resize: None,
         });
     }
     if !drain.is_empty() {
@@ -678,6 +680,8 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
             scale: None,
             hpa: None,
             fail_node: None,
+            update: None,
+            resize: None,
         });
     }
     let rollouts = if opts.rollout.is_empty() {

@@ -3,9 +3,11 @@
 //! uncordon, rollouts, scaling, HPA-like steps and node failures. Each records when it started and
 //! finished, and every refusal it met, by budget.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
-use steady_budget::{Denial, Operation};
+use k8s_openapi::api::core::v1::{Container, ContainerResizePolicy, PodSpec, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use steady_budget::{Denial, Operation, Restart, resize_restart, update_restart};
 
 use crate::engine::{DenialStat, Ev, Sim, tally};
 use crate::model::{Model, kind_name, nodes_of_zone};
@@ -35,8 +37,24 @@ pub struct DrainOp {
     pub node_started: BTreeMap<usize, u64>,
 }
 
+/// An in-place change of every pod of a workload, `parallel` pods at a time.
+pub struct InPlaceOp {
+    pub workload: usize,
+    /// `Update` or `Resize`: what the webhook is asked.
+    pub operation: Operation,
+    /// Why the change restarts a container, as steady-budget's `update_restart` /
+    /// `resize_restart` judge it; None: not a disruption, applied without asking.
+    pub restart: Option<Restart>,
+    pub parallel: usize,
+    pub queue: VecDeque<usize>,
+    /// (pod, restarted yet)
+    pub active: Vec<(usize, bool)>,
+    pub changed: usize,
+}
+
 pub enum OpKind {
     Drain(DrainOp),
+    InPlace(InPlaceOp),
     Cordon(Vec<usize>),
     Uncordon(Vec<usize>),
     Rollout(usize),
@@ -141,11 +159,45 @@ fn op_kind(step: &Step, f: &str, m: &Model) -> Result<(String, OpKind), Invalid>
         step.scale.is_some(),
         step.hpa.is_some(),
         step.fail_node.is_some(),
+        step.update.is_some(),
+        step.resize.is_some(),
     ];
     if set.iter().filter(|x| **x).count() != 1 {
         return Err(invalid(
             f.to_owned(),
-            "each step needs exactly one of drain, cordon, uncordon, rollout, scale, hpa, failNode",
+            "each step needs exactly one of drain, cordon, uncordon, rollout, scale, hpa, failNode, update, resize",
+        ));
+    }
+    if let Some(u) = &step.update {
+        let w = workload(m, &u.workload, &format!("{f}.update.workload"))?;
+        let parallel = parallel_of(u.parallel, &format!("{f}.update.parallel"))?;
+        let (old, new) = image_change();
+        return Ok((
+            format!("in-place update {}", u.workload),
+            in_place(w, Operation::Update, update_restart(&old, &new), parallel),
+        ));
+    }
+    if let Some(r) = &step.resize {
+        let w = workload(m, &r.workload, &format!("{f}.resize.workload"))?;
+        let parallel = parallel_of(r.parallel, &format!("{f}.resize.parallel"))?;
+        let resource = r.resource.as_deref().unwrap_or("cpu");
+        let policy = r.restart_policy.as_deref().unwrap_or("NotRequired");
+        if !matches!(resource, "cpu" | "memory") {
+            return Err(invalid(
+                format!("{f}.resize.resource"),
+                format!("{resource:?} is not cpu or memory"),
+            ));
+        }
+        if !matches!(policy, "NotRequired" | "RestartContainer") {
+            return Err(invalid(
+                format!("{f}.resize.restartPolicy"),
+                format!("{policy:?} is not NotRequired or RestartContainer"),
+            ));
+        }
+        let (old, new) = resource_change(resource, policy);
+        return Ok((
+            format!("resize {} {resource}", r.workload),
+            in_place(w, Operation::Resize, resize_restart(&old, &new), parallel),
         ));
     }
     if let Some(d) = &step.drain {
@@ -263,6 +315,69 @@ fn op_kind(step: &Step, f: &str, m: &Model) -> Result<(String, OpKind), Invalid>
     ))
 }
 
+fn parallel_of(p: Option<u32>, field: &str) -> Result<usize, Invalid> {
+    match p.unwrap_or(1) {
+        0 => Err(invalid(field.to_owned(), "must be at least 1")),
+        n => Ok(n as usize),
+    }
+}
+
+fn in_place(w: usize, operation: Operation, restart: Option<Restart>, parallel: usize) -> OpKind {
+    OpKind::InPlace(InPlaceOp {
+        workload: w,
+        operation,
+        restart,
+        parallel,
+        queue: VecDeque::new(),
+        active: Vec::new(),
+        changed: 0,
+    })
+}
+
+fn container(image: &str) -> Container {
+    Container {
+        name: "app".into(),
+        image: Some(image.into()),
+        ..Container::default()
+    }
+}
+
+/// The pod spec before and after an in-place update: a new image, as a controller that updates
+/// pods in place writes it.
+fn image_change() -> (PodSpec, PodSpec) {
+    let spec = |image| PodSpec {
+        containers: vec![container(image)],
+        ..PodSpec::default()
+    };
+    (spec("app:1"), spec("app:2"))
+}
+
+/// The pod spec before and after a resize that doubles `resource`, with `policy` as the
+/// container's resizePolicy for it.
+fn resource_change(resource: &str, policy: &str) -> (PodSpec, PodSpec) {
+    let spec = |amount: &str| {
+        let mut c = container("app:1");
+        c.resources = Some(ResourceRequirements {
+            requests: Some([(resource.to_owned(), Quantity(amount.into()))].into()),
+            ..ResourceRequirements::default()
+        });
+        c.resize_policy = Some(vec![ContainerResizePolicy {
+            resource_name: resource.to_owned(),
+            restart_policy: policy.to_owned(),
+        }]);
+        PodSpec {
+            containers: vec![c],
+            ..PodSpec::default()
+        }
+    };
+    let (old, new) = if resource == "cpu" {
+        ("500m", "1")
+    } else {
+        ("256Mi", "512Mi")
+    };
+    (spec(old), spec(new))
+}
+
 impl Sim {
     pub fn handle_op_event(&mut self, ev: Ev) {
         match ev {
@@ -272,6 +387,7 @@ impl Sim {
             }
             Ev::DrainNext(i) => self.drain_next(i),
             Ev::Evict { op, pod } => self.evict(op, pod),
+            Ev::InPlace { op, pod } => self.change_in_place(op, pod),
             Ev::HpaStep { op, step } => {
                 if let OpKind::Hpa {
                     workload,
@@ -337,6 +453,26 @@ impl Sim {
                 self.touch(w);
             }
             OpKind::Hpa { .. } => self.push(now, Ev::HpaStep { op: i, step: 0 }),
+            OpKind::InPlace(c) => {
+                let w = c.workload;
+                let pods: VecDeque<usize> = self.m.workloads[w]
+                    .pods
+                    .iter()
+                    .copied()
+                    .filter(|&p| !self.pods[p].gone && !self.pods[p].facts.terminating)
+                    .collect();
+                if let OpKind::InPlace(c) = &mut self.ops[i].kind {
+                    if c.restart.is_none() {
+                        // No container restarts: not a disruption, so the webhook allows it
+                        // without asking a budget, and every pod keeps serving.
+                        c.changed = pods.len();
+                        self.finish_op(i, Outcome::Done);
+                        return;
+                    }
+                    c.queue = pods;
+                }
+                // check_ops starts the first `parallel` pods at this instant.
+            }
             OpKind::Fail { node, recover } => {
                 let (n, recover) = (*node, *recover);
                 self.m.nodes[n].down = true;
@@ -402,6 +538,89 @@ impl Sim {
         }
     }
 
+    /// Asks for one pod's in-place change; allowed, its container restarts: not Ready until the
+    /// workload's readiness delay has passed, still on its node. Refused: retried in 5 s.
+    fn change_in_place(&mut self, op: usize, p: usize) {
+        let operation = match &self.ops[op].kind {
+            OpKind::InPlace(c) if self.ops[op].finished.is_none() => {
+                if !c.active.contains(&(p, false)) {
+                    return;
+                }
+                c.operation
+            }
+            _ => return,
+        };
+        if self.pods[p].gone || self.pods[p].facts.terminating {
+            return;
+        }
+        match self.ask(p, operation) {
+            Ok(()) => {
+                if let OpKind::InPlace(c) = &mut self.ops[op].kind
+                    && let Some(a) = c.active.iter_mut().find(|a| a.0 == p)
+                {
+                    a.1 = true;
+                    c.changed += 1;
+                }
+                let now = self.now;
+                let pod = &mut self.pods[p];
+                pod.facts.ready = false;
+                pod.facts.ready_changed = Some(crate::engine::ts(now as i64));
+                let w = pod.workload;
+                let delay = self.readiness_delay(w);
+                self.push(now + delay, Ev::PodReady(p));
+                self.touch(w);
+            }
+            Err(d) => {
+                self.note_op_denial(op, &d);
+                self.push(self.now + DRAIN_RETRY_MS, Ev::InPlace { op, pod: p });
+            }
+        }
+    }
+
+    /// Moves in-place changes on: pods whose restart is over (available again, or gone) leave
+    /// the active set, the next ones are asked for, and the operation is done with the last.
+    fn advance_in_place(&mut self, i: usize) {
+        let now = self.now;
+        let mut ask = Vec::new();
+        let mut done = false;
+        if let OpKind::InPlace(c) = &self.ops[i].kind {
+            let pods = &self.pods;
+            let keep: Vec<(usize, bool)> = c
+                .active
+                .iter()
+                .copied()
+                .filter(|&(p, restarted)| {
+                    let pod = &pods[p];
+                    if pod.gone || pod.facts.terminating {
+                        return false;
+                    }
+                    !(restarted && self.available(p))
+                })
+                .collect();
+            let mut queue = c.queue.clone();
+            let mut active = keep;
+            while active.len() < c.parallel
+                && let Some(p) = queue.pop_front()
+            {
+                if !pods[p].gone && !pods[p].facts.terminating {
+                    active.push((p, false));
+                    ask.push(p);
+                }
+            }
+            done = active.is_empty() && queue.is_empty();
+            if let OpKind::InPlace(c) = &mut self.ops[i].kind {
+                c.active = active;
+                c.queue = queue;
+            }
+        }
+        for p in ask {
+            self.push(now, Ev::InPlace { op: i, pod: p });
+        }
+        if done {
+            self.finish_op(i, Outcome::Done);
+        }
+    }
+
     fn note_op_denial(&mut self, op: usize, d: &Denial) {
         let label = format!("{} {}", kind_name(d.budget.kind), d.budget.name);
         let now = self.now;
@@ -457,6 +676,10 @@ impl Sim {
     pub fn check_ops(&mut self) {
         for i in 0..self.ops.len() {
             if self.ops[i].outcome != Outcome::Running {
+                continue;
+            }
+            if matches!(self.ops[i].kind, OpKind::InPlace(_)) {
+                self.advance_in_place(i);
                 continue;
             }
             let w = match self.ops[i].kind {

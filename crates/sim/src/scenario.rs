@@ -394,6 +394,42 @@ pub struct Step {
     pub hpa: Option<Hpa>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_node: Option<FailNode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<InPlaceUpdate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize: Option<Resize>,
+}
+
+/// An in-place pod `UPDATE` of every pod of a workload (a new container image on the live pod,
+/// as OpenKruise's in-place update does): the container restarts, so the pod is not Ready again
+/// until its readiness delay has passed. A PodDisruptionBudget never sees it; a
+/// PodUnavailableBudget guarding Update does. Refused changes are retried every 5 s.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InPlaceUpdate {
+    pub workload: String,
+    /// Pods changed at the same time (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<u32>,
+}
+
+/// A `pods/resize` of every pod of a workload (as an in-place vertical autoscaler does). It
+/// restarts the container only when the container's `resizePolicy` for the resource says
+/// `RestartContainer`; otherwise it is no disruption and no budget is asked.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Resize {
+    pub workload: String,
+    /// `cpu` (default) or `memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// The container's resizePolicy for the resource: `NotRequired` (default, as in Kubernetes)
+    /// or `RestartContainer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<String>,
+    /// Pods changed at the same time (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<u32>,
 }
 
 /// Like `kubectl drain`: cordon the nodes, evict every pod of a node at once, retry each refused

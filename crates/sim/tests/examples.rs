@@ -163,3 +163,81 @@ fn default_scenario_is_the_rollout_drain_example() {
     let s = load("embedded", steady_sim::DEFAULT_SCENARIO).unwrap();
     assert_eq!(s.name, "rollout-drain");
 }
+
+#[test]
+fn in_place_changes_are_guarded_by_a_pub_and_never_by_a_pdb() {
+    let with = run("in-place.yaml", true);
+    let without = run("in-place.yaml", false);
+    // A PDB guards evictions only: the in-place update of all three web pods goes through.
+    assert_eq!(min_available(&with, "web"), 0);
+    assert!(below(&with, "web") > 0.0);
+    // The PUB guards Update and Resize: api never goes below 2; without it, to 0.
+    assert_eq!(min_available(&with, "api"), 2);
+    assert_eq!(min_available(&without, "api"), 0);
+    assert_eq!(below(&with, "api"), 0.0);
+    let op = |r: &RunReport, label: &str| {
+        r.operations
+            .iter()
+            .find(|o| o.label == label)
+            .unwrap_or_else(|| panic!("{label} missing: {:?}", r.operations))
+            .clone()
+    };
+    for label in ["in-place update api", "resize api memory"] {
+        let o = op(&with, label);
+        assert!(o.ok(), "{o:?}");
+        assert!(
+            o.denials
+                .iter()
+                .any(|d| d.budget == "PodUnavailableBudget api" && d.code == 429),
+            "{o:?}"
+        );
+        // One pod at a time: three restarts of 20 s each.
+        assert!(o.took_seconds.unwrap() >= 60.0, "{o:?}");
+        assert!(op(&without, label).took_seconds.unwrap() < 30.0);
+    }
+    // resizePolicy NotRequired: no restart, no budget asked, done at once.
+    let cpu = op(&with, "resize api cpu");
+    assert!(
+        cpu.ok() && cpu.denials.is_empty() && cpu.took_seconds == Some(0.0),
+        "{cpu:?}"
+    );
+    assert!(op(&with, "in-place update web").denials.is_empty());
+}
+
+#[test]
+fn in_place_steps_are_validated_and_can_be_blocked() {
+    let path = format!(
+        "{}/../../examples/scenarios/in-place.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let bad = text.replace("resource: memory", "resource: gpu");
+    let err = load("x.yaml", &bad).unwrap_err().to_string();
+    assert!(
+        err.contains("resize.resource") && err.contains("gpu"),
+        "{err}"
+    );
+    let bad = text.replace(
+        "restartPolicy: RestartContainer",
+        "restartPolicy: Sometimes",
+    );
+    let err = load("x.yaml", &bad).unwrap_err().to_string();
+    assert!(err.contains("resize.restartPolicy"), "{err}");
+    // maxUnavailable 0 on api: the update is refused for good and reported blocked.
+    let frozen = text.replacen(
+        "targetRef: {kind: Deployment, name: api}\n    maxUnavailable: 1",
+        "targetRef: {kind: Deployment, name: api}\n    maxUnavailable: 0",
+        1,
+    );
+    assert_ne!(frozen, text);
+    let r = simulate(&load("x.yaml", &frozen).unwrap(), 1, true)
+        .unwrap()
+        .1;
+    let o = r
+        .operations
+        .iter()
+        .find(|o| o.label == "in-place update api")
+        .unwrap();
+    assert_eq!(o.outcome, "blocked", "{o:?}");
+    assert!(r.verdict().contains("PodUnavailableBudget api"));
+}
