@@ -144,6 +144,9 @@ impl Double {
                     return status(409, "Conflict");
                 }
                 if *method == Method::PUT {
+                    if cur["type"] != body["type"] {
+                        return status(422, "Invalid"); // a Secret's type is immutable
+                    }
                     *cur = body.clone();
                     self.updates.fetch_add(1, Ordering::SeqCst);
                 } else {
@@ -245,13 +248,14 @@ async fn an_empty_placeholder_secret_is_filled_and_a_corrupt_one_is_named() {
     let m = CertManager::new(client, config());
     d.put(
         &format!("{SECRETS}/{SECRET}"),
-        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                "metadata": {"name": SECRET, "namespace": NS, "labels": {"from": "helm"}}}),
     );
     let filled = m.reconcile(Timestamp::now()).await.unwrap();
     assert_eq!(d.updates.load(Ordering::SeqCst), 1);
     let stored = d.secret().unwrap();
     assert_eq!(stored["metadata"]["labels"]["from"], "helm", "labels kept");
+    assert_eq!(stored["type"], "Opaque", "type kept");
     assert!(stored["data"]["ca.crt"].is_string());
     assert_eq!(filled.cas.len(), 1);
 

@@ -2,8 +2,10 @@
 //! `caBundle` of the webhook configuration, and feeds the TLS resolver. Decisions come from
 //! [`super::plan`].
 //!
-//! RBAC it needs: Secrets get/create/update in its namespace (update may be limited to the Secret's
-//! name), ValidatingWebhookConfigurations get/patch on its own configuration's name.
+//! RBAC it needs: Secrets get/create/update in its namespace (get and update may be limited to the
+//! Secret's name with resourceNames; create cannot be), ValidatingWebhookConfigurations get/patch
+//! on its own configuration's name. It reads the Secret by polling (`--cert-check-seconds`), so it
+//! needs no list/watch.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,11 +161,14 @@ impl CertManager {
                 (super::apply(&m, plan, now, v, &self.dns)?, Some(plan))
             };
             let mut obj = self.secret_object(&next, rv);
-            // Keep what others put on the Secret (labels, annotations, owner references).
+            // Keep what others put on the Secret (labels, annotations, owner references), and its
+            // type, which the API server does not let change (an installer's placeholder may be
+            // Opaque).
             obj.metadata = ObjectMeta {
                 resource_version: obj.metadata.resource_version,
                 ..current.metadata.clone()
             };
+            obj.type_ = current.type_.clone().or(obj.type_);
             match self
                 .secrets
                 .replace(&self.config.secret, &PostParams::default(), &obj)
