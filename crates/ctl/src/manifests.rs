@@ -557,11 +557,15 @@ pub fn namespace_rules(opts: &InstallOptions) -> Vec<Value> {
         }),
     ];
     if opts.cert_mode == CertMode::SelfSigned {
-        rules.push(rule(
-            &[""],
-            &["secrets"],
-            &["get", "list", "watch", "create", "update"],
-        ));
+        // The guard reads and rewrites only its own Secret (by name, never a list or a watch),
+        // so the other Secrets of the namespace stay out of its reach.
+        rules.push(rule(&[""], &["secrets"], &["create"]));
+        rules.push(json!({
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": [opts.cert_secret()],
+            "verbs": ["get", "update"],
+        }));
     }
     rules
 }

@@ -299,3 +299,185 @@ async fn an_existing_namespace_is_kept() {
         .expect("uninstall deleted a namespace it did not create");
     assert!(still_there.metadata.deletion_timestamp.is_none());
 }
+
+/// The rendered RBAC is enough for the guard: `steady serve`, run in this process with the
+/// rendered arguments and the installed ServiceAccount's token, creates its certificate Secret,
+/// sets the webhook configuration's caBundle, takes its Lease and turns ready. (Only the address
+/// flags change: the guard listens on loopback here, not in a pod.)
+#[tokio::test]
+async fn the_installed_rbac_is_enough_for_the_guard() {
+    let Ok(kubeconfig) = std::env::var("STEADY_E2E_KUBECONFIG") else {
+        eprintln!("skipped: STEADY_E2E_KUBECONFIG is not set (needs a real API server)");
+        return;
+    };
+    let client = client(&kubeconfig).await;
+    let suffix = format!("{:08x}", rand::random::<u32>());
+    let opts = InstallOptions {
+        pdb_mode: true,
+        ..options(&suffix)
+    };
+    let outcome = AssertUnwindSafe(run_guard_as_installed(&client, &kubeconfig, &opts))
+        .catch_unwind()
+        .await;
+    let un = UninstallOptions {
+        namespace: opts.namespace.clone(),
+        name: opts.name.clone(),
+        delete_crd: false,
+    };
+    let removed = install::uninstall(&client, &un, |_| {}).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    let removed = removed.expect("uninstall");
+    // The Secret the guard created at run time goes with the install.
+    let secret = removed.iter().find(|r| r.object.kind == "Secret").unwrap();
+    assert_eq!(secret.removal, Removal::Deleted);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn http_status(port: u16, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.ok()?;
+    String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+async fn run_guard_as_installed(client: &Client, kubeconfig: &str, opts: &InstallOptions) {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: steady_guard::Args,
+    }
+
+    install::install(client, opts, |_| {})
+        .await
+        .expect("install");
+    let token = Api::<ServiceAccount>::namespaced(client.clone(), &opts.namespace)
+        .create_token_request(
+            &opts.name,
+            &Default::default(),
+            &TokenRequest {
+                spec: TokenRequestSpec {
+                    audiences: vec![],
+                    expiration_seconds: Some(600),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("token for the guard's ServiceAccount")
+        .status
+        .expect("token")
+        .token;
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let mut cfg =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .unwrap();
+    cfg.auth_info = kube::config::AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    let guard_client = Client::try_from(cfg).unwrap();
+
+    let (webhook_port, admin_port) = (free_port(), free_port());
+    let mut argv = vec!["serve".to_owned()];
+    for a in steady_ctl::manifests::guard_args(opts).into_iter().skip(1) {
+        // In a pod these come from the Deployment (ports, downward API); here from the test.
+        let a = if a.starts_with("--listen=") {
+            format!("--listen=127.0.0.1:{webhook_port}")
+        } else if a.starts_with("--admin-listen=") {
+            format!("--admin-listen=127.0.0.1:{admin_port}")
+        } else if a.starts_with("--log-format=") {
+            continue; // a global flag of the `steady` binary, not of `serve`
+        } else {
+            a.replace("$(POD_NAMESPACE)", &opts.namespace)
+        };
+        argv.push(a);
+    }
+    argv.push(format!("--lease-namespace={}", opts.namespace));
+    argv.push(format!("--identity={}-0", opts.name));
+    let args = <Serve as clap::Parser>::try_parse_from(&argv)
+        .unwrap_or_else(|e| panic!("the rendered guard arguments do not parse: {argv:?}: {e}"))
+        .args;
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let guard = tokio::spawn(steady_guard::serve(args, guard_client, async move {
+        let _ = stopped.await;
+    }));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut ready = false;
+    while tokio::time::Instant::now() < deadline {
+        if guard.is_finished() {
+            break;
+        }
+        if http_status(admin_port, "/readyz").await == Some(200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let _ = stop.send(());
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(20), guard).await;
+    assert!(
+        ready,
+        "the guard did not become ready as its ServiceAccount (ended: {ended:?})"
+    );
+
+    let secret = Api::<Secret>::namespaced(client.clone(), &opts.namespace)
+        .get_opt(&opts.cert_secret())
+        .await
+        .unwrap();
+    assert!(
+        secret.is_some(),
+        "the guard did not create its certificate Secret"
+    );
+    let m = render(opts).unwrap();
+    let vwc = exists(
+        client,
+        m.find("ValidatingWebhookConfiguration", &opts.name)
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let ca = vwc.data["webhooks"][0]["clientConfig"]["caBundle"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!ca.is_empty(), "the guard did not set the caBundle");
+    // A second install leaves the guard's caBundle alone (it is not in the rendered object).
+    install::install(client, opts, |_| {})
+        .await
+        .expect("re-install");
+    let after = exists(
+        client,
+        m.find("ValidatingWebhookConfiguration", &opts.name)
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        after.data["webhooks"][0]["clientConfig"]["caBundle"].as_str(),
+        Some(ca)
+    );
+}

@@ -229,7 +229,8 @@ fn rbac_is_exactly_what_the_guard_needs() {
         json!([
             { "apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"] },
             { "apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["steady-guard"], "verbs": ["get", "update", "patch"] },
-            { "apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch", "create", "update"] },
+            { "apiGroups": [""], "resources": ["secrets"], "verbs": ["create"] },
+            { "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["steady-guard-tls"], "verbs": ["get", "update"] },
         ])
     );
     for kind in ["ClusterRoleBinding", "RoleBinding"] {
