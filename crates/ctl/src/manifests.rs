@@ -374,9 +374,11 @@ pub enum RenderError {
 
 const HEADER: &str = "\
 # steady budget guard: everything `steady install` applies (`steady install --print` wrote this).
-# Apply in this order (the CRD must be Established before the guard's own budget), e.g.
+# `steady install` applies it in this order and waits for the CRD; with kubectl, the CRD must be
+# Established before the guard's own budget:
+#   kubectl apply --server-side -f deploy/crd.yaml
+#   kubectl wait --for condition=established crd/podunavailablebudgets.policy.steady.dev
 #   kubectl apply --server-side --field-manager steady -f deploy/steady.yaml
-# or run `steady install`, which waits for the CRD and applies the rest.
 ";
 
 impl Manifests {
@@ -468,13 +470,19 @@ fn namespace(opts: &InstallOptions) -> Manifest {
         kind: "Namespace",
         plural: "namespaces",
         namespaced: false,
-        note: None,
+        note: Some(
+            "The guard's pods meet the restricted Pod Security profile; the label holds everything in\nthe namespace to it. kube-system and this namespace are never guarded.",
+        ),
         object: json!({
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": {
                 "name": opts.namespace,
-                "labels": { "app.kubernetes.io/part-of": "steady", MANAGED_BY.0: MANAGED_BY.1 },
+                "labels": {
+                    "app.kubernetes.io/part-of": "steady",
+                    MANAGED_BY.0: MANAGED_BY.1,
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                },
             },
         }),
     }

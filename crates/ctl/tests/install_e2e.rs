@@ -122,6 +122,31 @@ async fn install_twice_and_dry_run(client: &Client, kubeconfig: &str, opts: &Ins
         "on"
     );
 
+    // The Deployment's pods pass admission in the namespace (restricted Pod Security, the
+    // system-cluster-critical priority class): the ReplicaSet creates them (no kubelet runs them).
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(client.clone(), &opts.namespace);
+    let selector = format!("app.kubernetes.io/name={}", opts.name);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let n = pods
+            .list_metadata(&kube::api::ListParams::default().labels(&selector))
+            .await
+            .unwrap()
+            .items
+            .len();
+        if n == opts.replicas as usize {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} of {} guard pods created: see `kubectl -n {} describe rs`",
+            opts.replicas,
+            opts.namespace
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+
     let second = install::install(client, opts, |_| {})
         .await
         .expect("second install");
