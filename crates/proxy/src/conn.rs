@@ -22,7 +22,7 @@ use crate::drain::{ConnGuard, Drain, Phase};
 use crate::metrics::{Metrics, ReasonLabels};
 use crate::recycle::{ConnState, Limits};
 use crate::rewind::Rewind;
-use crate::upstream::{ProxyBody, Upstream};
+use crate::upstream::{Client, ProxyBody, Upstream};
 
 /// At shutdown, a connection that carried a request this recently is not closed while idle: its
 /// client is likely about to send the next one, which then gets `Connection: close` instead of
@@ -152,10 +152,12 @@ fn service(
 + Unpin {
     let shared = shared.clone();
     let conn = conn.clone();
+    let client = Arc::new(Client::new(peer, tls));
     service_fn(move |req| {
         let shared = shared.clone();
         let conn = conn.clone();
-        Box::pin(async move { shared.proxy(req, &conn, peer, tls).await }) as BoxFuture
+        let client = client.clone();
+        Box::pin(async move { shared.proxy(req, &conn, &client).await }) as BoxFuture
     })
 }
 
@@ -164,8 +166,7 @@ impl Shared {
         &self,
         req: Request<Incoming>,
         conn: &ConnState,
-        peer: SocketAddr,
-        tls: bool,
+        client: &Client,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let http1 = req.version() < Version::HTTP_2;
         if let Some(reason) = conn.on_request() {
@@ -179,7 +180,7 @@ impl Shared {
                 conn.recycle_now.notify_one();
             }
         }
-        let mut resp = self.upstream.forward(req, peer, tls).await?;
+        let mut resp = self.upstream.forward(req, client).await?;
         self.metrics.count_response(resp.status());
         // Decided when the response goes out, so requests in flight when closing begins are
         // told too; hyper closes the connection after a response carrying this header.

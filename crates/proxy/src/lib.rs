@@ -9,6 +9,7 @@ mod drain;
 mod health;
 mod listener;
 mod metrics;
+mod pool;
 mod recycle;
 mod rewind;
 mod server;

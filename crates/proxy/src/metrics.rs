@@ -1,6 +1,8 @@
 //! Prometheus metrics served on the admin listener. Names carry the `steady_proxy_` prefix and the
 //! glossary's words (drain, recycled).
 
+use std::sync::OnceLock;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -21,6 +23,9 @@ pub struct ReasonLabels {
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub requests: Family<StatusLabels, Counter>,
+    /// The `requests` counter of each status class, resolved on first use so counting a response
+    /// neither hashes labels nor takes the family's lock.
+    by_class: [OnceLock<Counter>; 5],
     pub upstream_errors: Family<ReasonLabels, Counter>,
     pub retries: Counter,
     pub active_connections: Gauge,
@@ -71,13 +76,20 @@ impl Metrics {
     }
 
     pub fn count_response(&self, status: http::StatusCode) {
-        let class = match status.as_u16() {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
+        const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+        let i = match status.as_u16() {
+            100..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            _ => 4,
         };
-        self.requests.get_or_create(&StatusLabels { class }).inc();
+        self.by_class[i]
+            .get_or_init(|| {
+                self.requests
+                    .get_or_create(&StatusLabels { class: CLASSES[i] })
+                    .clone()
+            })
+            .inc();
     }
 }

@@ -208,6 +208,7 @@ fn worker(
             },
             metrics.clone(),
         );
+        let _evict = AbortOnDrop(tokio::spawn(upstream.evict_loop()));
         let shared = Arc::new(Shared {
             upstream,
             drain: drain.clone(),

@@ -1,6 +1,6 @@
-//! Forwarding to the application: a pooled keep-alive client whose idle timeout stays below the
-//! application's, one retry for idempotent requests that got no response byte, and a 502/504 with
-//! a reason instead of a hang.
+//! Forwarding to the application: a pooled keep-alive connection whose idle timeout stays below
+//! the application's, one retry for idempotent requests that got no response byte, and a 502/504
+//! with a reason instead of a hang.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -8,20 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Empty, Full};
 use hyper::body::{Body as _, Incoming};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::metrics::{Metrics, ReasonLabels};
+use crate::pool::{ConnectError, Pool, PooledBody, UpstreamBody};
 
 /// Body of a response to the client: streamed from the application, or our own error text.
-pub type ProxyBody = Either<Incoming, Full<Bytes>>;
-/// Body of a request to the application: streamed from the client, or empty on a retry.
-type UpstreamBody = Either<Incoming, Empty<Bytes>>;
+pub type ProxyBody = Either<PooledBody, Full<Bytes>>;
 
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
@@ -33,8 +29,9 @@ pub struct UpstreamConfig {
 
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: Client<HttpConnector, UpstreamBody>,
-    authority: http::uri::Authority,
+    pool: Arc<Pool>,
+    /// `Host` for requests that carry none (HTTP/1.0 clients).
+    host: HeaderValue,
     config: UpstreamConfig,
     metrics: Arc<Metrics>,
 }
@@ -48,51 +45,70 @@ const HOP_BY_HOP: [HeaderName; 6] = [
     header::TRAILER,
     header::UPGRADE,
 ];
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// What the proxy knows about the client connection a request came on, computed once per
+/// connection rather than per request.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The client's IP address as a header value, for `X-Forwarded-For`.
+    pub ip: HeaderValue,
+    pub tls: bool,
+}
+
+impl Client {
+    pub fn new(peer: SocketAddr, tls: bool) -> Self {
+        Client {
+            ip: HeaderValue::from_maybe_shared(Bytes::from(peer.ip().to_string()))
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+            tls,
+        }
+    }
+}
 
 impl Upstream {
     pub fn new(config: UpstreamConfig, metrics: Arc<Metrics>) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(config.idle_timeout)
-            .build(connector);
-        let authority = config
-            .addr
-            .to_string()
-            .parse()
-            .unwrap_or_else(|_| http::uri::Authority::from_static("127.0.0.1"));
+        let pool = Pool::new(config.addr, config.connect_timeout, config.idle_timeout);
+        let host = HeaderValue::from_maybe_shared(Bytes::from(config.addr.to_string()))
+            .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
         Upstream {
-            client,
-            authority,
+            pool,
+            host,
             config,
             metrics,
         }
+    }
+
+    /// The pool's eviction loop, for the worker to run next to its connections.
+    pub fn evict_loop(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.pool.clone().evict_loop()
     }
 
     /// Forwards one client request; never fails, errors become 502/504 responses.
     pub async fn forward(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
-        tls: bool,
+        client: &Client,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let (mut parts, body) = req.into_parts();
-        let client_authority = parts.uri.authority().cloned();
         strip_hop_by_hop(&mut parts.headers);
         if !parts.headers.contains_key(header::HOST) {
             // HTTP/2 carries the host in :authority; the application expects a Host header.
-            if let Some(a) = client_authority
-                .as_ref()
+            let host = parts
+                .uri
+                .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-            {
-                parts.headers.insert(header::HOST, a);
-            }
+                .unwrap_or_else(|| self.host.clone());
+            parts.headers.insert(header::HOST, host);
         }
-        append_forwarded(&mut parts.headers, peer, tls);
-        parts.uri = self.upstream_uri(&parts.uri);
+        append_forwarded(&mut parts.headers, client);
+        if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+            // HTTP/2 requests arrive in absolute form; HTTP/1 servers expect the origin form.
+            parts.uri = origin_form(&parts.uri);
+        }
         parts.version = Version::HTTP_11;
 
         // A request we can send again unchanged: idempotent and without a body to replay.
@@ -104,44 +120,61 @@ impl Upstream {
             r
         });
 
-        let first = self
+        let result = match self
             .send(Request::from_parts(parts, Either::Left(body)))
-            .await;
-        let result = match (first, replay) {
-            (Err(Failure::Failed(e)), Some(again)) => {
-                tracing::debug!(error = %e, "idempotent request failed before any response byte; retrying once");
-                self.metrics.retries.inc();
-                self.send(again).await
-            }
-            (other, _) => other,
+            .await
+        {
+            Ok(resp) => Ok(resp),
+            Err((Failure::Timeout, _)) => Err(Failure::Timeout),
+            // A request that never reached the application (no connection, or the pooled one
+            // closed before it was written) goes again whatever its method; an idempotent one
+            // also goes again after failing with no response byte.
+            Err((f, unsent)) => match unsent.map(|r| *r).or(replay) {
+                Some(again) => {
+                    tracing::debug!(error = %f, "request failed before any response byte; sending it once more");
+                    self.metrics.retries.inc();
+                    self.send(again).await.map_err(|(f, _)| f)
+                }
+                None => Err(f),
+            },
         };
         Ok(match result {
-            Ok(resp) => {
-                let (mut parts, body) = resp.into_parts();
-                strip_hop_by_hop(&mut parts.headers);
-                Response::from_parts(parts, Either::Left(body))
-            }
+            Ok(resp) => resp,
             Err(f) => self.error_response(f),
         })
     }
 
-    async fn send(&self, req: Request<UpstreamBody>) -> Result<Response<Incoming>, Failure> {
-        match tokio::time::timeout(self.config.request_timeout, self.client.request(req)).await {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => Err(Failure::Failed(e)),
-            Err(_) => Err(Failure::Timeout),
+    async fn send(
+        &self,
+        req: Request<UpstreamBody>,
+    ) -> Result<Response<ProxyBody>, (Failure, Option<Box<Request<UpstreamBody>>>)> {
+        match tokio::time::timeout(self.config.request_timeout, self.send_on_pool(req)).await {
+            Ok(r) => r,
+            Err(_) => Err((Failure::Timeout, None)),
         }
     }
 
-    fn upstream_uri(&self, uri: &Uri) -> Uri {
-        let mut p = http::uri::Parts::default();
-        p.scheme = Some(http::uri::Scheme::HTTP);
-        p.authority = Some(self.authority.clone());
-        p.path_and_query = uri
-            .path_and_query()
-            .cloned()
-            .or_else(|| Some(http::uri::PathAndQuery::from_static("/")));
-        Uri::from_parts(p).unwrap_or_else(|_| uri.clone())
+    /// Sends on a pooled or new connection; a failed request comes back when it was never written.
+    async fn send_on_pool(
+        &self,
+        req: Request<UpstreamBody>,
+    ) -> Result<Response<ProxyBody>, (Failure, Option<Box<Request<UpstreamBody>>>)> {
+        let mut sender = match self.pool.checkout().await {
+            Ok(s) => s,
+            Err(e) => return Err((Failure::Connect(e), Some(Box::new(req)))),
+        };
+        match sender.try_send_request(req).await {
+            Ok(resp) => {
+                let (mut parts, body) = resp.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                let body = PooledBody::new(body, sender, self.pool.clone());
+                Ok(Response::from_parts(parts, Either::Left(body)))
+            }
+            Err(mut e) => {
+                let unsent = e.take_message().map(Box::new);
+                Err((Failure::Failed(e.into_error()), unsent))
+            }
+        }
     }
 
     fn error_response(&self, f: Failure) -> Response<ProxyBody> {
@@ -154,9 +187,7 @@ impl Upstream {
                     self.config.request_timeout
                 ),
             ),
-            Failure::Failed(e) if e.is_connect() => {
-                (StatusCode::BAD_GATEWAY, "connect", error_chain(e))
-            }
+            Failure::Connect(e) => (StatusCode::BAD_GATEWAY, "connect", error_chain(e)),
             Failure::Failed(e) => (StatusCode::BAD_GATEWAY, "request", error_chain(e)),
         };
         self.metrics
@@ -178,9 +209,21 @@ impl Upstream {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
 enum Failure {
-    Failed(hyper_util::client::legacy::Error),
+    #[error("{0}")]
+    Connect(ConnectError),
+    #[error("{0}")]
+    Failed(hyper::Error),
+    #[error("timeout")]
     Timeout,
+}
+
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(pq) => Uri::from(pq.clone()),
+        None => Uri::from_static("/"),
+    }
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -201,7 +244,15 @@ fn is_idempotent(m: &Method) -> bool {
     )
 }
 
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name) || *name == KEEP_ALIVE || *name == PROXY_CONNECTION
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names instead of eight removals.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     // Headers listed in Connection are hop-by-hop too.
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -213,25 +264,26 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in listed.iter().chain(HOP_BY_HOP.iter()) {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
+    headers.remove(KEEP_ALIVE);
+    headers.remove(PROXY_CONNECTION);
 }
 
-fn append_forwarded(headers: &mut HeaderMap, peer: SocketAddr, tls: bool) {
-    let ip = peer.ip().to_string();
-    let value = match headers
-        .get(HeaderName::from_static("x-forwarded-for"))
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+fn append_forwarded(headers: &mut HeaderMap, client: &Client) {
+    match headers.entry(X_FORWARDED_FOR) {
+        Entry::Vacant(v) => {
+            v.insert(client.ip.clone());
+        }
+        Entry::Occupied(mut o) => {
+            let combined = o.get().to_str().ok().and_then(|prev| {
+                let ip = client.ip.to_str().ok()?;
+                HeaderValue::from_str(&format!("{prev}, {ip}")).ok()
+            });
+            o.insert(combined.unwrap_or_else(|| client.ip.clone()));
+        }
     }
     headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(if tls { "https" } else { "http" }),
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(if client.tls { "https" } else { "http" }),
     );
 }
 
