@@ -211,31 +211,37 @@ pub fn render(report: &StatusReport, scope: &Scope, now: Timestamp) -> String {
         out.push_str(&table(rows, all, now));
     }
     if !printed {
-        let place = match scope {
-            Scope::All => "in any namespace".to_owned(),
-            Scope::Namespace(ns) => format!("in namespace {ns}"),
+        let (place, ns) = match scope {
+            Scope::All => ("in any namespace".to_owned(), None),
+            Scope::Namespace(ns) => (format!("in namespace {ns}"), Some(ns.as_str())),
         };
         out.push_str(&format!(
             "No PodUnavailableBudgets or PodDisruptionBudgets {place}.\n\
              Nothing limits how many pods may be deleted, evicted or updated at once. To protect a \
-             Deployment, create a budget:\n\n{EXAMPLE}\n\
-             Walk-through: docs/first-budget.md\n"
+             Deployment, create a budget:\n\n{}\n\n\
+             Walk-through: docs/first-budget.md\n",
+            example(ns)
         ));
     }
     out
 }
 
-const EXAMPLE: &str = "\
-  kubectl apply -f - <<EOF
-  apiVersion: policy.steady.dev/v1alpha1
-  kind: PodUnavailableBudget
-  metadata:
-    name: web
-  spec:
-    targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
-    maxUnavailable: 1
-  EOF
-";
+/// A budget for a Deployment named `web`, as a command to paste.
+fn example(namespace: Option<&str>) -> String {
+    let ns = namespace.map(|n| format!(" -n {n}")).unwrap_or_default();
+    [
+        format!("  kubectl apply{ns} -f - <<EOF"),
+        "  apiVersion: policy.steady.dev/v1alpha1".into(),
+        "  kind: PodUnavailableBudget".into(),
+        "  metadata:".into(),
+        "    name: web".into(),
+        "  spec:".into(),
+        "    targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}".into(),
+        "    maxUnavailable: 1".into(),
+        "  EOF".into(),
+    ]
+    .join("\n")
+}
 
 fn table(rows: &[BudgetRow], all_namespaces: bool, now: Timestamp) -> String {
     let mut header = vec![
@@ -455,7 +461,13 @@ mod tests {
             text.starts_with("No PodUnavailableBudgets or PodDisruptionBudgets in namespace shop."),
             "{text}"
         );
-        assert!(text.contains("kind: PodUnavailableBudget"), "{text}");
+        assert!(
+            text.contains(
+                "\n\n  kubectl apply -n shop -f - <<EOF\n  apiVersion: policy.steady.dev/v1alpha1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\n  EOF\n\nWalk-through"), "{text}");
         let missing = StatusReport {
             crd_missing: true,
             ..Default::default()
