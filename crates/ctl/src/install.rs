@@ -51,6 +51,10 @@ pub enum InstallError {
         what_to_do: &'static str,
     },
     #[error(
+        "namespace {name} is being deleted (a recent uninstall?): wait until `kubectl get namespace {name}` finds nothing, then install again"
+    )]
+    NamespaceTerminating { name: String },
+    #[error(
         "the CRD {name} did not become Established within {} s ({last}): check `kubectl describe crd {name}`, then run steady install again",
         timeout.as_secs()
     )]
@@ -178,6 +182,14 @@ pub async fn apply(
                 });
             }
         };
+        if m.kind == "Namespace"
+            && let Some(existing) = &before
+            && existing.metadata.deletion_timestamp.is_some()
+        {
+            return Err(InstallError::NamespaceTerminating {
+                name: m.name().to_owned(),
+            });
+        }
         if m.kind == "Namespace"
             && let Some(existing) = &before
             && existing.labels().get(MANAGED_BY.0).map(String::as_str) != Some(MANAGED_BY.1)

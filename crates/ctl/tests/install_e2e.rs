@@ -506,3 +506,56 @@ async fn run_guard_as_installed(client: &Client, kubeconfig: &str, opts: &Instal
         Some(ca)
     );
 }
+
+/// Installing into a namespace that is still being deleted stops at once with a clear message.
+#[tokio::test]
+async fn a_terminating_namespace_is_refused() {
+    let Ok(kubeconfig) = std::env::var("STEADY_E2E_KUBECONFIG") else {
+        eprintln!("skipped: STEADY_E2E_KUBECONFIG is not set (needs a real API server)");
+        return;
+    };
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Patch, PatchParams};
+    let client = client(&kubeconfig).await;
+    let suffix = format!("{:08x}", rand::random::<u32>());
+    let opts = options(&suffix);
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    // A finalizer of this test's own keeps the namespace Terminating until the test lets it go.
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": opts.namespace, "finalizers": ["e2e.steady.dev/hold"] }
+    }))
+    .unwrap();
+    namespaces
+        .create(&Default::default(), &ns)
+        .await
+        .expect("create namespace");
+    namespaces
+        .delete(&opts.namespace, &Default::default())
+        .await
+        .expect("delete namespace");
+    let result = install::install(&client, &opts, |_| {}).await;
+    let release = serde_json::json!({ "metadata": { "finalizers": null } });
+    namespaces
+        .patch(
+            &opts.namespace,
+            &PatchParams::default(),
+            &Patch::Merge(&release),
+        )
+        .await
+        .expect("release the namespace");
+    match result {
+        Err(e @ InstallError::NamespaceTerminating { .. }) => {
+            assert!(e.to_string().contains(&opts.namespace), "{e}")
+        }
+        Ok(applied) => {
+            let un = UninstallOptions {
+                namespace: opts.namespace.clone(),
+                name: opts.name.clone(),
+                delete_crd: false,
+            };
+            let _ = install::uninstall(&client, &un, |_| {}).await;
+            panic!("installed into a terminating namespace: {applied:?}");
+        }
+        Err(other) => panic!("expected NamespaceTerminating, got {other}"),
+    }
+}
