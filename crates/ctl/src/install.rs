@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::core::params::ValidationDirective;
+use kube::{Client, ResourceExt as _};
 
 use crate::manifests::{self, GUARD_LABEL, MANAGED_BY, OPT_IN_VALUE};
 pub use crate::manifests::{
@@ -30,17 +30,17 @@ pub enum InstallError {
     #[error(
         "cannot reach the cluster with the current kubeconfig ({0}): check KUBECONFIG and the current context, or use --print to write the manifests instead"
     )]
-    Client(#[source] kube::Error),
-    #[error("cannot read {object}: {source}. {hint}")]
+    Client(kube::Error),
+    #[error("cannot read {object}: {error}. {hint}")]
     Read {
         object: ObjectName,
-        source: kube::Error,
+        error: kube::Error,
         hint: &'static str,
     },
-    #[error("cannot apply {object}: {source}. {hint}")]
+    #[error("cannot apply {object}: {error}. {hint}")]
     Apply {
         object: ObjectName,
-        source: kube::Error,
+        error: kube::Error,
         hint: &'static str,
     },
     #[error("the cluster has no {api_version} {kind} API, needed for {object}: {what_to_do}")]
@@ -64,7 +64,7 @@ pub enum InstallError {
         last: String,
     },
     #[error("cannot write to stdout: {0}")]
-    Stdout(#[source] std::io::Error),
+    Stdout(std::io::Error),
 }
 
 /// What to do about an API error, from its status code.
@@ -177,7 +177,7 @@ pub async fn apply(
                 let hint = hint(&source);
                 return Err(InstallError::Read {
                     object,
-                    source,
+                    error: source,
                     hint,
                 });
             }
@@ -217,7 +217,7 @@ pub async fn apply(
                     let hint = hint(&source);
                     InstallError::Apply {
                         object: object.clone(),
-                        source,
+                        error: source,
                         hint,
                     }
                 }
@@ -236,8 +236,6 @@ pub async fn apply(
     }
     Ok(done)
 }
-
-use kube::ResourceExt as _;
 
 /// A no-op apply leaves the object as it was; only its status may have moved meanwhile (a
 /// controller at work), which an install does not count as a change.
@@ -278,7 +276,7 @@ async fn preflight(client: &Client, manifests: &Manifests) -> Result<(), Install
                 let hint = hint(&source);
                 return Err(InstallError::Read {
                     object: m.reference(),
-                    source,
+                    error: source,
                     hint,
                 });
             }

@@ -369,7 +369,7 @@ pub enum RenderError {
     #[error(transparent)]
     Options(#[from] OptionsError),
     #[error("cannot render the PodUnavailableBudget CRD: {0}")]
-    Crd(#[source] serde_json::Error),
+    Crd(serde_json::Error),
 }
 
 const HEADER: &str = "\

@@ -40,19 +40,19 @@ pub enum UninstallError {
     #[error(
         "cannot reach the cluster with the current kubeconfig ({0}): check KUBECONFIG and the current context"
     )]
-    Client(#[source] kube::Error),
+    Client(kube::Error),
     #[error(
-        "cannot delete {object}: {source}. {hint}; run steady uninstall again once it is fixed (objects already deleted are skipped)"
+        "cannot delete {object}: {error}. {hint}; run steady uninstall again once it is fixed (objects already deleted are skipped)"
     )]
     Delete {
         object: ObjectName,
-        source: kube::Error,
+        error: kube::Error,
         hint: &'static str,
     },
-    #[error("cannot read {object}: {source}. {hint}")]
+    #[error("cannot read {object}: {error}. {hint}")]
     Read {
         object: ObjectName,
-        source: kube::Error,
+        error: kube::Error,
         hint: &'static str,
     },
 }
@@ -158,7 +158,7 @@ async fn delete(client: &Client, m: &Manifest) -> Result<Removal, UninstallError
             let hint = hint(&source);
             Err(UninstallError::Delete {
                 object: m.reference(),
-                source,
+                error: source,
                 hint,
             })
         }
@@ -178,7 +178,7 @@ async fn remove_namespace(client: &Client, m: &Manifest) -> Result<Removal, Unin
             let hint = hint(&source);
             Err(UninstallError::Read {
                 object: m.reference(),
-                source,
+                error: source,
                 hint,
             })
         }
@@ -239,7 +239,7 @@ pub async fn run_uninstall(args: UninstallArgs) -> Result<ExitCode, UninstallErr
             .map_err(|source| UninstallError::Read {
                 hint: hint(&source),
                 object: crd,
-                source,
+                error: source,
             })?;
         let namespaces: BTreeSet<&str> = budgets.iter().map(|(ns, _)| ns.as_str()).collect();
         println!(
