@@ -159,6 +159,26 @@ async fn install_twice_and_dry_run(client: &Client, kubeconfig: &str, opts: &Ins
         );
     }
 
+    // A changed option changes exactly the object it belongs to.
+    let scaled = InstallOptions {
+        replicas: 3,
+        ..opts.clone()
+    };
+    let third = install::install(client, &scaled, |_| {})
+        .await
+        .expect("install with 3 replicas");
+    for a in &third {
+        let want = if a.object.kind == "Deployment" {
+            Outcome::Configured
+        } else {
+            Outcome::Unchanged
+        };
+        assert_eq!(a.outcome, want, "{}", a.object);
+    }
+    let deployment = manifests.find("Deployment", &opts.name).unwrap();
+    let live = exists(client, deployment).await.unwrap();
+    assert_eq!(live.data["spec"]["replicas"], 3);
+
     // The rendered manifests, as a user would apply them with kubectl.
     kubectl_dry_run(kubeconfig, &manifests.to_yaml(), false);
     let variant = InstallOptions {
