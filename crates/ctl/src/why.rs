@@ -14,7 +14,7 @@ use serde::Serialize;
 use steady_api::PodUnavailableBudget;
 use steady_budget::{
     BudgetSpec, Operation, OperationSet, OwnerInfo, OwnerLookup, OwnerRef, PodFacts, PodPhase,
-    resolve,
+    Selector, resolve,
 };
 
 use crate::plugin::{KubeArgs, PluginError};
@@ -47,7 +47,78 @@ pub struct WhyReport {
     pub budgets: Vec<GuardingBudget>,
     /// Budgets that name the pod but do not guard it, and things that could not be read.
     pub notes: Vec<String>,
+    /// Whether steady's webhook is asked about pods in this namespace at all: a
+    /// PodUnavailableBudget nobody enforces protects nothing.
+    pub guard_webhook: GuardCoverage,
     pub eviction: Eviction,
+}
+
+/// steady's webhook (`pods.guard.steady.dev`) and the pod's namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum GuardCoverage {
+    /// Webhook configurations whose namespaceSelector sends this namespace's pods to the guard, and
+    /// those that leave it out. Both empty: no guard is registered.
+    Checked {
+        covering: Vec<String>,
+        excluding: Vec<String>,
+    },
+    /// Could not be read (usually no permission to list ValidatingWebhookConfigurations).
+    Unknown { reason: String },
+}
+
+/// The name steady gives its pod webhook in every install (`steady install`, Helm, deploy/).
+pub const GUARD_WEBHOOK: &str = "pods.guard.steady.dev";
+
+/// Evaluates the namespaceSelector of every steady pod webhook against the namespace's labels, with
+/// steady-budget's selector rules.
+async fn guard_coverage(client: &kube::Client, namespace: &str) -> GuardCoverage {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    use k8s_openapi::api::core::v1::Namespace;
+    let labels = match Api::<Namespace>::all(client.clone()).get(namespace).await {
+        Ok(ns) => ns.metadata.labels.unwrap_or_default(),
+        Err(e) => {
+            return GuardCoverage::Unknown {
+                reason: format!("cannot read namespace {namespace}: {e}"),
+            };
+        }
+    };
+    let configs = match Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => list.items,
+        Err(e) => {
+            return GuardCoverage::Unknown {
+                reason: format!("cannot list ValidatingWebhookConfigurations: {e}"),
+            };
+        }
+    };
+    let (mut covering, mut excluding) = (Vec::new(), Vec::new());
+    for c in &configs {
+        let name = c.metadata.name.clone().unwrap_or_default();
+        for w in c
+            .webhooks
+            .iter()
+            .flatten()
+            .filter(|w| w.name == GUARD_WEBHOOK)
+        {
+            // No namespaceSelector selects every namespace, as in the API server.
+            let covers = match &w.namespace_selector {
+                None => true,
+                Some(sel) => Selector::from_k8s(sel).is_ok_and(|s| s.matches(&labels)),
+            };
+            if covers {
+                covering.push(name.clone());
+            } else {
+                excluding.push(name.clone());
+            }
+        }
+    }
+    GuardCoverage::Checked {
+        covering,
+        excluding,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -202,6 +273,7 @@ pub async fn why(
         });
     }
 
+    let guard_webhook = guard_coverage(client, namespace).await;
     let eviction = dry_run_eviction(&pods, name, namespace).await?;
     Ok(WhyReport {
         namespace: namespace.to_owned(),
@@ -212,6 +284,7 @@ pub async fn why(
         owners: chain.iter().map(ToString::to_string).collect(),
         budgets,
         notes,
+        guard_webhook,
         eviction,
     })
 }
@@ -438,6 +511,27 @@ pub fn render(r: &WhyReport) -> String {
             }
         }
     }
+    if r.budgets.iter().any(|b| b.kind == "PodUnavailableBudget") {
+        match &r.guard_webhook {
+            GuardCoverage::Checked { covering, .. } if !covering.is_empty() => {}
+            GuardCoverage::Checked { excluding, .. } if !excluding.is_empty() => {
+                out.push_str(&format!(
+                    "Note: steady's webhook ({}) leaves namespace {} out (its namespaceSelector), so \
+                     nothing enforces the PodUnavailableBudgets above\n",
+                    excluding.join(", "),
+                    r.namespace
+                ));
+            }
+            GuardCoverage::Checked { .. } => out.push_str(
+                "Note: no steady webhook is registered in this cluster, so nothing enforces the \
+                 PodUnavailableBudgets above (see `steady install`)\n",
+            ),
+            GuardCoverage::Unknown { reason } => out.push_str(&format!(
+                "Note: whether steady's webhook covers namespace {} is unknown ({reason})\n",
+                r.namespace
+            )),
+        }
+    }
     for note in &r.notes {
         out.push_str(&format!("Note: {note}\n"));
     }
@@ -468,6 +562,10 @@ mod tests {
             owners: vec!["ReplicaSet web-7c9f".into(), "Deployment web".into()],
             budgets,
             notes: vec![],
+            guard_webhook: GuardCoverage::Checked {
+                covering: vec!["steady-guard".into()],
+                excluding: vec![],
+            },
             eviction,
         }
     }
@@ -515,6 +613,36 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_budget_nobody_enforces_is_pointed_out() {
+        let b = GuardingBudget {
+            kind: "PodUnavailableBudget".into(),
+            name: "web".into(),
+            policy: "maxUnavailable 1".into(),
+            allowed: 1,
+            current: 3,
+            desired: 2,
+            total: 3,
+            disrupting: 0,
+            reason: Some("SufficientPods".into()),
+            protects: operations(OperationSet::ALL),
+            enforced_by: "steady's admission webhook".into(),
+            holds_pod: false,
+        };
+        let mut r = report(vec![b], Eviction::Allowed);
+        assert!(!render(&r).contains("Note:"));
+        r.guard_webhook = GuardCoverage::Checked {
+            covering: vec![],
+            excluding: vec!["steady-guard".into()],
+        };
+        assert!(render(&r).contains("Note: steady's webhook (steady-guard) leaves namespace shop out (its namespaceSelector), so nothing enforces the PodUnavailableBudgets above\n"));
+        r.guard_webhook = GuardCoverage::Checked {
+            covering: vec![],
+            excluding: vec![],
+        };
+        assert!(render(&r).contains("Note: no steady webhook is registered"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 use steady_ctl::install::{InstallOptions, NamespaceSelection, UninstallOptions};
 use steady_ctl::status::{Scope, status};
-use steady_ctl::why::{Eviction, why};
+use steady_ctl::why::{Eviction, GuardCoverage, why};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,6 +158,31 @@ async fn scenario(client: Client, opts: InstallOptions) {
             ("PodDisruptionBudget", opts.name.as_str())
         ]
     );
-    // The guard's namespace is outside its own webhook; the PDB allows one of two.
+    // The guard's namespace is outside its own webhook, and `why` says so.
+    match &r.guard_webhook {
+        GuardCoverage::Checked {
+            covering,
+            excluding,
+        } => {
+            assert!(excluding.contains(&opts.name), "{excluding:?}");
+            assert!(!covering.contains(&opts.name), "{covering:?}");
+        }
+        other => panic!("coverage could not be checked: {other:?}"),
+    }
+    // Unless some other install's webhook (another test's) happens to cover this namespace.
+    if matches!(&r.guard_webhook, GuardCoverage::Checked { covering, .. } if covering.is_empty()) {
+        let text = steady_ctl::why::render(&r);
+        let note = text
+            .lines()
+            .find(|l| l.starts_with("Note: steady's webhook ("))
+            .unwrap_or_else(|| {
+                panic!("render says nothing enforces the guard's own budget: {text}")
+            });
+        assert!(
+            note.contains(&opts.name) && note.contains(&format!("leaves namespace {ns} out")),
+            "{note}"
+        );
+    }
+    // The PDB allows one of two.
     assert_eq!(r.eviction, Eviction::Allowed);
 }

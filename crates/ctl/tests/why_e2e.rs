@@ -19,7 +19,7 @@ use serde_json::json;
 use steady_api::PodUnavailableBudget;
 use steady_ctl::plugin::PluginError;
 use steady_ctl::status::{Scope, status};
-use steady_ctl::why::{Eviction, why};
+use steady_ctl::why::{Eviction, GuardCoverage, why};
 use support::*;
 
 fn free_port() -> SocketAddr {
@@ -300,6 +300,14 @@ async fn scenarios(client: Client, id: String, dir: std::path::PathBuf) {
             );
         }
         other => panic!("eviction of api-1 must be refused, got {other:?}"),
+    }
+
+    match &r.guard_webhook {
+        GuardCoverage::Checked { covering, .. } => assert!(
+            covering.contains(&id),
+            "the run's webhook covers its namespace: {covering:?}"
+        ),
+        other => panic!("coverage could not be checked: {other:?}"),
     }
 
     let r = why(&client, &ns_pub, "batch-0").await.unwrap();
