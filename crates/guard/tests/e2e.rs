@@ -8,8 +8,10 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
@@ -317,9 +319,19 @@ async fn guard_on_a_real_api_server() {
         .await
         .unwrap();
 
-    let result = tokio::time::timeout(Duration::from_secs(300), scenarios(&mut env, &admins)).await;
+    // A failed assertion must not leave this run's webhook and namespaces behind on a shared
+    // cluster: catch the panic, clean up, then let it fail the test.
+    let result = tokio::time::timeout(
+        Duration::from_secs(300),
+        AssertUnwindSafe(scenarios(&mut env, &admins)).catch_unwind(),
+    )
+    .await;
     env.cleanup().await;
-    result.expect("e2e scenarios finished in time");
+    match result {
+        Err(_) => panic!("e2e scenarios did not finish within 300 s"),
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Ok(Ok(())) => {}
+    }
 }
 
 fn base64_std(data: &[u8]) -> String {
