@@ -672,9 +672,17 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
         .iter()
         .filter_map(|p| p.metadata.name.clone())
         .collect();
+    let writes_before = webhook_writes(admins).await;
     pods.delete(&names[0], &DeleteParams::default())
         .await
         .expect("first delete allowed by the PDB");
+    // The unit is taken in the PDB's own status by the webhook (one write), not left to the
+    // disruption controller's next resync.
+    assert_eq!(
+        webhook_writes(admins).await,
+        writes_before + 1,
+        "the allowed delete wrote the PDB status exactly once"
+    );
     let e = pods
         .delete(&names[1], &DeleteParams::default())
         .await
