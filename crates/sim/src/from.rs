@@ -476,6 +476,14 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                 });
             }
             Body::Budget(b) => {
+                if budgets.iter().any(|x| x.name == o.name) {
+                    skipped_budgets.push(format!(
+                        "{} (the scenario needs unique budget names and {} is taken)",
+                        o.display(),
+                        o.name
+                    ));
+                    continue;
+                }
                 let kind = if b.is_pub {
                     BudgetKindSpec::PodUnavailableBudget
                 } else {

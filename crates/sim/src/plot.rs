@@ -108,6 +108,14 @@ fn draw_panel<DB: DrawingBackend>(
     end: f64,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let w = &r.workloads[i];
+    // Room above the highest of availability, replicas and every budget line, so a budget that
+    // needs more pods than exist is drawn inside the chart rather than on its border.
+    let needs = sim.m.workloads[i]
+        .budgets
+        .iter()
+        .flat_map(|&b| r.budgets[b].series.iter().map(|x| x.2))
+        .max()
+        .unwrap_or(0);
     let ymax = w
         .series
         .iter()
@@ -115,6 +123,7 @@ fn draw_panel<DB: DrawingBackend>(
         .max()
         .unwrap_or(1)
         .max(w.replicas)
+        .max(needs)
         + 1;
     let below: f64 = sim.m.workloads[i]
         .budgets

@@ -201,3 +201,28 @@ fn manifests_without_workloads_are_an_error() {
         FromError::NoWorkloads(_)
     ));
 }
+
+#[test]
+fn duplicate_names_across_files_are_left_out_with_a_note() {
+    let b = from::build(&opts(&["examples/check/broken", "examples/check/fixed"])).unwrap();
+    let names: Vec<&str> = b
+        .scenario
+        .workloads
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
+    assert_eq!(names, ["web", "api"]);
+    assert!(
+        b.notes
+            .iter()
+            .any(|n| n.contains("Deployment/web left out")),
+        "{:?}",
+        b.notes
+    );
+    assert!(
+        b.notes
+            .iter()
+            .any(|n| n.contains("PodDisruptionBudget/web"))
+    );
+    assert!(simulate(&b.scenario, 1, true).is_ok());
+}
