@@ -1,7 +1,11 @@
 //! The shutdown sequence as shared state: which phase the proxy is in, and how many client
 //! connections are still open. Listeners, connections, readiness and the admin API all watch it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -29,6 +33,15 @@ impl Phase {
             Phase::Stopped => 3,
         }
     }
+
+    fn from_u8(n: u8) -> Phase {
+        match n {
+            0 => Phase::Serving,
+            1 => Phase::Delaying,
+            2 => Phase::Closing,
+            _ => Phase::Stopped,
+        }
+    }
 }
 
 /// Why shutdown began; only for the log line.
@@ -42,6 +55,8 @@ pub enum Trigger {
 #[derive(Debug)]
 struct Inner {
     phase: watch::Sender<Phase>,
+    /// The same phase as a plain atomic, so the per-request checks take no lock.
+    phase_now: AtomicU8,
     conns: watch::Sender<usize>,
     finished: watch::Sender<bool>,
 }
@@ -63,6 +78,7 @@ impl Drain {
         Drain {
             inner: Arc::new(Inner {
                 phase: watch::Sender::new(Phase::Serving),
+                phase_now: AtomicU8::new(Phase::Serving as u8),
                 conns: watch::Sender::new(0),
                 finished: watch::Sender::new(false),
             }),
@@ -70,7 +86,7 @@ impl Drain {
     }
 
     pub fn phase(&self) -> Phase {
-        *self.inner.phase.borrow()
+        Phase::from_u8(self.inner.phase_now.load(Ordering::Acquire))
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Phase> {
@@ -94,6 +110,8 @@ impl Drain {
         self.inner.phase.send_if_modified(|p| {
             if *p < to {
                 *p = to;
+                // Before the watch wakes anyone, so a woken `Reached` sees the new phase.
+                self.inner.phase_now.store(to as u8, Ordering::Release);
                 true
             } else {
                 false
@@ -107,10 +125,13 @@ impl Drain {
     }
 
     /// Waits until the phase is `phase` or later.
-    pub async fn reached(&self, phase: Phase) {
-        let mut rx = self.subscribe();
-        // The sender lives in `self`, so the channel cannot close while we wait.
-        let _ = rx.wait_for(|p| *p >= phase).await.is_ok();
+    pub fn reached(&self, phase: Phase) -> Reached<'_> {
+        Reached {
+            drain: self,
+            phase,
+            wait: None,
+            seen: None,
+        }
     }
 
     /// Counts a client connection until the returned guard is dropped.
@@ -144,6 +165,51 @@ impl Drain {
     }
 }
 
+/// Future of [`Drain::reached`]. Connection tasks keep one in a `select!` next to the connection,
+/// so it is polled every time the connection wakes (several times per request): when the phase has
+/// not moved since its last poll and the waker is the same, it answers from one atomic load instead
+/// of polling the watch channel (which takes a lock).
+pub struct Reached<'a> {
+    drain: &'a Drain,
+    phase: Phase,
+    wait: Option<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>,
+    /// Phase and waker of the last poll that registered with the watch channel.
+    seen: Option<(u8, Waker)>,
+}
+
+impl Future for Reached<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let now = self.drain.inner.phase_now.load(Ordering::Acquire);
+        if now >= self.phase as u8 {
+            return Poll::Ready(());
+        }
+        if let Some((seen, waker)) = &self.seen
+            && *seen == now
+            && waker.will_wake(cx.waker())
+        {
+            // Still registered with this waker, and nothing happened since.
+            return Poll::Pending;
+        }
+        let (drain, phase) = (self.drain, self.phase);
+        let wait = self.wait.get_or_insert_with(|| {
+            Box::pin(async move {
+                let mut rx = drain.subscribe();
+                // The sender lives in `drain`, so the channel cannot close while we wait.
+                let _ = rx.wait_for(|p| *p >= phase).await.is_ok();
+            })
+        });
+        match wait.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(()),
+            Poll::Pending => {
+                self.seen = Some((now, cx.waker().clone()));
+                Poll::Pending
+            }
+        }
+    }
+}
+
 /// Keeps a connection counted while it lives.
 #[derive(Debug)]
 pub struct ConnGuard {
@@ -171,6 +237,25 @@ mod tests {
         assert!(d.advance(Phase::Closing));
         assert!(!d.advance(Phase::Delaying));
         assert_eq!(d.phase(), Phase::Closing);
+    }
+
+    #[tokio::test]
+    async fn reached_wakes_through_every_phase_change() {
+        let d = Drain::new();
+        let waiter = {
+            let d = d.clone();
+            tokio::spawn(async move { d.reached(Phase::Closing).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // An intermediate phase wakes the waiter without finishing it; it must register again.
+        d.begin(Trigger::Api);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!waiter.is_finished());
+        d.advance(Phase::Closing);
+        tokio::time::timeout(Duration::from_secs(1), waiter)
+            .await
+            .expect("woken by the second change")
+            .expect("task");
     }
 
     #[tokio::test]

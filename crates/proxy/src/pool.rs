@@ -67,7 +67,8 @@ impl Pool {
                 return Ok(sender);
             }
         }
-        self.connect().await
+        // Boxed: the connect future is large and rare, and would otherwise widen every checkout.
+        Box::pin(self.connect()).await
     }
 
     fn take_idle(&self) -> Option<Sender> {

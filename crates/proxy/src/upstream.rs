@@ -133,7 +133,8 @@ impl Upstream {
                 Some(again) => {
                     tracing::debug!(error = %f, "request failed before any response byte; sending it once more");
                     self.metrics.retries.inc();
-                    self.send(again).await.map_err(|(f, _)| f)
+                    // Boxed so the common path's future does not carry room for a second send.
+                    Box::pin(self.send(again)).await.map_err(|(f, _)| f)
                 }
                 None => Err(f),
             },
