@@ -60,6 +60,7 @@ enum Command {
 fn main() -> ExitCode {
     // Started as `kubectl-steady` (a symlink or copy on the PATH), this is the kubectl plugin.
     let result = if steady_ctl::plugin::started_as_plugin(std::env::args_os().next().as_deref()) {
+        quiet_on_closed_pipe();
         plugin(steady_ctl::plugin::PluginCli::parse().command)
     } else {
         run(Cli::parse())
@@ -77,7 +78,17 @@ fn plugin(command: steady_ctl::plugin::PluginCommand) -> anyhow::Result<ExitCode
     Ok(runtime()?.block_on(steady_ctl::plugin::run(command))?)
 }
 
+/// Rust ignores SIGPIPE, so `steady check … | head` would panic in `println!` once `head` exits.
+/// The one-shot commands get the default Unix behaviour back (end quietly, like `grep`); the
+/// servers keep ignoring it so a closed log pipe cannot kill them.
+fn quiet_on_closed_pipe() {
+    sigpipe::reset();
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if !matches!(cli.command, Command::Serve(_) | Command::Proxy(_)) {
+        quiet_on_closed_pipe();
+    }
     match cli.command {
         Command::Crd => {
             print!("{}", steady_api::crd_yaml().context("rendering the CRD")?);
