@@ -3,7 +3,8 @@
 # Needs wrk (apt-get install -y wrk). Prints the figures recorded in bench/guard/README.md.
 # Knobs: DURATION (15s), CONNS (64; several allowed: CONNS="64 8 1"), THREADS (1), ROUNDS (1: guard
 # and bare alternate this many times per CONNS value), BODY (the AdmissionReview posted), MEMORY
-# (1: also measure memory per cached pod; 0 skips it).
+# (1: also measure memory per cached pod; 0 skips it), BIN (a guard_bench binary to use instead of
+# building one).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-15s}
@@ -13,8 +14,10 @@ ROUNDS=${ROUNDS:-1}
 MEMORY=${MEMORY:-1}
 export BODY=${BODY:-$PWD/../shared/samples/admission/pods-DELETE.json}
 
-cargo build --release -p steady-guard --example guard_bench
-BIN=$PWD/target/release/examples/guard_bench
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -p steady-guard --example guard_bench
+  BIN=$PWD/target/release/examples/guard_bench
+fi
 WORK=$(mktemp -d)
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"; }
 PIDS=()
