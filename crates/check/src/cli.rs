@@ -256,7 +256,12 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
             findings.len()
         );
     }
-    Ok(exit_code(&findings, &errors, args.fail_on))
+    let code = exit_code(&findings, &errors, args.fail_on);
+    // The process exits right after this: freeing 100,000 objects one allocation at a time
+    // would only add about 5% to the run.
+    std::mem::forget(objects);
+    std::mem::forget(findings);
+    Ok(code)
 }
 
 /// 2 when some input could not be read, else 1 when a finding reaches `fail_on`, else 0.

@@ -98,6 +98,10 @@ fn walk(dir: &Path, out: &mut Vec<Input>, errors: &mut Vec<InputError>) {
 }
 
 /// Reads every input, on all available cores, keeping the input order in the result.
+///
+/// Each file's objects are appended to the result as soon as the files before it are in, so at
+/// most a few files' objects wait on the side: holding every file's vector until a final merge
+/// would keep two copies of all objects at the peak.
 pub fn load(
     inputs: &[Input],
     default_namespace: &str,
@@ -107,42 +111,58 @@ pub fn load(
         .map(|n| n.get())
         .unwrap_or(1)
         .min(inputs.len().max(1));
-    let mut parts: Vec<(usize, Loaded)> = Vec::new();
+    let mut all = Loaded::default();
     if threads <= 1 || inputs.len() < 8 {
-        for (i, input) in inputs.iter().enumerate() {
-            parts.push((i, load_one(input, default_namespace)));
+        for input in inputs {
+            all.append(load_one(input, default_namespace));
             progress(1);
         }
-    } else {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let results = std::sync::Mutex::new(Vec::new());
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(input) = inputs.get(i) else { break };
-                        let l = load_one(input, default_namespace);
-                        if let Ok(mut r) = results.lock() {
-                            r.push((i, l));
+        return all;
+    }
+    struct Merge {
+        all: Loaded,
+        next: usize,
+        waiting: std::collections::BTreeMap<usize, Loaded>,
+    }
+    let merge = std::sync::Mutex::new(Merge {
+        all,
+        next: 0,
+        waiting: std::collections::BTreeMap::new(),
+    });
+    let next_input = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next_input.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(input) = inputs.get(i) else { break };
+                    let l = load_one(input, default_namespace);
+                    if let Ok(mut m) = merge.lock() {
+                        m.waiting.insert(i, l);
+                        loop {
+                            let n = m.next;
+                            let Some(l) = m.waiting.remove(&n) else { break };
+                            m.all.append(l);
+                            m.next += 1;
                         }
-                        progress(1);
                     }
-                });
-            }
-        });
-        parts = results.into_inner().unwrap_or_default();
-        parts.sort_by_key(|(i, _)| *i);
+                    progress(1);
+                }
+            });
+        }
+    });
+    match merge.into_inner() {
+        Ok(m) => m.all,
+        Err(poisoned) => poisoned.into_inner().all,
     }
-    let mut all = Loaded::default();
-    all.objects
-        .reserve_exact(parts.iter().map(|(_, l)| l.objects.len()).sum());
-    for (_, l) in parts {
-        all.objects.extend(l.objects);
-        all.errors.extend(l.errors);
-        all.files += l.files;
+}
+
+impl Loaded {
+    fn append(&mut self, l: Loaded) {
+        self.objects.extend(l.objects);
+        self.errors.extend(l.errors);
+        self.files += l.files;
     }
-    all
 }
 
 fn load_one(input: &Input, default_namespace: &str) -> Loaded {

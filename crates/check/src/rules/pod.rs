@@ -1,10 +1,10 @@
 //! Rules on the pod template: probes, shutdown, resources, host ports.
 
-use k8s_openapi::api::core::v1::{Container, LifecycleHandler, Probe};
+use k8s_openapi::api::core::v1::{LifecycleHandler, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Ctx, Fix, Hit, Rule, Severity};
-use crate::model::{Workload, WorkloadKind};
+use crate::model::{Container, Workload, WorkloadKind};
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 pub const DEFAULT_GRACE: i64 = 30;
@@ -181,7 +181,7 @@ reported, since they work without a declaration.\n\nFix: declare the port under 
                     ("startupProbe", &c.startup_probe),
                 ];
                 for (what, p) in probes {
-                    let Some(IntOrString::String(name)) = p.as_ref().and_then(probe_port) else {
+                    let Some(IntOrString::String(name)) = p.as_deref().and_then(probe_port) else {
                         continue;
                     };
                     let declared = c
