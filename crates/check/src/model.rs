@@ -107,7 +107,25 @@ pub struct Container {
     pub liveness_probe: Option<Box<Probe>>,
     pub startup_probe: Option<Box<Probe>>,
     pub lifecycle: Option<Box<Lifecycle>>,
-    pub resources: Option<ResourceRequirements>,
+    #[serde(default, deserialize_with = "requested_resources")]
+    pub resources: Option<Resources>,
+}
+
+/// A container's `resources` as the rules read them: which resources it requests. Limits and
+/// quantities are checked against the schema while decoding, then dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Names of the requested resources (`cpu`, `memory`, …), sorted; None when `requests` is
+    /// not set.
+    pub requests: Option<Vec<String>>,
+}
+
+fn requested_resources<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Resources>, D::Error> {
+    Ok(
+        Option::<ResourceRequirements>::deserialize(d)?.map(|r| Resources {
+            requests: r.requests.map(|m| m.into_keys().collect()),
+        }),
+    )
 }
 
 /// Required fields read as k8s-openapi reads them: absent or `null` is the default.
@@ -119,8 +137,9 @@ fn null_as_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
 
 #[derive(Debug, Clone)]
 pub struct ServiceInfo {
-    /// None: a Service without a selector (endpoints managed by hand).
-    pub selector: Option<Labels>,
+    /// None: a Service without a selector (endpoints managed by hand). Sorted by key; a pair
+    /// list, not a map, because a map's smallest allocation is ten times one pair.
+    pub selector: Option<Vec<(String, String)>>,
     pub headless: bool,
 }
 
@@ -382,7 +401,10 @@ pub fn decode(
             let d: Service = serde_json::from_value(value).map_err(err)?;
             let s = d.spec.unwrap_or_default();
             let info = ServiceInfo {
-                selector: s.selector.filter(|m| !m.is_empty()),
+                selector: s
+                    .selector
+                    .filter(|m| !m.is_empty())
+                    .map(|m| m.into_iter().collect()),
                 headless: s.cluster_ip.as_deref() == Some("None"),
             };
             (d.metadata, Body::Service(info))
@@ -566,4 +588,52 @@ fn has_controller(meta: &ObjectMeta) -> bool {
         .iter()
         .flatten()
         .any(|o| o.controller == Some(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_json(v: Value) -> Result<Option<Object>, DecodeError> {
+        let source = Source {
+            file: Arc::from("t.yaml"),
+            line: 1,
+            doc: 0,
+        };
+        decode(v, source, "default")
+    }
+
+    /// The compact pod spec keeps what the rules read, reads required fields as k8s-openapi does
+    /// (null is the default), and still refuses what the schema refuses.
+    #[test]
+    fn compact_pod_spec() {
+        let d = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {
+                "terminationGracePeriodSeconds": 45,
+                "containers": [{"name": "a", "image": "x",
+                    "resources": {"requests": {"memory": "1Gi", "cpu": "1"}, "limits": {"memory": "2Gi"}},
+                    "readinessProbe": {"httpGet": {"port": "http"}}}]}}}
+        });
+        let o = decode_json(d).unwrap().unwrap();
+        let w = o.workload().unwrap();
+        assert_eq!(w.spec.termination_grace_period_seconds, Some(45));
+        let c = &w.spec.containers[0];
+        assert_eq!(c.name, "a");
+        assert!(c.readiness_probe.is_some() && c.liveness_probe.is_none());
+        assert_eq!(
+            c.resources.as_ref().unwrap().requests.as_deref(),
+            Some(&["cpu".to_owned(), "memory".to_owned()][..])
+        );
+
+        let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": null}});
+        let o = decode_json(pod).unwrap().unwrap();
+        assert!(o.workload().unwrap().spec.containers.is_empty());
+
+        let bad = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a", "resources": {"requests": {"cpu": [1]}}}]}});
+        let e = decode_json(bad).unwrap_err();
+        assert_eq!(e.kind, "Pod");
+    }
 }

@@ -140,7 +140,7 @@ target, or use an AverageValue target.",
                         .resources
                         .as_ref()
                         .and_then(|r| r.requests.as_ref())
-                        .is_some_and(|r| r.contains_key(res));
+                        .is_some_and(|r| r.contains(res));
                     if !has {
                         out.push(ctx.hit(
                             h,

@@ -288,7 +288,7 @@ work.\n\nFix: set `resources.requests.cpu` and `resources.requests.memory` from 
                 let req = c.resources.as_ref().and_then(|r| r.requests.as_ref());
                 let missing: Vec<&str> = ["cpu", "memory"]
                     .into_iter()
-                    .filter(|k| !req.is_some_and(|r| r.contains_key(*k)))
+                    .filter(|k| !req.is_some_and(|r| r.iter().any(|x| x == k)))
                     .collect();
                 if !missing.is_empty() {
                     out.push(ctx.hit(
