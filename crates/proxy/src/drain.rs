@@ -1,11 +1,8 @@
 //! The shutdown sequence as shared state: which phase the proxy is in, and how many client
 //! connections are still open. Listeners, connections, readiness and the admin API all watch it.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -110,7 +107,7 @@ impl Drain {
         self.inner.phase.send_if_modified(|p| {
             if *p < to {
                 *p = to;
-                // Before the watch wakes anyone, so a woken `Reached` sees the new phase.
+                // Before the watch wakes anyone, so whoever it wakes reads the new phase.
                 self.inner.phase_now.store(to as u8, Ordering::Release);
                 true
             } else {
@@ -125,13 +122,10 @@ impl Drain {
     }
 
     /// Waits until the phase is `phase` or later.
-    pub fn reached(&self, phase: Phase) -> Reached<'_> {
-        Reached {
-            drain: self,
-            phase,
-            wait: None,
-            seen: None,
-        }
+    pub async fn reached(&self, phase: Phase) {
+        let mut rx = self.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = rx.wait_for(|p| *p >= phase).await.is_ok();
     }
 
     /// Counts a client connection until the returned guard is dropped.
@@ -162,51 +156,6 @@ impl Drain {
     pub async fn finished(&self) {
         let mut rx = self.inner.finished.subscribe();
         let _ = rx.wait_for(|f| *f).await;
-    }
-}
-
-/// Future of [`Drain::reached`]. Connection tasks keep one in a `select!` next to the connection,
-/// so it is polled every time the connection wakes (several times per request): when the phase has
-/// not moved since its last poll and the waker is the same, it answers from one atomic load instead
-/// of polling the watch channel (which takes a lock).
-pub struct Reached<'a> {
-    drain: &'a Drain,
-    phase: Phase,
-    wait: Option<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>,
-    /// Phase and waker of the last poll that registered with the watch channel.
-    seen: Option<(u8, Waker)>,
-}
-
-impl Future for Reached<'_> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let now = self.drain.inner.phase_now.load(Ordering::Acquire);
-        if now >= self.phase as u8 {
-            return Poll::Ready(());
-        }
-        if let Some((seen, waker)) = &self.seen
-            && *seen == now
-            && waker.will_wake(cx.waker())
-        {
-            // Still registered with this waker, and nothing happened since.
-            return Poll::Pending;
-        }
-        let (drain, phase) = (self.drain, self.phase);
-        let wait = self.wait.get_or_insert_with(|| {
-            Box::pin(async move {
-                let mut rx = drain.subscribe();
-                // The sender lives in `drain`, so the channel cannot close while we wait.
-                let _ = rx.wait_for(|p| *p >= phase).await.is_ok();
-            })
-        });
-        match wait.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(()),
-            Poll::Pending => {
-                self.seen = Some((now, cx.waker().clone()));
-                Poll::Pending
-            }
-        }
     }
 }
 

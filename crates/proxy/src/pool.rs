@@ -159,8 +159,21 @@ impl PooledBody {
     }
 
     fn give_back(&mut self) {
-        if let Some((sender, pool)) = self.back.take() {
+        let Some((mut sender, pool)) = self.back.take() else {
+            return;
+        };
+        if sender.is_ready() {
             pool.put(sender);
+        } else if let (false, Ok(rt)) = (sender.is_closed(), tokio::runtime::Handle::try_current())
+        {
+            // The response ended before the request did (an early answer to an upload): the
+            // connection is busy until the request body is sent, so it waits outside the pool
+            // rather than stall the next checkout.
+            rt.spawn(async move {
+                if sender.ready().await.is_ok() {
+                    pool.put(sender);
+                }
+            });
         }
     }
 }
