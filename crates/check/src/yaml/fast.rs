@@ -21,8 +21,15 @@ pub(super) fn parse_piece(piece: &str, first_line: usize) -> Option<(Value, usiz
     let mut lines = Vec::with_capacity(64);
     for (n, raw) in piece.split('\n').enumerate() {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        if raw.contains('\t') {
-            return None;
+        // One pass for both bytes that matter: lines are short, so separate searches would
+        // cost more in setup than in scanning.
+        let mut hash = None;
+        for (i, &c) in raw.as_bytes().iter().enumerate() {
+            match c {
+                b'\t' => return None,
+                b'#' if hash.is_none() => hash = Some(i),
+                _ => {}
+            }
         }
         let no = first_line + n;
         let mut body = raw;
@@ -36,7 +43,10 @@ pub(super) fn parse_piece(piece: &str, first_line: usize) -> Option<(Value, usiz
         if body.starts_with("...") || body.starts_with('%') {
             return None;
         }
-        let content = strip_comment(body)?;
+        let content = match hash {
+            None => body,
+            Some(_) => strip_comment(body)?,
+        };
         let trimmed = content.trim_end();
         let t = trimmed.trim_start();
         if t.is_empty() {
@@ -173,7 +183,7 @@ impl<'a> P<'a> {
                 self.no_continuation(indent)?;
                 v
             };
-            m.insert(key, v);
+            m.insert(key.to_owned(), v);
         }
         Some(Value::Object(m))
     }
@@ -202,7 +212,7 @@ impl<'a> P<'a> {
 }
 
 /// `key: rest` → (key, rest). Plain keys, or quoted keys without escapes.
-fn key_split(text: &str) -> Option<(String, &str)> {
+fn key_split(text: &str) -> Option<(&str, &str)> {
     let first = *text.as_bytes().first()?;
     if b"-[]{}&*!|>%@`?,#".contains(&first) {
         return None;
@@ -218,16 +228,31 @@ fn key_split(text: &str) -> Option<(String, &str)> {
         if !(rest.is_empty() || rest.starts_with(' ')) {
             return None;
         }
-        return Some((key.to_owned(), rest.trim_start()));
+        return Some((key, rest.trim_start_matches(' ')));
     }
-    let (key, rest) = match text.find(": ") {
-        Some(n) => (&text[..n], text[n + 2..].trim_start()),
+    // One byte scan up to the first ": ", refusing quotes and flow indicators in the key: this
+    // runs for every line of every manifest, and `str::find` with a two-byte pattern sets up a
+    // substring searcher on each call.
+    let b = text.as_bytes();
+    let mut colon = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b':' if b.get(i + 1) == Some(&b' ') => {
+                colon = Some(i);
+                break;
+            }
+            b'"' | b'\'' | b'{' | b'[' | b',' => return None,
+            _ => {}
+        }
+    }
+    let (key, rest) = match colon {
+        Some(n) => (&text[..n], text[n + 2..].trim_start_matches(' ')),
         None => (text.strip_suffix(':')?, ""),
     };
-    if key.is_empty() || key.ends_with(' ') || key.contains(['"', '\'', '{', '[', ',']) {
+    if key.is_empty() || key.ends_with(' ') {
         return None;
     }
-    Some((key.to_owned(), rest))
+    Some((key, rest))
 }
 
 /// A scalar or one-line flow collection after `key: ` or `- `; must use the whole text.
