@@ -2,12 +2,17 @@
 """Measures `steady check` (objects/s, peak memory) on generated corpora of 10k, 50k and 100k
 objects, and Checkov on 1k and 10k-object slices of the same corpus, in one run. By hand only.
 
-usage: run.py [--out DIR] [--steady PATH] [--checkov PATH] [--skip-checkov]
+usage: run.py [--out DIR] [--steady PATH] [--checkov PATH] [--skip-checkov] [--runs N]
+
+steady is measured N times (default 5) after one warm-up run; the median wall and CPU time and
+the largest peak RSS are recorded, with the load average before the runs (the machine may be
+shared).
 """
 import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -41,20 +46,30 @@ def main():
     ap.add_argument("--steady", default=os.path.join(ROOT, "target", "release", "steady"))
     ap.add_argument("--checkov", default=shutil.which("checkov") or "checkov")
     ap.add_argument("--skip-checkov", action="store_true")
+    ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     results = {"steady": [], "checkov": []}
     for n in (10_000, 50_000, 100_000):
         d = os.path.join(a.out, f"corpus-{n}")
         gen(n, d)
-        # One untimed run to warm the page cache, then the measured one.
-        subprocess.run([a.steady, "check", "--no-config", "-o", "json", "--fail-on", "never", d], stdout=subprocess.DEVNULL)
-        dt, mib, cpu, rc, err = measure([a.steady, "check", "--no-config", "-o", "json", "--fail-on", "never", d])
-        if rc != 0:
-            print(f"steady failed on {d}: rc={rc} {err}", file=sys.stderr)
-            sys.exit(1)
-        r = {"objects": n, "seconds": round(dt, 3), "objects_per_s": round(n / dt), "cpu_seconds": round(cpu, 2),
-             "objects_per_cpu_s": round(n / max(cpu, 0.01)), "peak_mib": round(mib, 1)}
+        # One untimed run to warm the page cache, then the measured ones.
+        cmd = [a.steady, "check", "--no-config", "-o", "json", "--fail-on", "never", d]
+        subprocess.run(cmd, stdout=subprocess.DEVNULL)
+        load_before = os.getloadavg()[0]
+        runs = []
+        for _ in range(max(a.runs, 1)):
+            dt, mib, cpu, rc, err = measure(cmd)
+            if rc != 0:
+                print(f"steady failed on {d}: rc={rc} {err}", file=sys.stderr)
+                sys.exit(1)
+            runs.append((dt, mib, cpu))
+        dt = statistics.median(x[0] for x in runs)
+        cpu = statistics.median(x[2] for x in runs)
+        mib = max(x[1] for x in runs)
+        r = {"objects": n, "runs": len(runs), "seconds": round(dt, 3), "objects_per_s": round(n / dt),
+             "cpu_seconds": round(cpu, 2), "objects_per_cpu_s": round(n / max(cpu, 0.01)), "peak_mib": round(mib, 1),
+             "min_seconds": round(min(x[0] for x in runs), 3), "load_average_before": round(load_before, 2)}
         results["steady"].append(r)
         print("steady ", r, flush=True)
     if not a.skip_checkov:
