@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, HeaderValue};
-use http::{Request, Response, Version};
+use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -190,11 +190,17 @@ impl Shared {
                 conn.recycle_now.notify_one();
             }
         }
-        let mut resp = self.upstream.forward(req, client).await?;
+        let mut resp = self
+            .upstream
+            .forward(req, client, http1.then_some(&conn.tunnel))
+            .await?;
         self.metrics.count_response(resp.status());
         // Decided when the response goes out, so requests in flight when closing begins are
         // told too; hyper closes the connection after a response carrying this header.
-        if http1 && (conn.is_recycled() || self.drain.phase() >= Phase::Closing) {
+        if http1
+            && resp.status() != StatusCode::SWITCHING_PROTOCOLS
+            && (conn.is_recycled() || self.drain.phase() >= Phase::Closing)
+        {
             resp.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
@@ -214,6 +220,11 @@ async fn serve_h1<IO>(
 {
     let (mut io, pending, closed_idle) =
         run_h1(shared, Rewind::new(prefix, io), &conn, peer, tls, true).await;
+    let upgraded = conn.tunnel.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(upstream) = upgraded {
+        splice(io, pending, upstream).await;
+        return;
+    }
     if closed_idle {
         // Bytes that reached us in the instant we closed an idle connection are a request the
         // client already sent: answer it with `Connection: close` rather than drop it.
@@ -321,6 +332,21 @@ async fn serve_h2<IO>(
         // hyper's HTTP/2 graceful shutdown is the two-phase GOAWAY: streams already opened finish.
         http.as_mut().graceful_shutdown();
         goaway = true;
+    }
+}
+
+/// Carries bytes both ways between a client and the application after an HTTP/1 upgrade, until
+/// either side closes (or the drain deadline cuts the connection).
+async fn splice<IO>(mut client: IO, pending: Bytes, upstream: hyper::upgrade::Upgraded)
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut upstream = TokioIo::new(upstream);
+    if !pending.is_empty() && upstream.write_all(&pending).await.is_err() {
+        return;
+    }
+    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        tracing::debug!(error = %e, "upgraded connection ended with an error");
     }
 }
 

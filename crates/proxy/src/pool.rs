@@ -122,7 +122,16 @@ impl Pool {
         }
     }
 
+    /// A connection of its own (never pooled) for a request asking for an upgrade.
+    pub async fn connect_for_upgrade(&self) -> Result<Sender, ConnectError> {
+        self.connect_with(true).await
+    }
+
     async fn connect(&self) -> Result<Sender, ConnectError> {
+        self.connect_with(false).await
+    }
+
+    async fn connect_with(&self, upgrades: bool) -> Result<Sender, ConnectError> {
         let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
             .await
             .map_err(|_| ConnectError::Timeout(self.connect_timeout))??;
@@ -132,7 +141,12 @@ impl Pool {
             .handshake(TokioIo::new(stream))
             .await?;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let ended = if upgrades {
+                conn.with_upgrades().await
+            } else {
+                conn.await
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection to the application ended with an error");
             }
         });
@@ -155,6 +169,15 @@ impl PooledBody {
             done: body.is_end_stream(),
             body,
             back: Some((sender, pool)),
+        }
+    }
+
+    /// A body whose connection is not returned to the pool.
+    pub fn unpooled(body: Incoming) -> Self {
+        PooledBody {
+            done: body.is_end_stream(),
+            body,
+            back: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! max-requests nor a max-age setting: we count requests per connection and let the response that
 //! crosses a limit carry `Connection: close` (HTTP/1) or trigger a graceful GOAWAY (HTTP/2).
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,9 @@ pub struct ConnState {
     recycled: AtomicBool,
     /// Wakes an HTTP/2 connection task so it sends GOAWAY.
     pub recycle_now: Notify,
+    /// The application's side of an HTTP/1 upgrade (WebSocket and the like) the last response
+    /// switched to; the connection task splices the client's socket to it.
+    pub tunnel: Mutex<Option<hyper::upgrade::Upgraded>>,
 }
 
 impl ConnState {
@@ -59,6 +63,7 @@ impl ConnState {
             last_request_ms: AtomicU64::new(0),
             recycled: AtomicBool::new(false),
             recycle_now: Notify::new(),
+            tunnel: Mutex::new(None),
         }
     }
 

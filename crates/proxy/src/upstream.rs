@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +12,7 @@ use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Empty, Full};
 use hyper::body::{Body as _, Incoming};
+use hyper::upgrade::Upgraded;
 
 use crate::metrics::{Metrics, ReasonLabels};
 use crate::pool::{ConnectError, Pool, PooledBody, UpstreamBody};
@@ -88,12 +89,20 @@ impl Upstream {
     }
 
     /// Forwards one client request; never fails, errors become 502/504 responses.
+    /// `tunnel` receives the application's side of an HTTP/1 upgrade the application accepted.
     pub async fn forward(
         &self,
         req: Request<Incoming>,
         client: &Client,
+        tunnel: Option<&Mutex<Option<Upgraded>>>,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let (mut parts, body) = req.into_parts();
+        let upgrade = match tunnel {
+            Some(slot) if parts.version == Version::HTTP_11 => {
+                upgrade_protocol(&parts.headers).map(|p| (p, slot))
+            }
+            _ => None,
+        };
         strip_hop_by_hop(&mut parts.headers);
         if !parts.headers.contains_key(header::HOST) {
             // HTTP/2 carries the host in :authority; the application expects a Host header.
@@ -110,6 +119,16 @@ impl Upstream {
             parts.uri = origin_form(&parts.uri);
         }
         parts.version = Version::HTTP_11;
+        if let Some((protocol, slot)) = upgrade {
+            // Upgrade and Connection are hop-by-hop, but an upgrade only works if this hop asks
+            // for it again.
+            parts.headers.insert(header::UPGRADE, protocol);
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            let req = Request::from_parts(parts, Either::Left(body));
+            return Ok(self.forward_upgrade(req, slot).await);
+        }
 
         // A request we can send again unchanged: idempotent and without a body to replay.
         let replay = (is_idempotent(&parts.method) && body.is_end_stream()).then(|| {
@@ -178,6 +197,50 @@ impl Upstream {
         }
     }
 
+    /// An upgrade request goes on a connection of its own; when the application switches
+    /// protocols, its side of the connection goes into `slot` and the 101 goes to the client.
+    async fn forward_upgrade(
+        &self,
+        req: Request<UpstreamBody>,
+        slot: &Mutex<Option<Upgraded>>,
+    ) -> Response<ProxyBody> {
+        let sent = tokio::time::timeout(self.config.request_timeout, async {
+            let mut sender = self
+                .pool
+                .connect_for_upgrade()
+                .await
+                .map_err(Failure::Connect)?;
+            let mut resp = sender.send_request(req).await.map_err(Failure::Failed)?;
+            let protocol = resp.headers().get(header::UPGRADE).cloned();
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                let upgraded = hyper::upgrade::on(&mut resp)
+                    .await
+                    .map_err(Failure::Failed)?;
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(upgraded);
+            }
+            let (mut parts, body) = resp.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+                if let Some(p) = protocol {
+                    parts.headers.insert(header::UPGRADE, p);
+                }
+                parts
+                    .headers
+                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            }
+            Ok::<_, Failure>(Response::from_parts(
+                parts,
+                Either::Left(PooledBody::unpooled(body)),
+            ))
+        })
+        .await;
+        match sent {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(f)) => self.error_response(f),
+            Err(_) => self.error_response(Failure::Timeout),
+        }
+    }
+
     fn error_response(&self, f: Failure) -> Response<ProxyBody> {
         let (status, reason, detail) = match &f {
             Failure::Timeout => (
@@ -243,6 +306,18 @@ fn is_idempotent(m: &Method) -> bool {
         *m,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
     )
+}
+
+/// The `Upgrade` value of a request that asks for one (`Connection: upgrade`).
+fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let protocol = headers.get(header::UPGRADE)?;
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| protocol.clone())
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
