@@ -344,7 +344,10 @@ fn own_labels(o: &Object) -> Vec<(String, String)> {
     if !from_sel.is_empty() {
         from_sel
     } else {
-        w.labels.clone().into_iter().collect()
+        w.labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 

@@ -449,7 +449,7 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                 let pod_spec = raw.and_then(|r| r.pod_spec.clone()).unwrap_or_default();
                 let mut skipped = false;
                 let (anti_affinity, topology_spread) =
-                    placement(&pod_spec, &w.labels, &mut skipped);
+                    placement(&pod_spec, &w.labels.to_map(), &mut skipped);
                 if skipped {
                     placement_skipped.push(o.name.clone());
                 }
@@ -457,7 +457,7 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                     kind,
                     name: o.name.clone(),
                     replicas,
-                    labels: w.labels.clone(),
+                    labels: w.labels.to_map(),
                     strategy,
                     pod_management_policy: match (kind, w.pod_management_policy.as_deref()) {
                         (WorkloadKind::StatefulSet, Some("Parallel")) => {

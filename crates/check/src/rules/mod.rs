@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use steady_budget::{Labels, Selector};
+use steady_budget::Selector;
 
 use crate::config::{Config, Thresholds};
-use crate::model::{Object, WorkloadKind};
+use crate::model::{Labels, Object, WorkloadKind};
 
 mod budget;
 mod hpa;
@@ -205,7 +205,7 @@ impl<'a> Index<'a> {
                         .filter(|&w| {
                             objects[w]
                                 .workload()
-                                .is_some_and(|x| sel.matches(&x.labels))
+                                .is_some_and(|x| x.labels.selected_by(sel))
                         })
                         .collect()
                 })
@@ -373,5 +373,5 @@ pub(crate) fn selects(
     labels: &Labels,
 ) -> bool {
     sel.and_then(|s| Selector::from_k8s(s).ok())
-        .is_some_and(|s| s.matches(labels))
+        .is_some_and(|s| labels.selected_by(&s))
 }
