@@ -338,8 +338,12 @@ fn own_labels(o: &Object) -> Vec<(String, String)> {
     let from_sel: Vec<(String, String)> = w
         .selector
         .as_ref()
-        .and_then(|s| s.match_labels.clone())
-        .map(|m| m.into_iter().collect())
+        .map(|s| {
+            s.match_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     if !from_sel.is_empty() {
         from_sel

@@ -11,7 +11,9 @@ use k8s_openapi::api::core::v1::{
     TopologySpreadConstraint,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, ObjectMeta,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -64,6 +66,33 @@ impl From<steady_budget::Labels> for Labels {
     fn from(m: steady_budget::Labels) -> Self {
         // A map iterates in key order, so the pairs come out sorted.
         Self(m.into_iter().collect())
+    }
+}
+
+/// A workload's `spec.selector`: `matchLabels` as a pair list (see [`Labels`]), the expressions
+/// as written. Kept compact for the same reason as the labels it selects.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkloadSelector {
+    pub match_labels: Labels,
+    pub match_expressions: Option<Vec<LabelSelectorRequirement>>,
+}
+
+impl WorkloadSelector {
+    /// The k8s-openapi form, for `steady_budget::Selector::from_k8s` to validate.
+    pub fn to_k8s(&self) -> LabelSelector {
+        LabelSelector {
+            match_labels: Some(self.match_labels.to_map()),
+            match_expressions: self.match_expressions.clone(),
+        }
+    }
+}
+
+impl From<LabelSelector> for WorkloadSelector {
+    fn from(s: LabelSelector) -> Self {
+        Self {
+            match_labels: s.match_labels.unwrap_or_default().into(),
+            match_expressions: s.match_expressions,
+        }
     }
 }
 
@@ -125,7 +154,7 @@ pub struct Workload {
     pub kind: WorkloadKind,
     /// `spec.replicas` as written (None: unset, Kubernetes defaults it to 1).
     pub replicas: Option<i32>,
-    pub selector: Option<LabelSelector>,
+    pub selector: Option<WorkloadSelector>,
     pub labels: Labels,
     pub template_annotations: BTreeMap<String, String>,
     pub spec: PodSpec,
@@ -348,7 +377,7 @@ pub fn decode(
             let w = Workload {
                 kind: WorkloadKind::Deployment,
                 replicas: s.replicas,
-                selector: Some(s.selector),
+                selector: Some(s.selector.into()),
                 labels,
                 template_annotations: ann,
                 spec,
@@ -373,7 +402,7 @@ pub fn decode(
             let w = Workload {
                 kind: WorkloadKind::StatefulSet,
                 replicas: s.replicas,
-                selector: Some(s.selector),
+                selector: Some(s.selector.into()),
                 labels,
                 template_annotations: ann,
                 spec,
@@ -398,7 +427,7 @@ pub fn decode(
             let w = Workload {
                 kind: WorkloadKind::DaemonSet,
                 replicas: None,
-                selector: Some(s.selector),
+                selector: Some(s.selector.into()),
                 labels,
                 template_annotations: ann,
                 spec,
@@ -424,7 +453,7 @@ pub fn decode(
             let w = Workload {
                 kind: WorkloadKind::ReplicaSet,
                 replicas: s.replicas,
-                selector: Some(s.selector),
+                selector: Some(s.selector.into()),
                 labels,
                 template_annotations: ann,
                 spec,
@@ -697,6 +726,29 @@ mod tests {
         // In and NotIn need values, Exists and DoesNotExist refuse them: six valid per key.
         assert_eq!(checked, 4 * 6);
         assert!(Labels::default().selected_by(&Selector::default()));
+    }
+
+    /// The compact workload selector gives back the selector it was built from, expressions
+    /// included, so `selector-template-mismatch` judges the same selector.
+    #[test]
+    fn workload_selector_round_trip() {
+        let k: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchLabels": {"tier": "front", "app": "web"},
+            "matchExpressions": [{"key": "track", "operator": "NotIn", "values": ["canary"]}]
+        }))
+        .unwrap();
+        let compact = WorkloadSelector::from(k.clone());
+        assert_eq!(
+            compact.match_labels.get("app").map(String::as_str),
+            Some("web")
+        );
+        assert_eq!(compact.to_k8s(), k);
+        assert_eq!(
+            Selector::from_k8s(&compact.to_k8s()).unwrap(),
+            Selector::from_k8s(&k).unwrap()
+        );
+        let empty = WorkloadSelector::from(LabelSelector::default());
+        assert!(Selector::from_k8s(&empty.to_k8s()).unwrap().is_empty());
     }
 
     /// The compact pod spec keeps what the rules read, reads required fields as k8s-openapi does
