@@ -78,6 +78,23 @@ pub struct WorkloadSelector {
 }
 
 impl WorkloadSelector {
+    /// Whether pods carrying `labels` are selected, as `steady_budget::Selector` judges it (an
+    /// invalid expression selects nothing), without building a map per workload.
+    pub fn selects(&self, labels: &Labels) -> bool {
+        let by_labels = self
+            .match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v));
+        by_labels
+            && match self.match_expressions.as_deref() {
+                None | Some([]) => true,
+                Some(e) => Selector::from_k8s(&LabelSelector {
+                    match_labels: None,
+                    match_expressions: Some(e.to_vec()),
+                })
+                .is_ok_and(|s| labels.selected_by(&s)),
+            }
+    }
     /// The k8s-openapi form, for `steady_budget::Selector::from_k8s` to validate.
     pub fn to_k8s(&self) -> LabelSelector {
         LabelSelector {
@@ -747,6 +764,27 @@ mod tests {
             Selector::from_k8s(&compact.to_k8s()).unwrap(),
             Selector::from_k8s(&k).unwrap()
         );
+        let on = |pairs: &[(&str, &str)]| -> Labels {
+            let m: steady_budget::Labels = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            m.into()
+        };
+        for pod in [
+            on(&[("app", "web"), ("tier", "front")]),
+            on(&[("app", "web"), ("tier", "front"), ("track", "canary")]),
+            on(&[("app", "web")]),
+        ] {
+            let want = Selector::from_k8s(&k).unwrap().matches(&pod.to_map());
+            assert_eq!(compact.selects(&pod), want, "{pod:?}");
+        }
+        assert!(compact.selects(&on(&[("app", "web"), ("tier", "front")])));
+        let bad: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchExpressions": [{"key": "app", "operator": "Near", "values": ["web"]}]
+        }))
+        .unwrap();
+        assert!(!WorkloadSelector::from(bad).selects(&on(&[("app", "web")])));
         let empty = WorkloadSelector::from(LabelSelector::default());
         assert!(Selector::from_k8s(&empty.to_k8s()).unwrap().is_empty());
     }

@@ -113,7 +113,7 @@ the API server or, for older API versions, never sees its own pods.\n\nFix: make
                 continue;
             }
             if let Some(sel) = &w.selector
-                && !selects(Some(&sel.to_k8s()), &w.labels)
+                && !sel.selects(&w.labels)
             {
                 out.push(ctx.hit(
                     i,
