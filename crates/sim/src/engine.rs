@@ -124,7 +124,7 @@ pub struct Sim {
     pub tracks: Vec<Track>,
     pub budget_tracks: Vec<BudgetTrack>,
     pub events: u64,
-    pub domains: BTreeMap<String, Vec<String>>,
+    pub domains: BTreeMap<String, crate::model::Domains>,
 }
 
 impl Sim {

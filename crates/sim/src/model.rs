@@ -427,6 +427,26 @@ impl Model {
         }
 
         let mut budgets: Vec<Budget> = Vec::new();
+        // One probe pod per workload, as the workload would create it, so each budget below is
+        // asked with the engine's own selector and targetRef semantics (built once: with 1,000
+        // workloads and 1,000 budgets, building it per pair dominated the whole simulation).
+        let probes: Vec<(PodFacts, OwnerRef)> = workloads
+            .iter()
+            .map(|w| {
+                let probe = PodFacts {
+                    namespace: s.namespace.clone(),
+                    name: String::new(),
+                    labels: w.labels.clone(),
+                    controller: None,
+                    phase: steady_budget::PodPhase::Running,
+                    ready: true,
+                    ready_changed: None,
+                    terminating: false,
+                    created: None,
+                };
+                (probe, w.owner_ref())
+            })
+            .collect();
         for (i, b) in s.budgets.iter().enumerate() {
             let f = format!("budgets[{i}]");
             if budgets.iter().any(|x| x.id.name == b.name) {
@@ -445,25 +465,10 @@ impl Model {
                 namespace: s.namespace.clone(),
                 name: b.name.clone(),
             };
-            // Which workloads the budget covers: asked of the budget itself with a pod as the
-            // workload would create it, so selector and targetRef semantics are the engine's.
-            let covered: Vec<usize> = workloads
+            let covered: Vec<usize> = probes
                 .iter()
                 .enumerate()
-                .filter(|(_, w)| {
-                    let probe = PodFacts {
-                        namespace: s.namespace.clone(),
-                        name: String::new(),
-                        labels: w.labels.clone(),
-                        controller: None,
-                        phase: steady_budget::PodPhase::Running,
-                        ready: true,
-                        ready_changed: None,
-                        terminating: false,
-                        created: None,
-                    };
-                    spec.selects(&probe, &[w.owner_ref()])
-                })
+                .filter(|(_, (probe, owner))| spec.selects(probe, std::slice::from_ref(owner)))
                 .map(|(j, _)| j)
                 .collect();
             for &w in &covered {
@@ -603,21 +608,45 @@ pub fn nodes_of_zone(nodes: &[Node], zone: &str) -> Vec<usize> {
         .collect()
 }
 
-/// Distinct values of each topology key any workload uses, for spread constraints.
-pub fn domains(nodes: &[Node], workloads: &[Workload]) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for w in workloads {
-        for r in &w.spread {
-            out.entry(r.key.clone()).or_insert_with(|| {
-                let mut v: Vec<String> = nodes
-                    .iter()
-                    .filter_map(|n| n.labels.get(&r.key).cloned())
-                    .collect();
-                v.sort();
-                v.dedup();
-                v
-            });
+/// The topology domains of one key: which domain each node is in (`None`: the node lacks the
+/// label) and how many distinct domains there are.
+pub struct Domains {
+    pub of_node: Vec<Option<usize>>,
+    pub count: usize,
+}
+
+/// Domains of every topology key any workload uses (anti-affinity and spread), numbered once so the
+/// scheduler counts pods per domain in arrays instead of hashing label values per node and pod.
+pub fn domains(nodes: &[Node], workloads: &[Workload]) -> BTreeMap<String, Domains> {
+    let mut out: BTreeMap<String, Domains> = BTreeMap::new();
+    let keys = workloads.iter().flat_map(|w| {
+        w.anti_required
+            .iter()
+            .chain(&w.anti_preferred)
+            .chain(w.spread.iter().map(|r| &r.key))
+    });
+    for key in keys {
+        if out.contains_key(key) {
+            continue;
         }
+        let mut values: Vec<&String> = nodes.iter().filter_map(|n| n.labels.get(key)).collect();
+        values.sort();
+        values.dedup();
+        let of_node = nodes
+            .iter()
+            .map(|n| {
+                n.labels
+                    .get(key)
+                    .and_then(|v| values.binary_search(&v).ok())
+            })
+            .collect();
+        out.insert(
+            key.clone(),
+            Domains {
+                of_node,
+                count: values.len(),
+            },
+        );
     }
     out
 }

@@ -4,8 +4,6 @@
 //! fits stays Pending, as in Kubernetes, and is tried again whenever something frees up.
 //! Anti-affinity is among a workload's own pods (the usual `labelSelector` on the app's labels).
 
-use std::collections::HashMap;
-
 use steady_budget::PodPhase;
 
 use crate::engine::{Ev, Sim};
@@ -35,81 +33,66 @@ impl Sim {
     /// The node for pod `p`, if any fits.
     pub fn pick_node(&self, p: usize) -> Option<usize> {
         let w = &self.m.workloads[self.pods[p].workload];
-        // The workload's pods per node: all of them for anti-affinity (a terminating pod still
-        // occupies its domain), non-terminating ones for spreading (as the spread plugin counts).
-        let mut all: HashMap<usize, u32> = HashMap::new();
-        let mut live: HashMap<usize, u32> = HashMap::new();
-        for &q in &w.pods {
-            if let Some(n) = self.pods[q].node {
-                *all.entry(n).or_default() += 1;
-                if !self.pods[q].facts.terminating {
-                    *live.entry(n).or_default() += 1;
+        // The workload's pods per domain of a key: all of them for anti-affinity (a terminating
+        // pod still occupies its domain), non-terminating ones for spreading (as the spread plugin
+        // counts). Keys come from the workloads, so `domains` has every one of them.
+        let per_domain = |key: &str, live_only: bool| -> (&[Option<usize>], Vec<u32>) {
+            let Some(d) = self.domains.get(key) else {
+                return (&[], Vec::new());
+            };
+            let mut per = vec![0u32; d.count];
+            for &q in &w.pods {
+                let pod = &self.pods[q];
+                if live_only && pod.facts.terminating {
+                    continue;
+                }
+                if let Some(dom) = pod.node.and_then(|n| d.of_node[n]) {
+                    per[dom] += 1;
                 }
             }
-        }
-        // Pods per topology domain, per key, computed once per pod so each node costs a lookup.
-        let per_domain = |counts: &HashMap<usize, u32>, key: &str| -> HashMap<String, u32> {
-            let mut per: HashMap<String, u32> = HashMap::new();
-            for (n, c) in counts {
-                if let Some(v) = self.m.nodes[*n].labels.get(key) {
-                    *per.entry(v.clone()).or_default() += c;
-                }
-            }
-            per
+            (&d.of_node, per)
         };
-        let required: Vec<(&String, HashMap<String, u32>)> = w
+        let required: Vec<_> = w
             .anti_required
             .iter()
-            .map(|k| (k, per_domain(&all, k)))
+            .map(|k| per_domain(k, false))
             .collect();
-        let preferred: Vec<(&String, HashMap<String, u32>)> = w
+        let preferred: Vec<_> = w
             .anti_preferred
             .iter()
-            .map(|k| (k, per_domain(&all, k)))
+            .map(|k| per_domain(k, false))
             .collect();
-        let spread: Vec<HashMap<String, u32>> =
-            w.spread.iter().map(|r| per_domain(&live, &r.key)).collect();
+        let spread: Vec<_> = w.spread.iter().map(|r| per_domain(&r.key, true)).collect();
         // Minimum per domain for each spread rule, over every domain of its key.
-        let spread_min: Vec<u32> = w
-            .spread
+        let spread_min: Vec<u32> = spread
             .iter()
-            .zip(&spread)
-            .map(|(r, per)| {
-                self.domains
-                    .get(&r.key)
-                    .into_iter()
-                    .flatten()
-                    .map(|d| per.get(d).copied().unwrap_or(0))
-                    .min()
-                    .unwrap_or(0)
-            })
+            .map(|(_, per)| per.iter().copied().min().unwrap_or(0))
             .collect();
+        let domain = |of_node: &[Option<usize>], i: usize| of_node.get(i).copied().flatten();
         let mut best: Option<(u64, usize)> = None;
         'nodes: for (i, node) in self.m.nodes.iter().enumerate() {
             if node.cordoned || node.down || node.pods.len() as u32 >= node.capacity {
                 continue;
             }
             let mut score: u64 = node.pods.len() as u64;
-            for (key, per) in &required {
-                if let Some(v) = node.labels.get(*key)
-                    && per.get(v).is_some_and(|c| *c > 0)
-                {
+            for (of_node, per) in &required {
+                if domain(of_node, i).is_some_and(|d| per[d] > 0) {
                     continue 'nodes;
                 }
             }
-            for (key, per) in &preferred {
-                if let Some(v) = node.labels.get(*key) {
-                    score += 10_000 * per.get(v).copied().unwrap_or(0) as u64;
+            for (of_node, per) in &preferred {
+                if let Some(d) = domain(of_node, i) {
+                    score += 10_000 * per[d] as u64;
                 }
             }
-            for ((r, min), per) in w.spread.iter().zip(&spread_min).zip(&spread) {
-                let Some(v) = node.labels.get(&r.key) else {
+            for ((r, min), (of_node, per)) in w.spread.iter().zip(&spread_min).zip(&spread) {
+                let Some(d) = domain(of_node, i) else {
                     if r.hard {
                         continue 'nodes;
                     }
                     continue;
                 };
-                let here = per.get(v).copied().unwrap_or(0);
+                let here = per[d];
                 if r.hard {
                     if here + 1 - min > r.max_skew {
                         continue 'nodes;
