@@ -19,18 +19,33 @@ struct Line<'a> {
 /// `Some((value, line of its first key))`, or None to let the full parser decide.
 pub(super) fn parse_piece(piece: &str, first_line: usize) -> Option<(Value, usize)> {
     let mut lines = Vec::with_capacity(64);
-    for (n, raw) in piece.split('\n').enumerate() {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        // One pass for both bytes that matter: lines are short, so separate searches would
-        // cost more in setup than in scanning.
+    let bytes = piece.as_bytes();
+    let mut at = 0;
+    let mut next_n = 0;
+    while at <= bytes.len() {
+        // One pass finds the line's end and the two bytes that matter: lines are short, so a
+        // separate newline search (memchr) per line would cost more in setup than in scanning.
         let mut hash = None;
-        for (i, &c) in raw.as_bytes().iter().enumerate() {
+        let mut end = bytes.len();
+        for (i, &c) in bytes[at..].iter().enumerate() {
             match c {
+                b'\n' => {
+                    end = at + i;
+                    break;
+                }
                 b'\t' => return None,
                 b'#' if hash.is_none() => hash = Some(i),
                 _ => {}
             }
         }
+        let raw = &piece[at..end];
+        at = end + 1;
+        let n = next_n;
+        next_n += 1;
+        let (raw, hash) = match raw.strip_suffix('\r') {
+            Some(r) => (r, hash),
+            None => (raw, hash),
+        };
         let no = first_line + n;
         let mut body = raw;
         if n == 0 && body.starts_with("---") {
@@ -272,7 +287,8 @@ fn inline_value(s: &str) -> Option<Value> {
         b'&' | b'*' | b'!' | b'|' | b'>' | b'%' | b'@' | b'`' | b'?' | b',' | b']' | b'}' => None,
         b'-' if s == "-" || s.starts_with("- ") => None,
         _ => {
-            if s.contains(": ") || s.ends_with(':') {
+            // A byte scan: `contains(": ")` builds a substring searcher for every scalar.
+            if s.as_bytes().windows(2).any(|w| w == b": ") || s.ends_with(':') {
                 return None;
             }
             Some(plain_scalar(s))
