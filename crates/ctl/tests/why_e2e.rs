@@ -40,27 +40,6 @@ async fn http_get(addr: SocketAddr, path: &str) -> String {
     out
 }
 
-fn base64_std(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// Starts one guard replica in-process and registers a webhook for the run's namespaces only.
 async fn start_guard(client: &Client, run: &str, lease_ns: &str, dir: &std::path::Path) {
     let cert =
@@ -117,7 +96,7 @@ async fn start_guard(client: &Client, run: &str, lease_ns: &str, dir: &std::path
         "webhooks": [{
             "name": "pods.guard.steady.dev",
             "clientConfig": {"url": format!("https://{listen}/validate/pods"),
-                "caBundle": base64_std(cert.cert.pem().as_bytes())},
+                "caBundle": k8s_openapi::ByteString(cert.cert.pem().into_bytes())},
             "rules": [
                 {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["DELETE", "UPDATE"], "resources": ["pods"], "scope": "Namespaced"},
                 {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods/eviction"], "scope": "Namespaced"}

@@ -296,7 +296,7 @@ async fn guard_on_a_real_api_server() {
         .await;
     }
     let front = proxy(backends).await;
-    let ca = base64_std(cert.cert.pem().as_bytes());
+    let ca = k8s_openapi::ByteString(cert.cert.pem().into_bytes());
     let whc: ValidatingWebhookConfiguration = serde_json::from_value(json!({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": run},
@@ -332,27 +332,6 @@ async fn guard_on_a_real_api_server() {
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
         Ok(Ok(())) => {}
     }
-}
-
-fn base64_std(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Sum of `steady_guard_status_writes_total{writer="webhook"}` over the replicas.
