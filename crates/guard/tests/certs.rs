@@ -262,6 +262,47 @@ fn a_due_serving_certificate_waits_for_a_new_ca_to_be_adopted() {
 }
 
 #[test]
+fn settle_leaves_nothing_due_after_one_write() {
+    let v = Validity {
+        ca: days(30),
+        serving: days(1),
+    };
+    let m = certs::generate(t0(), v, &dns()).unwrap();
+    // Day 21: the CA is due and the serving certificate expired long ago. One settle renews the CA
+    // and then the serving certificate, which cannot wait for the adoption delay: it is expired.
+    let at = t0() + days(21);
+    let (next, steps) = certs::settle(&m, at, v, &dns()).unwrap();
+    assert_eq!(
+        steps,
+        vec![Plan::RenewCa, Plan::RenewServing(ServingReason::Expiring)]
+    );
+    assert_eq!(next.serving_issuer, Some(0));
+    assert!(!next.serving.expired(at));
+    assert_eq!(certs::plan(&next, at, &dns()), Plan::Keep);
+    trusted(
+        &next.ca_bundle(),
+        &next,
+        "steady-guard.steady-system.svc",
+        at,
+    )
+    .unwrap();
+    // Nothing due: no step, the material as it was.
+    let (same, steps) = certs::settle(&next, at, v, &dns()).unwrap();
+    assert!(steps.is_empty());
+    assert_eq!(same, next);
+    // A due CA with a valid serving certificate: the serving certificate keeps its old issuer
+    // through the adoption delay, so one settle is one step.
+    let v = Validity {
+        ca: days(30),
+        serving: days(24),
+    };
+    let m = certs::generate(t0(), v, &dns()).unwrap();
+    let (next, steps) = certs::settle(&m, at, v, &dns()).unwrap();
+    assert_eq!(steps, vec![Plan::RenewCa]);
+    assert_eq!(next.serving_issuer, Some(1));
+}
+
+#[test]
 fn prune_drops_an_expired_ca_only() {
     let v = Validity {
         ca: days(30),

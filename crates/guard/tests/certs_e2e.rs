@@ -11,41 +11,14 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 use steady_guard::certs::manager::{Config, Published};
 use steady_guard::certs::{self, CertManager, Material, Validity};
+use steady_testkit::{client, eventually, free_port, http_get, kubeconfig};
 
 const LABEL: &str = "steady-certs-e2e";
-
-fn kubeconfig() -> Option<String> {
-    match std::env::var("STEADY_E2E_KUBECONFIG") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "certs e2e skipped: STEADY_E2E_KUBECONFIG is not set (point it at a kubeconfig of a real kube-apiserver to run this tier)"
-            );
-            None
-        }
-    }
-}
-
-async fn client(path: &str) -> Client {
-    let kc = kube::config::Kubeconfig::read_from(path).expect("readable kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("usable kubeconfig");
-    Client::try_from(config).unwrap()
-}
-
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
 
 fn manager(client: &Client, ns: &str, secret: &str, whc: &str) -> CertManager {
     CertManager::new(
@@ -69,19 +42,6 @@ async fn secret_data(client: &Client, ns: &str, name: &str) -> Secret {
 
 fn pem_count(pem: &[u8]) -> usize {
     rustls_pemfile::certs(&mut &pem[..]).count()
-}
-
-async fn http_get(addr: SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
-        return String::new();
-    };
-    let _ = s
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await;
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out).await;
-    out
 }
 
 /// TLS handshake with `addr` for `name`, trusting only `bundle`; returns the HTTP answer to a GET.
@@ -117,29 +77,15 @@ async fn tls_get(addr: SocketAddr, name: &str, bundle: &[u8]) -> Result<String, 
     Ok(out)
 }
 
-async fn eventually<F, Fut>(what: &str, secs: u64, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let mut last = String::new();
-    for _ in 0..secs * 5 {
-        match f().await {
-            Ok(()) => return,
-            Err(e) => last = e,
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{what}: not reached within {secs}s; last: {last}");
-}
-
 fn serving_of(s: &Secret) -> Vec<u8> {
     s.data.as_ref().unwrap()["tls.crt"].0.clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn self_signed_certificates_on_a_real_api_server() {
-    let Some(path) = kubeconfig() else { return };
+    let Some(path) = kubeconfig("certs e2e") else {
+        return;
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -249,14 +195,7 @@ async fn scenario(client: Client, run: String) {
     }
 
     // 3. `steady serve` in self-signed mode (the default) serves that certificate.
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(
-        "podunavailablebudgets.policy.steady.dev",
-        &PatchParams::apply("steady-certs-e2e").force(),
-        &Patch::Apply(steady_api::crd()),
-    )
-    .await
-    .unwrap();
+    steady_testkit::apply_crd(&client, "steady-certs-e2e").await;
     let (listen, admin) = (free_port(), free_port());
     let args = steady_guard::Args {
         cert_mode: None,
@@ -341,7 +280,15 @@ async fn scenario(client: Client, run: String) {
     assert_eq!(serving_of(&stored), ra.serving.pem.as_bytes());
 
     // A CA rotation puts both CAs in the Secret's bundle; after the adoption delay the serving
-    // certificate is issued by the new CA, and the bundle still holds both.
+    // certificate is issued by the new CA, and the bundle still holds both. The serving
+    // certificate is renewed first (day 2300, CA not yet due) so that it is still valid on the
+    // day the CA is renewed (2500): an expired one would be re-issued by the new CA at once.
+    let renewed = a
+        .reconcile(now + SignedDuration::from_hours(24 * 2300))
+        .await
+        .unwrap();
+    assert_eq!(renewed.cas, first.cas);
+    assert_ne!(renewed.serving.der, ra.serving.der, "not renewed");
     let ca_due = now + SignedDuration::from_hours(24 * 2500);
     let (ca_a, ca_b) = tokio::join!(a.reconcile(ca_due), b.reconcile(ca_due));
     let (ca_a, ca_b) = (ca_a.unwrap(), ca_b.unwrap());

@@ -150,15 +150,15 @@ impl CertManager {
                 .map(|(k, v)| (k, v.0))
                 .collect();
             let rv = current.metadata.resource_version.clone();
-            let (next, plan) = if super::is_placeholder(&data) {
+            let (next, steps) = if super::is_placeholder(&data) {
                 (super::generate(now, v, &self.dns)?, None)
             } else {
                 let m = super::from_secret_data(&self.secret_ref(), &data)?;
-                let plan = super::plan(&m, now, &self.dns);
-                if plan == Plan::Keep {
+                let (next, steps) = super::settle(&m, now, v, &self.dns)?;
+                if steps.is_empty() {
                     return Ok(m);
                 }
-                (super::apply(&m, plan, now, v, &self.dns)?, Some(plan))
+                (next, Some(steps))
             };
             let mut obj = self.secret_object(&next, rv);
             // Keep what others put on the Secret (labels, annotations, owner references), and its
@@ -175,9 +175,14 @@ impl CertManager {
                 .await
             {
                 Ok(_) => {
-                    match plan {
-                        Some(p) => {
-                            tracing::info!(secret = %self.secret_ref(), change = %p, "rotated the webhook certificate")
+                    match steps {
+                        Some(steps) => {
+                            let change = steps
+                                .iter()
+                                .map(Plan::to_string)
+                                .collect::<Vec<_>>()
+                                .join("; ");
+                            tracing::info!(secret = %self.secret_ref(), %change, "rotated the webhook certificate")
                         }
                         None => {
                             tracing::info!(secret = %self.secret_ref(), "filled the empty Secret with a new CA and serving certificate")

@@ -389,6 +389,31 @@ pub fn plan(m: &Material, now: Timestamp, dns: &[String]) -> Plan {
     Plan::Keep
 }
 
+/// Most steps [`settle`] takes: a CA renewal, a serving renewal and a prune, with room to spare.
+const MAX_STEPS: usize = 4;
+
+/// Applies [`plan`] until it says [`Plan::Keep`], so that one write of the Secret leaves nothing
+/// due: a CA renewed while the serving certificate had already expired must not publish that
+/// expired certificate until the next check. Returns the result and the steps taken (none: keep).
+pub fn settle(
+    m: &Material,
+    now: Timestamp,
+    validity: Validity,
+    dns: &[String],
+) -> Result<(Material, Vec<Plan>), CertError> {
+    let mut next = m.clone();
+    let mut steps = Vec::new();
+    while steps.len() < MAX_STEPS {
+        let step = plan(&next, now, dns);
+        if step == Plan::Keep {
+            break;
+        }
+        next = apply(&next, step, now, validity, dns)?;
+        steps.push(step);
+    }
+    Ok((next, steps))
+}
+
 fn new_ca(now: Timestamp, validity: Validity) -> Result<(CertInfo, String), CertError> {
     let key = KeyPair::generate()?;
     let mut p = CertificateParams::default();
