@@ -17,16 +17,6 @@ use steady_ctl::install::{
 };
 use steady_ctl::uninstall::Removal;
 
-const KUBECTL: &str = "/work/e2e-env/bin/kubectl";
-
-async fn client(path: &str) -> Client {
-    let kc = kube::config::Kubeconfig::read_from(path).expect("readable kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-        .await
-        .expect("usable kubeconfig");
-    Client::try_from(cfg).expect("client")
-}
-
 fn options(suffix: &str) -> InstallOptions {
     InstallOptions {
         namespace: format!("steady-e2e-{suffix}"),
@@ -48,7 +38,7 @@ async fn exists(client: &Client, m: &install::Manifest) -> Option<DynamicObject>
 }
 
 fn kubectl_dry_run(kubeconfig: &str, yaml: &str, server_side: bool) {
-    let mut cmd = Command::new(KUBECTL);
+    let mut cmd = Command::new(steady_testkit::kubectl());
     cmd.args([
         "--kubeconfig",
         kubeconfig,
@@ -65,7 +55,13 @@ fn kubectl_dry_run(kubeconfig: &str, yaml: &str, server_side: bool) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("kubectl runs");
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} (set {}): {e}",
+                steady_testkit::kubectl(),
+                steady_testkit::KUBECTL_ENV
+            )
+        });
     {
         use std::io::Write as _;
         let mut stdin = child.stdin.take().unwrap();
@@ -192,11 +188,10 @@ async fn install_twice_and_dry_run(client: &Client, kubeconfig: &str, opts: &Ins
 
 #[tokio::test]
 async fn install_is_idempotent_passes_dry_run_and_uninstall_keeps_the_crd() {
-    let Ok(kubeconfig) = std::env::var("STEADY_E2E_KUBECONFIG") else {
-        eprintln!("skipped: STEADY_E2E_KUBECONFIG is not set (needs a real API server)");
+    let Some(kubeconfig) = steady_testkit::kubeconfig("install e2e") else {
         return;
     };
-    let client = client(&kubeconfig).await;
+    let client = steady_testkit::client(&kubeconfig).await;
     let suffix = format!("{:08x}", rand::random::<u32>());
     let opts = options(&suffix);
 
@@ -251,11 +246,10 @@ async fn install_is_idempotent_passes_dry_run_and_uninstall_keeps_the_crd() {
 /// A cert-manager install on a cluster without cert-manager stops before it changes anything.
 #[tokio::test]
 async fn cert_manager_mode_without_cert_manager_changes_nothing() {
-    let Ok(kubeconfig) = std::env::var("STEADY_E2E_KUBECONFIG") else {
-        eprintln!("skipped: STEADY_E2E_KUBECONFIG is not set (needs a real API server)");
+    let Some(kubeconfig) = steady_testkit::kubeconfig("install e2e") else {
         return;
     };
-    let client = client(&kubeconfig).await;
+    let client = steady_testkit::client(&kubeconfig).await;
     let issuers = Api::<DynamicObject>::all_with(
         client.clone(),
         &kube::api::ApiResource::from_gvk_with_plural(
@@ -288,12 +282,11 @@ async fn cert_manager_mode_without_cert_manager_changes_nothing() {
 /// Installing into a namespace steady did not create uses it as it is, and uninstall leaves it.
 #[tokio::test]
 async fn an_existing_namespace_is_kept() {
-    let Ok(kubeconfig) = std::env::var("STEADY_E2E_KUBECONFIG") else {
-        eprintln!("skipped: STEADY_E2E_KUBECONFIG is not set (needs a real API server)");
+    let Some(kubeconfig) = steady_testkit::kubeconfig("install e2e") else {
         return;
     };
     use k8s_openapi::api::core::v1::Namespace;
-    let client = client(&kubeconfig).await;
+    let client = steady_testkit::client(&kubeconfig).await;
     let suffix = format!("{:08x}", rand::random::<u32>());
     let opts = options(&suffix);
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -351,11 +344,10 @@ async fn an_existing_namespace_is_kept() {
 /// flags change: the guard listens on loopback here, not in a pod.)
 #[tokio::test]
 async fn the_installed_rbac_is_enough_for_the_guard() {
-    let Ok(kubeconfig) = std::env::var("STEADY_E2E_KUBECONFIG") else {
-        eprintln!("skipped: STEADY_E2E_KUBECONFIG is not set (needs a real API server)");
+    let Some(kubeconfig) = steady_testkit::kubeconfig("install e2e") else {
         return;
     };
-    let client = client(&kubeconfig).await;
+    let client = steady_testkit::client(&kubeconfig).await;
     let suffix = format!("{:08x}", rand::random::<u32>());
     let opts = InstallOptions {
         pdb_mode: true,
@@ -530,13 +522,12 @@ async fn run_guard_as_installed(client: &Client, kubeconfig: &str, opts: &Instal
 /// Installing into a namespace that is still being deleted stops at once with a clear message.
 #[tokio::test]
 async fn a_terminating_namespace_is_refused() {
-    let Ok(kubeconfig) = std::env::var("STEADY_E2E_KUBECONFIG") else {
-        eprintln!("skipped: STEADY_E2E_KUBECONFIG is not set (needs a real API server)");
+    let Some(kubeconfig) = steady_testkit::kubeconfig("install e2e") else {
         return;
     };
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Patch, PatchParams};
-    let client = client(&kubeconfig).await;
+    let client = steady_testkit::client(&kubeconfig).await;
     let suffix = format!("{:08x}", rand::random::<u32>());
     let opts = options(&suffix);
     let namespaces: Api<Namespace> = Api::all(client.clone());

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use serde_json::json;
+use kube::api::{Api, ListParams};
 use steady_ctl::install::{InstallOptions, NamespaceSelection, UninstallOptions};
 use steady_ctl::status::{Scope, status};
 use steady_ctl::why::{Eviction, GuardCoverage, why};
@@ -111,11 +110,7 @@ async fn scenario(client: Client, opts: InstallOptions) {
         "kube-controller-manager created the guard's pods within 60 s"
     );
     for name in &names {
-        let patch = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True",
-            "lastTransitionTime": jiff::Timestamp::now().to_string()}]}});
-        pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .unwrap();
+        steady_testkit::mark_ready(&pods, name).await.unwrap();
     }
     let scope = Scope::Namespace(ns.clone());
     eventually("the guard's PDB counts its Ready pods", 60, || {

@@ -169,7 +169,7 @@ async fn status_and_why_on_a_real_api_server() {
     };
     let client = client(&path).await;
     apply_crd(&client).await;
-    let mut run = Run::new(client.clone(), "steady-ctl-why");
+    let mut run = run(client.clone(), "steady-ctl-why");
     let dir = tempfile::tempdir().unwrap();
     let result = tokio::time::timeout(
         Duration::from_secs(240),
@@ -182,12 +182,12 @@ async fn status_and_why_on_a_real_api_server() {
     .await;
     // The namespaces were created inside the scenario; their names are predictable.
     for suffix in ["pdb", "pub"] {
-        run.namespaces.push(format!("{}-{suffix}", run.id));
+        run.names.push(format!("{}-{suffix}", run.id));
     }
     let _ = Api::<ValidatingWebhookConfiguration>::all(client.clone())
         .delete(&run.id, &DeleteParams::default())
         .await;
-    run.cleanup().await;
+    run.delete_all().await;
     match result {
         Err(_) => panic!("scenarios did not finish within 240 s"),
         Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
@@ -196,14 +196,15 @@ async fn status_and_why_on_a_real_api_server() {
 }
 
 async fn scenarios(client: Client, id: String, dir: std::path::PathBuf) {
-    let mut run = Run {
+    let mut run = Namespaces {
         client: client.clone(),
         id: id.clone(),
-        namespaces: vec![],
+        label: RUN_LABEL.into(),
+        names: vec![],
     };
 
     // Native PDBs: no webhook involved, the API server decides.
-    let ns_pdb = run.namespace("pdb").await;
+    let ns_pdb = run.create("pdb").await;
     ready_pods(&client, &ns_pdb, "tight", 2).await;
     ready_pods(&client, &ns_pdb, "loose", 2).await;
     ready_pods(&client, &ns_pdb, "lonely", 1).await;
@@ -252,7 +253,7 @@ async fn scenarios(client: Client, id: String, dir: std::path::PathBuf) {
     }
 
     // PodUnavailableBudgets: the guard's webhook decides.
-    let ns_pub = run.namespace("pub").await;
+    let ns_pub = run.create("pub").await;
     start_guard(&client, &id, &ns_pub, &dir).await;
     ready_pods(&client, &ns_pub, "api", 3).await;
     ready_pods(&client, &ns_pub, "batch", 2).await;

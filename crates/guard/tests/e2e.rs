@@ -14,44 +14,14 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use steady_api::PodUnavailableBudget;
+use steady_testkit::{Namespaces, client, eventually, free_port, http_get, kubeconfig};
 
 const RUN_LABEL: &str = "steady-e2e";
-
-fn kubeconfig() -> Option<String> {
-    match std::env::var("STEADY_E2E_KUBECONFIG") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            // Straight to stderr, past the test harness's capture, so the skip shows in CI logs.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "e2e skipped: STEADY_E2E_KUBECONFIG is not set (point it at a kubeconfig of a real kube-apiserver to run this tier)"
-            );
-            None
-        }
-    }
-}
-
-async fn client(path: &str) -> Client {
-    let kc = kube::config::Kubeconfig::read_from(path).expect("readable kubeconfig");
-    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("usable kubeconfig");
-    // kube's client retries 429 by itself; the test must see the refusals.
-    config.default_retry = false;
-    Client::try_from(config).unwrap()
-}
-
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
 
 /// A round-robin TCP proxy standing in for the guard's Service.
 async fn proxy(backends: Vec<SocketAddr>) -> SocketAddr {
@@ -75,35 +45,7 @@ async fn proxy(backends: Vec<SocketAddr>) -> SocketAddr {
     addr
 }
 
-async fn http_get(addr: SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
-        return String::new();
-    };
-    let _ = s
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await;
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out).await;
-    out
-}
-
-async fn eventually<F, Fut>(what: &str, secs: u64, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let mut last = String::new();
-    for _ in 0..secs * 5 {
-        match f().await {
-            Ok(()) => return,
-            Err(e) => last = e,
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{what}: not reached within {secs}s; last: {last}");
-}
-
+/// Marks every pod of `ns` that is not Ready yet (and not being deleted) Ready; returns how many.
 async fn mark_ready(client: &Client, ns: &str) -> usize {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let mut n = 0;
@@ -116,13 +58,7 @@ async fn mark_ready(client: &Client, ns: &str) -> usize {
         if ready || p.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        let patch = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": jiff::Timestamp::now().to_string()}]}});
-        if pods
-            .patch_status(
-                p.metadata.name.as_deref().unwrap(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
+        if steady_testkit::mark_ready(&pods, p.metadata.name.as_deref().unwrap())
             .await
             .is_ok()
         {
@@ -154,34 +90,19 @@ fn code_of(e: &kube::Error) -> Option<u16> {
 struct Env {
     client: Client,
     run: String,
-    namespaces: Vec<String>,
+    namespaces: Namespaces,
     nodes: Vec<String>,
 }
 
 impl Env {
     async fn namespace(&mut self, suffix: &str) -> String {
-        let name = format!("{}-{suffix}", self.run);
-        let api: Api<Namespace> = Api::all(self.client.clone());
-        api.create(
-            &PostParams::default(),
-            &serde_json::from_value(
-                json!({"metadata": {"name": name, "labels": {RUN_LABEL: self.run}}}),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-        self.namespaces.push(name.clone());
-        name
+        self.namespaces.create(suffix).await
     }
 
     async fn cleanup(&self) {
         let whc: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
         let _ = whc.delete(&self.run, &DeleteParams::default()).await;
-        let ns: Api<Namespace> = Api::all(self.client.clone());
-        for n in &self.namespaces {
-            let _ = ns.delete(n, &DeleteParams::default()).await;
-        }
+        self.namespaces.delete_all().await;
         let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(self.client.clone());
         for n in &self.nodes {
             let _ = nodes.delete(n, &DeleteParams::default()).await;
@@ -191,7 +112,9 @@ impl Env {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn guard_on_a_real_api_server() {
-    let Some(path) = kubeconfig() else { return };
+    let Some(path) = kubeconfig("guard e2e") else {
+        return;
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -200,42 +123,16 @@ async fn guard_on_a_real_api_server() {
         .with_test_writer()
         .try_init();
     let client = client(&path).await;
-    let run = format!("steady-e2e-{}", std::process::id());
+    let namespaces = Namespaces::new(client.clone(), "steady-e2e", RUN_LABEL);
+    let run = namespaces.id.clone();
     let mut env = Env {
         client: client.clone(),
         run: run.clone(),
-        namespaces: vec![],
+        namespaces,
         nodes: vec![],
     };
 
-    // CRD.
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(
-        "podunavailablebudgets.policy.steady.dev",
-        &PatchParams::apply("steady-e2e").force(),
-        &Patch::Apply(steady_api::crd()),
-    )
-    .await
-    .unwrap();
-    eventually("CRD established", 30, || {
-        let crds = crds.clone();
-        async move {
-            let c = crds
-                .get("podunavailablebudgets.policy.steady.dev")
-                .await
-                .map_err(|e| e.to_string())?;
-            let ok = c.status.and_then(|s| s.conditions).is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-            });
-            if ok {
-                Ok(())
-            } else {
-                Err("not established".into())
-            }
-        }
-    })
-    .await;
+    steady_testkit::apply_crd(&client, "steady-e2e").await;
 
     // Three guard replicas sharing one certificate, behind a round-robin proxy.
     let system = env.namespace("system").await;
@@ -865,7 +762,7 @@ async fn drain(env: &mut Env, admins: &[SocketAddr]) {
         }
     })
     .await;
-    let kubectl = std::env::var("STEADY_E2E_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let kubectl = steady_testkit::kubectl();
     let kubeconfig = std::env::var("STEADY_E2E_KUBECONFIG").unwrap();
     let started = std::time::Instant::now();
     let mut child = tokio::process::Command::new(&kubectl)

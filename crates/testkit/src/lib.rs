@@ -1,0 +1,175 @@
+//! Helpers shared by the end-to-end tests of steady-guard and steady-ctl: the skip rule of the
+//! tier (`STEADY_E2E_KUBECONFIG`), a client that shows refusals as they are, namespaces of one run
+//! that are deleted at the end, pods marked Ready through the status subresource (the test cluster
+//! has no kubelet), the CRD, and polling.
+//!
+//! Only the test plumbing lives here; what a test proves stays in the test.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+/// The variable that switches the end-to-end tier on: a kubeconfig of a real kube-apiserver.
+pub const KUBECONFIG_ENV: &str = "STEADY_E2E_KUBECONFIG";
+/// The kubectl the tier runs where it needs one (`kubectl` on PATH when unset).
+pub const KUBECTL_ENV: &str = "STEADY_E2E_KUBECTL";
+
+/// The kubeconfig path, or `None` after saying on stderr that `test` was skipped and why.
+pub fn kubeconfig(test: &str) -> Option<String> {
+    match std::env::var(KUBECONFIG_ENV) {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            // Straight to stderr, past the test harness's capture, so the skip shows in CI logs.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "{test} skipped: {KUBECONFIG_ENV} is not set (point it at a kubeconfig of a real kube-apiserver to run it)"
+            );
+            None
+        }
+    }
+}
+
+/// The kubectl binary to run: `STEADY_E2E_KUBECTL`, else `kubectl` from PATH.
+pub fn kubectl() -> String {
+    std::env::var(KUBECTL_ENV)
+        .ok()
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| "kubectl".into())
+}
+
+/// A client for the kubeconfig at `path`. kube's client retries 429 by itself; the tests must see
+/// the guard's refusals, so retries are off.
+pub async fn client(path: &str) -> Client {
+    let kc = kube::config::Kubeconfig::read_from(path)
+        .unwrap_or_else(|e| panic!("{KUBECONFIG_ENV}={path} is not a readable kubeconfig: {e}"));
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{KUBECONFIG_ENV}={path} is not usable: {e}"));
+    config.default_retry = false;
+    Client::try_from(config).expect("a client from a usable kubeconfig")
+}
+
+/// Calls `f` every 200 ms until it returns `Ok`, and panics with its last error after `secs`.
+pub async fn eventually<F, Fut>(what: &str, secs: u64, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut last = String::new();
+    for _ in 0..secs * 5 {
+        match f().await {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what}: not reached within {secs}s; last: {last}");
+}
+
+/// A loopback address with a port that was free a moment ago.
+pub fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    l.local_addr().expect("the bound address")
+}
+
+/// `GET path` over HTTP/1.0; the whole answer (head and body), or "" when nothing listens.
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let _ = s
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await;
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out).await;
+    out
+}
+
+/// Applies steady's CRD (server-side, as `field_manager`) and waits until it is Established.
+pub async fn apply_crd(client: &Client, field_manager: &str) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = "podunavailablebudgets.policy.steady.dev";
+    crds.patch(
+        name,
+        &PatchParams::apply(field_manager).force(),
+        &Patch::Apply(steady_api::crd()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("applying the CRD {name}: {e}"));
+    eventually("CRD established", 30, || {
+        let crds = crds.clone();
+        async move {
+            let c = crds.get(name).await.map_err(|e| e.to_string())?;
+            let ok = c.status.and_then(|s| s.conditions).is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err("not established".into())
+            }
+        }
+    })
+    .await;
+}
+
+/// Marks pod `name` Running and Ready through the status subresource, as a kubelet would.
+pub async fn mark_ready(pods: &Api<Pod>, name: &str) -> kube::Result<Pod> {
+    let patch = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True",
+        "lastTransitionTime": jiff::Timestamp::now().to_string()}]}});
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+}
+
+/// The namespaces of one test run, named `<id>-<suffix>` and labelled `<label>: <id>` so that a
+/// webhook configuration of the run can select them and nothing else; deleted by
+/// [`Namespaces::delete_all`].
+pub struct Namespaces {
+    pub client: Client,
+    /// `<prefix>-<pid>`: unique among concurrent runs on one API server.
+    pub id: String,
+    pub label: String,
+    pub names: Vec<String>,
+}
+
+impl Namespaces {
+    pub fn new(client: Client, prefix: &str, label: &str) -> Self {
+        Self {
+            client,
+            id: format!("{prefix}-{}", std::process::id()),
+            label: label.to_owned(),
+            names: vec![],
+        }
+    }
+
+    /// Creates `<id>-<suffix>` carrying the run label.
+    pub async fn create(&mut self, suffix: &str) -> String {
+        let name = format!("{}-{suffix}", self.id);
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let ns = serde_json::from_value(
+            json!({"metadata": {"name": name, "labels": {self.label.as_str(): self.id}}}),
+        )
+        .expect("a namespace object");
+        api.create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+        self.names.push(name.clone());
+        name
+    }
+
+    /// Deletes every namespace of the run; errors are ignored (cleanup runs after failures too).
+    pub async fn delete_all(&self) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        for n in &self.names {
+            let _ = api.delete(n, &DeleteParams::default()).await;
+        }
+    }
+}
