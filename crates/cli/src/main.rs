@@ -57,6 +57,13 @@ enum Command {
     Why(steady_ctl::why::WhyArgs),
 }
 
+// jemalloc instead of glibc's malloc: `steady check` allocates and frees many small strings and
+// maps on two loader threads, where glibc's allocator was a quarter of all instructions. On the
+// 100,000-object benchmark corpus: 1.0 s -> 0.74 s and peak RSS 175 -> 163 MiB (bench/check).
+// mimalloc was as fast but its peak RSS went up to 194 MiB.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     // Started as `kubectl-steady` (a symlink or copy on the PATH), this is the kubectl plugin.
     let result = if steady_ctl::plugin::started_as_plugin(std::env::args_os().next().as_deref()) {
