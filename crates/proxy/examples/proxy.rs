@@ -11,6 +11,10 @@ struct Cli {
     args: steady_proxy::Args,
 }
 
+// The allocator of the `steady` binary (crates/cli/src/main.rs).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
