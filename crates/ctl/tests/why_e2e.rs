@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
@@ -20,25 +19,8 @@ use steady_api::PodUnavailableBudget;
 use steady_ctl::plugin::PluginError;
 use steady_ctl::status::{Scope, status};
 use steady_ctl::why::{Eviction, GuardCoverage, why};
+use steady_testkit::{free_port, http_get};
 use support::*;
-
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
-async fn http_get(addr: SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
-        return String::new();
-    };
-    let _ = s
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await;
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out).await;
-    out
-}
 
 /// Starts one guard replica in-process and registers a webhook for the run's namespaces only.
 async fn start_guard(client: &Client, run: &str, lease_ns: &str, dir: &std::path::Path) {
