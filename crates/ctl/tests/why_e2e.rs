@@ -19,7 +19,7 @@ use steady_api::PodUnavailableBudget;
 use steady_ctl::plugin::PluginError;
 use steady_ctl::status::{Scope, status};
 use steady_ctl::why::{Eviction, GuardCoverage, why};
-use steady_testkit::{free_port, http_get};
+use steady_testkit::free_port;
 use support::*;
 
 /// Starts one guard replica in-process and registers a webhook for the run's namespaces only.
@@ -63,15 +63,7 @@ async fn start_guard(client: &Client, run: &str, lease_ns: &str, dir: &std::path
             eprintln!("guard stopped: {e}");
         }
     });
-    eventually("guard ready", 60, || async move {
-        let r = http_get(admin, "/readyz").await;
-        if r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200") {
-            Ok(())
-        } else {
-            Err(r)
-        }
-    })
-    .await;
+    steady_testkit::until_ok("guard ready", admin, "/readyz", 60).await;
     let whc: ValidatingWebhookConfiguration = serde_json::from_value(json!({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": run},

@@ -16,7 +16,7 @@ use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 use steady_guard::certs::manager::{Config, Published};
 use steady_guard::certs::{self, CertManager, Material, Validity};
-use steady_testkit::{client, eventually, free_port, http_get, kubeconfig};
+use steady_testkit::{client, free_port, kubeconfig};
 
 const LABEL: &str = "steady-certs-e2e";
 
@@ -228,15 +228,7 @@ async fn scenario(client: Client, run: String) {
             eprintln!("steady serve stopped: {e}");
         }
     });
-    eventually("guard ready", 60, || async move {
-        let r = http_get(admin, "/readyz").await;
-        if r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200") {
-            Ok(())
-        } else {
-            Err(r)
-        }
-    })
-    .await;
+    steady_testkit::until_ok("guard ready", admin, "/readyz", 60).await;
     let published = whcs.get(&run).await.unwrap().webhooks.unwrap()[0]
         .client_config
         .ca_bundle

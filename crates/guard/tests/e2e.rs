@@ -182,15 +182,7 @@ async fn guard_on_a_real_api_server() {
     }
     for admin in &admins {
         let admin = *admin;
-        eventually("replica ready", 60, || async move {
-            let r = http_get(admin, "/readyz").await;
-            if r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200") {
-                Ok(())
-            } else {
-                Err(r)
-            }
-        })
-        .await;
+        steady_testkit::until_ok("replica ready", admin, "/readyz", 60).await;
     }
     let front = proxy(backends).await;
     let ca = k8s_openapi::ByteString(cert.cert.pem().into_bytes());

@@ -92,6 +92,19 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     out
 }
 
+/// Waits until `GET path` on `addr` answers 200 (a replica's `/readyz`, say); panics after `secs`.
+pub async fn until_ok(what: &str, addr: SocketAddr, path: &str, secs: u64) {
+    eventually(what, secs, || async move {
+        let r = http_get(addr, path).await;
+        if r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200") {
+            Ok(())
+        } else {
+            Err(r)
+        }
+    })
+    .await;
+}
+
 /// Applies steady's CRD (server-side, as `field_manager`) and waits until it is Established.
 pub async fn apply_crd(client: &Client, field_manager: &str) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
