@@ -114,16 +114,29 @@ impl Selector {
     }
 
     pub fn matches(&self, labels: &Labels) -> bool {
-        self.requirements.iter().all(|r| r.matches(labels))
+        self.matches_with(|key| labels.get(key).map(String::as_str))
+    }
+
+    /// [`Selector::matches`] over any label store, `label(key)` giving a pod's value for `key`
+    /// (the checker keeps labels as a sorted pair list, not a map).
+    pub fn matches_with<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.requirements
+            .iter()
+            .all(|r| r.matches_value(label(&r.key)))
     }
 }
 
 impl Requirement {
     pub fn matches(&self, labels: &Labels) -> bool {
-        let value = labels.get(&self.key);
+        self.matches_value(labels.get(&self.key).map(String::as_str))
+    }
+
+    /// The rule on the value a pod has for this requirement's key (`None`: no such label).
+    pub fn matches_value(&self, value: Option<&str>) -> bool {
+        let listed = |v: &str| self.values.iter().any(|x| x == v);
         match self.op {
-            SelectorOp::In => value.is_some_and(|v| self.values.contains(v)),
-            SelectorOp::NotIn => value.is_none_or(|v| !self.values.contains(v)),
+            SelectorOp::In => value.is_some_and(listed),
+            SelectorOp::NotIn => value.is_none_or(|v| !listed(v)),
             SelectorOp::Exists => value.is_some(),
             SelectorOp::DoesNotExist => value.is_none(),
         }

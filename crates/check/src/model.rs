@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
-use steady_budget::selector::{Requirement, Selector, SelectorOp};
+use steady_budget::selector::Selector;
 
 /// A pod's labels, sorted by key. A pair list, not a map: a `BTreeMap`'s smallest allocation is
 /// one 544-byte node, which for 25,000 workloads with two labels each is 13 MB of a 200 MB
@@ -46,19 +46,10 @@ impl Labels {
     pub fn to_map(&self) -> steady_budget::Labels {
         self.0.iter().cloned().collect()
     }
-    /// `steady_budget::Selector::matches` on these labels; the same rule per requirement,
-    /// without building a map for every candidate.
+    /// `steady_budget::Selector::matches` on these labels, without building a map for every
+    /// candidate.
     pub fn selected_by(&self, sel: &Selector) -> bool {
-        sel.requirements.iter().all(|r| self.meets(r))
-    }
-    fn meets(&self, r: &Requirement) -> bool {
-        let value = self.get(&r.key);
-        match r.op {
-            SelectorOp::In => value.is_some_and(|v| r.values.contains(v)),
-            SelectorOp::NotIn => value.is_none_or(|v| !r.values.contains(v)),
-            SelectorOp::Exists => value.is_some(),
-            SelectorOp::DoesNotExist => value.is_none(),
-        }
+        sel.matches_with(|key| self.get(key).map(String::as_str))
     }
 }
 
