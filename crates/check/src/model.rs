@@ -235,9 +235,8 @@ fn null_as_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
 
 #[derive(Debug, Clone)]
 pub struct ServiceInfo {
-    /// None: a Service without a selector (endpoints managed by hand). Sorted by key; a pair
-    /// list, not a map, because a map's smallest allocation is ten times one pair.
-    pub selector: Option<Vec<(String, String)>>,
+    /// None: a Service without a selector (endpoints managed by hand).
+    pub selector: Option<Labels>,
     pub headless: bool,
 }
 
@@ -502,7 +501,7 @@ pub fn decode(
                 selector: s
                     .selector
                     .filter(|m| !m.is_empty())
-                    .map(|m| m.into_iter().collect()),
+                    .map(Labels::from),
                 headless: s.cluster_ip.as_deref() == Some("None"),
             };
             (d.metadata, Body::Service(info))
