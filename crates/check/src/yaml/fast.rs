@@ -25,7 +25,7 @@ pub(super) fn parse_piece(piece: &str, first_line: usize) -> Option<(Value, usiz
     while at <= bytes.len() {
         // One pass finds the line's end and the two bytes that matter: lines are short, so a
         // separate newline search (memchr) per line would cost more in setup than in scanning.
-        let mut hash = None;
+        let mut has_hash = false;
         let mut end = bytes.len();
         for (i, &c) in bytes[at..].iter().enumerate() {
             match c {
@@ -34,7 +34,7 @@ pub(super) fn parse_piece(piece: &str, first_line: usize) -> Option<(Value, usiz
                     break;
                 }
                 b'\t' => return None,
-                b'#' if hash.is_none() => hash = Some(i),
+                b'#' => has_hash = true,
                 _ => {}
             }
         }
@@ -42,10 +42,7 @@ pub(super) fn parse_piece(piece: &str, first_line: usize) -> Option<(Value, usiz
         at = end + 1;
         let n = next_n;
         next_n += 1;
-        let (raw, hash) = match raw.strip_suffix('\r') {
-            Some(r) => (r, hash),
-            None => (raw, hash),
-        };
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let no = first_line + n;
         let mut body = raw;
         if n == 0 && body.starts_with("---") {
@@ -58,9 +55,11 @@ pub(super) fn parse_piece(piece: &str, first_line: usize) -> Option<(Value, usiz
         if body.starts_with("...") || body.starts_with('%') {
             return None;
         }
-        let content = match hash {
-            None => body,
-            Some(_) => strip_comment(body)?,
+        // Only a line with a `#` can carry a comment.
+        let content = if has_hash {
+            strip_comment(body)?
+        } else {
+            body
         };
         let trimmed = content.trim_end();
         let t = trimmed.trim_start();
