@@ -7,28 +7,25 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-/// Phases in the order they happen; each only moves forward.
+/// Phases in the order they happen; each only moves forward. The numbers are the `drain_state`
+/// metric's values and the form kept in an atomic for per-request reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
 pub enum Phase {
     /// Normal service.
-    Serving,
+    Serving = 0,
     /// Shutdown has begun: /ready fails, but we keep accepting and serving while endpoints catch up.
-    Delaying,
+    Delaying = 1,
     /// Listeners are closed; connections are being closed gracefully.
-    Closing,
+    Closing = 2,
     /// The drain deadline passed (or nothing was left): remaining connections are cut.
-    Stopped,
+    Stopped = 3,
 }
 
 impl Phase {
     /// Numeric value exported as the `drain_state` metric.
     pub fn as_metric(self) -> i64 {
-        match self {
-            Phase::Serving => 0,
-            Phase::Delaying => 1,
-            Phase::Closing => 2,
-            Phase::Stopped => 3,
-        }
+        i64::from(self as u8)
     }
 
     fn from_u8(n: u8) -> Phase {
