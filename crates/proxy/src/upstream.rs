@@ -311,13 +311,18 @@ fn is_idempotent(m: &Method) -> bool {
 /// The `Upgrade` value of a request that asks for one (`Connection: upgrade`).
 fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
     let protocol = headers.get(header::UPGRADE)?;
-    let asks = headers
+    let asks = connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"));
+    asks.then(|| protocol.clone())
+}
+
+/// The comma-separated tokens of every `Connection` header, trimmed.
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| protocol.clone())
+        .map(str::trim)
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
@@ -330,12 +335,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         return;
     }
     // Headers listed in Connection are hop-by-hop too.
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+    let listed: Vec<HeaderName> = connection_tokens(headers)
+        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
         .collect();
     for name in listed.iter().chain(HOP_BY_HOP.iter()) {
         headers.remove(name);
