@@ -12,6 +12,7 @@
 # `WHO=steady` skips nginx. Results go to $OUT (default /tmp/steady-callgrind).
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
+. bench/proxy/nginx.sh
 
 SMALL=${SMALL:-5000}
 LARGE=${LARGE:-25000}
@@ -48,26 +49,9 @@ function response(status, headers, body)
 end
 EOF
 
-cat >"$OUT/nginx.conf" <<EOF
-daemon off;
+nginx_conf "$OUT/nginx.conf" "$OUT" "$UP" "$NGINX" "daemon off;
 master_process off;
-worker_processes 1;
-pid $OUT/nginx.pid;
-error_log $OUT/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream app { server $UP; keepalive 64; }
-  server {
-    listen $NGINX;
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-EOF
+worker_processes 1;"
 
 load() { # $1 = requests, $2 = address; prints wrk's summary lines
   rm -f "$OUT/done"

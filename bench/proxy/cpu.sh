@@ -6,29 +6,13 @@
 #   PROXY=/path/to/other/proxy bench/proxy/cpu.sh   # compare another build
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
+. bench/proxy/nginx.sh
 OUT=${OUT:-/tmp/steady-cpu}
 mkdir -p "$OUT"
 cargo build --release -p steady-proxy --examples
 BIN=target/release/examples
 PROXY=${PROXY:-$BIN/proxy}
-cat >"$OUT/nginx.conf" <<NGINX
-worker_processes auto;
-pid $OUT/nginx.pid;
-error_log $OUT/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream app { server 127.0.0.1:28081; keepalive 64; }
-  server {
-    listen 127.0.0.1:28090;
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-NGINX
+nginx_conf "$OUT/nginx.conf" "$OUT" 127.0.0.1:28081 127.0.0.1:28090
 "$BIN/bench_upstream" 127.0.0.1:28081 2>/dev/null & up=$!
 nginx -c "$OUT/nginx.conf"
 STEADY_LOG=warn "$PROXY" --listen 127.0.0.1:28080 --upstream 127.0.0.1:28081 \

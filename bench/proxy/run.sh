@@ -5,6 +5,7 @@
 # Results go to $OUT (default /tmp/steady-bench); the summary is printed at the end.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
+. bench/proxy/nginx.sh
 
 DURATION=${DURATION:-10s}
 RESTART_DURATION=${RESTART_DURATION:-20s}
@@ -36,24 +37,7 @@ echo "net.ipv4.tcp_migrate_req=$(cat /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/n
 
 "$BIN/bench_upstream" "$UP" >/dev/null 2>"$OUT/upstream.log" & pids+=($!)
 
-cat >"$OUT/nginx.conf" <<EOF
-worker_processes auto;
-pid $OUT/nginx.pid;
-error_log $OUT/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream app { server $UP; keepalive 64; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-EOF
+nginx_conf "$OUT/nginx.conf" "$OUT" "$UP" "127.0.0.1:$NGINX_PORT"
 nginx -c "$OUT/nginx.conf"
 
 steady_start() { # $1 = admin port; prints the pid
