@@ -498,10 +498,7 @@ pub fn decode(
             let d: Service = serde_json::from_value(value).map_err(err)?;
             let s = d.spec.unwrap_or_default();
             let info = ServiceInfo {
-                selector: s
-                    .selector
-                    .filter(|m| !m.is_empty())
-                    .map(Labels::from),
+                selector: s.selector.filter(|m| !m.is_empty()).map(Labels::from),
                 headless: s.cluster_ip.as_deref() == Some("None"),
             };
             (d.metadata, Body::Service(info))

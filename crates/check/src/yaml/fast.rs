@@ -56,11 +56,7 @@ pub(super) fn parse_piece(piece: &str, first_line: usize) -> Option<(Value, usiz
             return None;
         }
         // Only a line with a `#` can carry a comment.
-        let content = if has_hash {
-            strip_comment(body)?
-        } else {
-            body
-        };
+        let content = if has_hash { strip_comment(body)? } else { body };
         let trimmed = content.trim_end();
         let t = trimmed.trim_start();
         if t.is_empty() {
