@@ -179,8 +179,11 @@ fn worker(
     tls: Option<tokio_rustls::TlsAcceptor>,
     closed: mpsc::UnboundedSender<()>,
 ) {
+    // Sockets and timers only: signals are the main runtime's, and a signal or process driver
+    // here would be polled on every park, that is about twice per request at low concurrency.
     let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_io()
+        .enable_time()
         .build()
     {
         Ok(r) => r,
