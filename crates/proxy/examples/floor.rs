@@ -26,7 +26,7 @@ fn main() {
         .map_or(2, |w| w.parse().expect("WORKERS is a number"));
     let threads: Vec<_> = (0..workers)
         .map(|_| {
-            let listener = bind_reuseport(listen).expect("bind");
+            let listener = steady_proxy::bind_reuseport(listen).expect("bind");
             std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -69,15 +69,4 @@ async fn forward(mut client: TcpStream, upstream: SocketAddr) -> std::io::Result
         }
         client.write_all(&buf[..n]).await?;
     }
-}
-
-fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
 }

@@ -22,6 +22,8 @@ use std::process::ExitCode;
 
 pub use args::{Args, parse_duration};
 pub use drain::{Drain, Phase, Trigger};
+/// The listening socket every worker binds (SO_REUSEPORT), for benchmarks built beside the proxy.
+pub use listener::bind_std as bind_reuseport;
 pub use server::Proxy;
 
 #[derive(Debug, thiserror::Error)]
