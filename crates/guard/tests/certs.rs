@@ -18,12 +18,23 @@ fn t0() -> Timestamp {
     "2026-01-01T00:00:00Z".parse().unwrap()
 }
 
+/// The guard's Service name a webhook call verifies, one of [`dns`]'s names.
+const SERVICE: &str = "steady-guard.steady-system.svc";
+
 fn dns() -> Vec<String> {
     certs::dns_names("steady-guard", "steady-system")
 }
 
 fn days(n: i64) -> SignedDuration {
     SignedDuration::from_hours(24 * n)
+}
+
+/// CA and serving-certificate lifetimes in days.
+fn validity(ca: i64, serving: i64) -> Validity {
+    Validity {
+        ca: days(ca),
+        serving: days(serving),
+    }
 }
 
 /// Whether a client trusting only `bundle` accepts `m`'s serving certificate for `name` at `at`.
@@ -70,7 +81,7 @@ fn fresh_generation() {
         vec![
             "steady-guard",
             "steady-guard.steady-system",
-            "steady-guard.steady-system.svc",
+            SERVICE,
             "steady-guard.steady-system.svc.cluster.local"
         ]
     );
@@ -85,22 +96,14 @@ fn fresh_generation() {
     );
     assert_eq!(roundtrip(&m), m);
     assert_eq!(certs::plan(&m, t0(), &dns()), Plan::Keep);
-    trusted(&m.ca_bundle(), &m, "steady-guard.steady-system.svc", t0()).unwrap();
+    trusted(&m.ca_bundle(), &m, SERVICE, t0()).unwrap();
     trusted(&m.ca_bundle(), &m, "steady-guard", t0()).unwrap();
     // Not for another name.
     assert!(trusted(&m.ca_bundle(), &m, "steady-guard.other.svc", t0()).is_err());
     // Two generations never share a CA.
     let other = certs::generate(t0(), Validity::default(), &dns()).unwrap();
     assert_ne!(other.cas[0].der, m.cas[0].der);
-    assert!(
-        trusted(
-            &other.ca_bundle(),
-            &m,
-            "steady-guard.steady-system.svc",
-            t0()
-        )
-        .is_err()
-    );
+    assert!(trusted(&other.ca_bundle(), &m, SERVICE, t0()).is_err());
 }
 
 #[test]
@@ -118,13 +121,7 @@ fn serving_certificate_is_renewed_when_a_third_of_its_life_is_left() {
     assert_eq!(next.serving_issuer, Some(0));
     assert_eq!(certs::plan(&next, at, &dns()), Plan::Keep);
     assert_eq!(roundtrip(&next), next);
-    trusted(
-        &next.ca_bundle(),
-        &next,
-        "steady-guard.steady-system.svc",
-        at,
-    )
-    .unwrap();
+    trusted(&next.ca_bundle(), &next, SERVICE, at).unwrap();
     // An expired certificate is renewed too.
     assert_eq!(
         certs::plan(&m, t0() + days(400), &dns()),
@@ -134,10 +131,7 @@ fn serving_certificate_is_renewed_when_a_third_of_its_life_is_left() {
 
 #[test]
 fn serving_certificate_never_outlives_its_ca() {
-    let v = Validity {
-        ca: days(30),
-        serving: days(365),
-    };
+    let v = validity(30, 365);
     let m = certs::generate(t0(), v, &dns()).unwrap();
     assert_eq!(m.serving.not_after, m.cas[0].not_after);
 }
@@ -155,7 +149,7 @@ fn names_changed_renews_at_once() {
 #[test]
 fn ca_rotation_overlaps_so_no_handshake_fails() {
     let v = Validity::default();
-    let name = "steady-guard.steady-system.svc";
+    let name = SERVICE;
     let m = certs::generate(t0(), v, &dns()).unwrap();
     // Keep the serving certificate fresh up to the CA's renewal, as the loop would.
     let mut cur = m.clone();
@@ -229,10 +223,7 @@ fn ca_rotation_overlaps_so_no_handshake_fails() {
 
 #[test]
 fn a_due_serving_certificate_waits_for_a_new_ca_to_be_adopted() {
-    let v = Validity {
-        ca: days(30),
-        serving: days(24),
-    };
+    let v = validity(30, 24);
     let m = certs::generate(t0(), v, &dns()).unwrap();
     // Day 21: the CA is due (9 of 30 days left) and so is the serving certificate (3 of 24).
     let at = t0() + days(21);
@@ -245,15 +236,7 @@ fn a_due_serving_certificate_waits_for_a_new_ca_to_be_adopted() {
         Plan::RenewServing(ServingReason::Expiring)
     );
     // An expired one does not wait.
-    let m3 = certs::generate(
-        t0(),
-        Validity {
-            ca: days(30),
-            serving: days(1),
-        },
-        &dns(),
-    )
-    .unwrap();
+    let m3 = certs::generate(t0(), validity(30, 1), &dns()).unwrap();
     let m3 = certs::apply(&m3, Plan::RenewCa, at, v, &dns()).unwrap();
     assert_eq!(
         certs::plan(&m3, at, &dns()),
@@ -263,10 +246,7 @@ fn a_due_serving_certificate_waits_for_a_new_ca_to_be_adopted() {
 
 #[test]
 fn settle_leaves_nothing_due_after_one_write() {
-    let v = Validity {
-        ca: days(30),
-        serving: days(1),
-    };
+    let v = validity(30, 1);
     let m = certs::generate(t0(), v, &dns()).unwrap();
     // Day 21: the CA is due and the serving certificate expired long ago. One settle renews the CA
     // and then the serving certificate, which cannot wait for the adoption delay: it is expired.
@@ -279,23 +259,14 @@ fn settle_leaves_nothing_due_after_one_write() {
     assert_eq!(next.serving_issuer, Some(0));
     assert!(!next.serving.expired(at));
     assert_eq!(certs::plan(&next, at, &dns()), Plan::Keep);
-    trusted(
-        &next.ca_bundle(),
-        &next,
-        "steady-guard.steady-system.svc",
-        at,
-    )
-    .unwrap();
+    trusted(&next.ca_bundle(), &next, SERVICE, at).unwrap();
     // Nothing due: no step, the material as it was.
     let (same, steps) = certs::settle(&next, at, v, &dns()).unwrap();
     assert!(steps.is_empty());
     assert_eq!(same, next);
     // A due CA with a valid serving certificate: the serving certificate keeps its old issuer
     // through the adoption delay, so one settle is one step.
-    let v = Validity {
-        ca: days(30),
-        serving: days(24),
-    };
+    let v = validity(30, 24);
     let m = certs::generate(t0(), v, &dns()).unwrap();
     let (next, steps) = certs::settle(&m, at, v, &dns()).unwrap();
     assert_eq!(steps, vec![Plan::RenewCa]);
@@ -304,10 +275,7 @@ fn settle_leaves_nothing_due_after_one_write() {
 
 #[test]
 fn prune_drops_an_expired_ca_only() {
-    let v = Validity {
-        ca: days(30),
-        serving: days(20),
-    };
+    let v = validity(30, 20);
     let m = certs::generate(t0(), v, &dns()).unwrap();
     let at = t0() + days(21);
     assert_eq!(certs::plan(&m, at, &dns()), Plan::RenewCa);
