@@ -179,8 +179,17 @@ impl RunReport {
         self.budgets.iter().filter(|b| b.below_seconds > 0.0)
     }
 
+    /// Workloads that had no available pod at some moment: an outage, whatever the budgets say.
+    pub fn outages(&self) -> impl Iterator<Item = &WorkloadReport> {
+        self.workloads
+            .iter()
+            .filter(|w| w.replicas > 0 && w.min_available <= 0)
+    }
+
     pub fn passed(&self) -> bool {
-        self.below().next().is_none() && self.operations.iter().all(OpReport::ok)
+        self.below().next().is_none()
+            && self.outages().next().is_none()
+            && self.operations.iter().all(OpReport::ok)
     }
 
     /// One line: pass or the first reason it fails.
@@ -201,6 +210,20 @@ impl RunReport {
                 .unwrap_or_default();
             reasons.push(format!("{} {}{by}", o.label, o.outcome));
         }
+        for w in self.outages() {
+            let unguarded = if w.budgets.is_empty() {
+                "; no budget covers it"
+            } else {
+                ""
+            };
+            reasons.push(format!(
+                "outage: {} {} had 0 of {} pods available at {}{unguarded}",
+                w.kind,
+                w.name,
+                w.replicas,
+                at(w.min_available_at_seconds)
+            ));
+        }
         for b in self.below() {
             reasons.push(format!(
                 "{} {} was below its budget for {} (down to {} available, needs {})",
@@ -218,7 +241,7 @@ impl RunReport {
                 .filter_map(|o| o.finished_seconds)
                 .fold(0.0, f64::max);
             format!(
-                "PASS — all {} operation(s) completed by {}; no budget was ever below its desired availability",
+                "PASS — all {} operation(s) completed by {}; no budget was ever below its desired availability and no workload fell to 0 available pods",
                 self.operations.len(),
                 at(last)
             )
@@ -409,10 +432,14 @@ pub fn human(
             }
         }
         if worst.is_empty() {
-            let _ = writeln!(
-                o,
-                "without budgets: the same outcome; the budgets were never needed here"
-            );
+            let why = if with.budgets.is_empty() {
+                "; the scenario has no budgets"
+            } else if with.passed() {
+                "; the budgets were never needed here"
+            } else {
+                ""
+            };
+            let _ = writeln!(o, "without budgets: the same outcome{why}");
         } else {
             let _ = writeln!(o, "without budgets: {}", worst.join("; "));
         }

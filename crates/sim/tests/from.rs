@@ -226,3 +226,42 @@ fn duplicate_names_across_files_are_left_out_with_a_note() {
     );
     assert!(simulate(&b.scenario, 1, true).is_ok());
 }
+
+/// A shop with single-replica services and no budgets: draining the node of one of them takes it
+/// to 0 available. That is an outage, and the verdict says so even though no budget was broken.
+#[test]
+fn unbudgeted_single_replica_falling_to_zero_fails_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["cart", "checkout", "front", "pay"] {
+        std::fs::write(
+            dir.path().join(format!("{name}.yaml")),
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: shop}}\n\
+                 spec:\n  replicas: 1\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    \
+                 metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers: [{{name: app, image: \"example/{name}:1\"}}]\n"
+            ),
+        )
+        .unwrap();
+    }
+    let b = from::build(&FromOptions {
+        paths: vec![dir.path().to_path_buf()],
+        ..opts(&[])
+    })
+    .unwrap();
+    let (_, r) = simulate(&b.scenario, 1, true).unwrap();
+    let down: Vec<&str> = r.outages().map(|w| w.name.as_str()).collect();
+    assert!(
+        !down.is_empty(),
+        "the drained node carried a single replica"
+    );
+    assert!(!r.passed());
+    let v = r.verdict();
+    assert!(v.starts_with("FAIL"), "{v}");
+    for w in &down {
+        assert!(
+            v.contains(&format!("outage: Deployment {w} had 0 of 1 pods available")),
+            "{v}"
+        );
+    }
+    assert!(v.contains("no budget covers it"), "{v}");
+}
