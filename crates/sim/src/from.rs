@@ -21,7 +21,7 @@ use steady_check::model::{Body, Object, WorkloadKind as CheckKind};
 
 use crate::scenario::{
     AntiAffinity, Budget, BudgetKindSpec, BudgetTarget, Cluster, Drain, Dur, Generate, IntOrString,
-    PodManagementPolicy, Readiness, Rollout, Scenario, Step, Strategy, StrategyType,
+    MAX_REPLICAS, PodManagementPolicy, Readiness, Rollout, Scenario, Step, Strategy, StrategyType,
     TopologySpread, WhenUnsatisfiable, Workload, WorkloadKind,
 };
 
@@ -65,6 +65,17 @@ pub enum FromError {
     UnknownRollout { name: String, found: String },
     #[error("--{flag} must be at least 1")]
     Zero { flag: &'static str },
+    #[error(
+        "{kind} {namespace}/{name} in {file}: {replicas} replicas is more than the simulator models (at most {max}); simulate a smaller copy of it"
+    )]
+    TooManyReplicas {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        file: String,
+        replicas: i64,
+        max: u32,
+    },
     #[error(
         "the scenario built from the manifests is not valid: {0}; run with --print-scenario to see it"
     )]
@@ -417,6 +428,16 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                     None => w.replicas.unwrap_or(1),
                 }
                 .max(0) as u32;
+                if replicas > MAX_REPLICAS {
+                    return Err(FromError::TooManyReplicas {
+                        kind: kind_word(w.kind),
+                        namespace: o.namespace.clone(),
+                        name: o.name.clone(),
+                        file: format!("{}:{}", o.source.file, o.source.line),
+                        replicas: replicas.into(),
+                        max: MAX_REPLICAS,
+                    });
+                }
                 let strategy = match kind {
                     WorkloadKind::StatefulSet => None,
                     WorkloadKind::Deployment if w.strategy.as_deref() == Some("Recreate") => {

@@ -11,8 +11,8 @@ use steady_budget::{
 };
 
 use crate::scenario::{
-    self, Dur, IntOrString, Invalid, PodManagementPolicy, Readiness, Scenario, StrategyType,
-    WhenUnsatisfiable, WorkloadKind,
+    self, Dur, IntOrString, Invalid, MAX_NODES, MAX_REPLICAS, PodManagementPolicy, Readiness,
+    Scenario, StrategyType, WhenUnsatisfiable, WorkloadKind,
 };
 
 pub const HOSTNAME: &str = "kubernetes.io/hostname";
@@ -39,20 +39,39 @@ pub enum Surge {
 impl Surge {
     fn parse(v: &IntOrString, field: &str) -> Result<Self, Invalid> {
         match v {
-            IntOrString::Int(n) if *n >= 0 => Ok(Self::Int(*n as u32)),
-            IntOrString::String(s) => s
-                .strip_suffix('%')
-                .and_then(|p| p.parse::<u32>().ok())
-                .filter(|p| *p <= 100)
-                .map(Self::Percent)
+            IntOrString::Int(n) if *n < 0 => Err(invalid(field, format!("{n} must be ≥ 0"))),
+            IntOrString::Int(n) => u32::try_from(*n)
+                .ok()
+                .filter(|n| *n <= MAX_REPLICAS)
+                .map(Self::Int)
                 .ok_or_else(|| {
                     invalid(
                         field,
-                        format!("{s:?} is not an integer or a percentage like \"25%\""),
+                        format!(
+                            "{n} is more pods than the simulator models (at most {MAX_REPLICAS})"
+                        ),
                     )
                 }),
-            IntOrString::Int(n) => Err(invalid(field, format!("{n} must be ≥ 0"))),
+            IntOrString::String(s) => {
+                let Some(p) = s.strip_suffix('%').and_then(|p| p.parse::<u64>().ok()) else {
+                    return Err(invalid(
+                        field,
+                        format!("{s:?} is not an integer or a percentage like \"25%\""),
+                    ));
+                };
+                if p > 100 {
+                    return Err(invalid(
+                        field,
+                        format!("{s:?} is over 100%: write a percentage from 0% to 100%"),
+                    ));
+                }
+                Ok(Self::Percent(p as u32))
+            }
         }
+    }
+
+    fn is_zero(self) -> bool {
+        matches!(self, Self::Int(0) | Self::Percent(0))
     }
 
     /// maxSurge rounds up, maxUnavailable rounds down, as the Deployment controller does.
@@ -278,6 +297,15 @@ impl Model {
                 "no nodes: list cluster.nodes or use cluster.generate",
             ));
         }
+        if nodes.len() > MAX_NODES as usize {
+            return Err(invalid(
+                "cluster",
+                format!(
+                    "{} nodes is more than the simulator models (at most {MAX_NODES})",
+                    nodes.len()
+                ),
+            ));
+        }
         let mut node_index = HashMap::new();
         for (i, n) in nodes.iter().enumerate() {
             if node_index.insert(n.name.clone(), i).is_some() {
@@ -296,6 +324,15 @@ impl Model {
                 return Err(invalid(
                     &format!("{f}.name"),
                     format!("workload name {:?} is empty or used twice", w.name),
+                ));
+            }
+            if w.replicas > MAX_REPLICAS {
+                return Err(invalid(
+                    &format!("{f}.replicas"),
+                    format!(
+                        "{} is more than the simulator models (at most {MAX_REPLICAS} per workload)",
+                        w.replicas
+                    ),
                 ));
             }
             let labels = if w.labels.is_empty() {
@@ -330,15 +367,23 @@ impl Model {
                         Some(v) => Surge::parse(v, &format!("{f}.strategy.{name}")),
                         None => Ok(Surge::Percent(25)),
                     };
+                    let max_surge =
+                        pick(st.as_ref().and_then(|s| s.max_surge.as_ref()), "maxSurge")?;
+                    let max_unavailable = pick(
+                        st.as_ref().and_then(|s| s.max_unavailable.as_ref()),
+                        "maxUnavailable",
+                    )?;
+                    // As the API server's validation: such a Deployment could never roll.
+                    if max_surge.is_zero() && max_unavailable.is_zero() {
+                        return Err(invalid(
+                            &format!("{f}.strategy.maxUnavailable"),
+                            "may not be 0 when maxSurge is 0 (the rollout could never start; \
+                             Kubernetes rejects it too): raise one of them",
+                        ));
+                    }
                     Strategy::Rolling {
-                        max_surge: pick(
-                            st.as_ref().and_then(|s| s.max_surge.as_ref()),
-                            "maxSurge",
-                        )?,
-                        max_unavailable: pick(
-                            st.as_ref().and_then(|s| s.max_unavailable.as_ref()),
-                            "maxUnavailable",
-                        )?,
+                        max_surge,
+                        max_unavailable,
                     }
                 }
             };

@@ -23,10 +23,11 @@ impl Dur {
         if s.is_empty() {
             return Err("empty duration".into());
         }
+        if s.starts_with('-') {
+            return Err(negative(s));
+        }
         if let Ok(n) = s.parse::<f64>() {
-            return secs_to_ms(n)
-                .map(Self)
-                .ok_or_else(|| format!("duration {s:?} must be ≥ 0"));
+            return secs_to_ms(n).map(Self).map_err(|e| e.say(s));
         }
         let mut total = 0u64;
         let mut rest = s;
@@ -53,15 +54,89 @@ impl Dur {
                     ));
                 }
             };
-            total += secs_to_ms(n * factor).ok_or_else(|| format!("duration {s:?} must be ≥ 0"))?;
+            total = total.saturating_add(secs_to_ms(n * factor).map_err(|e| e.say(s))?);
+            if total > MAX_SPAN.0 {
+                return Err(OutOfRange::TooLong.say(s));
+            }
             rest = next;
         }
         Ok(Self(total))
     }
 }
 
-fn secs_to_ms(s: f64) -> Option<u64> {
-    (s.is_finite() && s >= 0.0).then(|| (s * 1000.0).round() as u64)
+/// The longest span of simulated time a scenario may name (an `at`, a timeout, a horizon): past
+/// it, millisecond arithmetic would lose meaning long before the report could say anything useful.
+pub const MAX_SPAN: Dur = Dur(MAX_SPAN_DAYS * 24 * 3600 * 1000);
+const MAX_SPAN_DAYS: u64 = 30;
+/// The most pods one workload may ask for (replicas, a scale or HPA step, a surge). The simulator
+/// materialises every pod; this keeps a run within memory and seconds on a laptop.
+pub const MAX_REPLICAS: u32 = 100_000;
+/// The most nodes a scenario may generate or list.
+pub const MAX_NODES: u32 = 10_000;
+/// The most pods one node may hold (the kubelet's default is 110).
+pub const MAX_NODE_CAPACITY: u32 = 10_000;
+
+enum OutOfRange {
+    Negative,
+    TooLong,
+}
+
+impl OutOfRange {
+    fn say(self, s: &str) -> String {
+        match self {
+            Self::Negative => negative(s),
+            Self::TooLong => format!(
+                "duration {s:?} is longer than {MAX_SPAN_DAYS} days, the longest span the simulator models"
+            ),
+        }
+    }
+}
+
+fn negative(s: &str) -> String {
+    format!("duration {s:?} is negative: write 0 or more, such as 5s")
+}
+
+fn secs_to_ms(s: f64) -> Result<u64, OutOfRange> {
+    // NaN is neither negative nor too long; call it negative (not a span at all) rather than pass.
+    if s.is_nan() || s < 0.0 {
+        return Err(OutOfRange::Negative);
+    }
+    let ms = (s * 1000.0).round();
+    if !ms.is_finite() || ms > MAX_SPAN.0 as f64 {
+        return Err(OutOfRange::TooLong);
+    }
+    Ok(ms as u64)
+}
+
+/// A count bounded by `max`, named `what` in the error (serde adds the line and column).
+fn bounded<E: serde::de::Error>(n: u64, max: u32, what: &str) -> Result<u32, E> {
+    if n > u64::from(max) {
+        return Err(E::custom(format!(
+            "{what} {n} is more than the simulator models (at most {max})"
+        )));
+    }
+    Ok(n as u32)
+}
+
+fn replicas<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    bounded(u64::deserialize(d)?, MAX_REPLICAS, "replicas")
+}
+
+fn replica_steps<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
+    Vec::<u64>::deserialize(d)?
+        .into_iter()
+        .map(|n| bounded(n, MAX_REPLICAS, "replicas"))
+        .collect()
+}
+
+fn node_count<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    bounded(u64::deserialize(d)?, MAX_NODES, "node count")
+}
+
+fn capacity<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Option::<u64>::deserialize(d)?
+        .map(|n| bounded(n, MAX_NODE_CAPACITY, "node capacity"))
+        .transpose()
 }
 
 /// Formats simulated time as `1m05s`, `45s` or `2h03m`.
@@ -92,7 +167,7 @@ impl<'de> Deserialize<'de> for Dur {
         match Raw::deserialize(d)? {
             Raw::Num(n) => secs_to_ms(n)
                 .map(Dur)
-                .ok_or_else(|| serde::de::Error::custom(format!("duration {n} must be ≥ 0"))),
+                .map_err(|e| serde::de::Error::custom(e.say(&n.to_string()))),
             Raw::Text(s) => Dur::parse(&s).map_err(serde::de::Error::custom),
         }
     }
@@ -176,7 +251,11 @@ pub struct NodeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
     /// Maximum number of pods (default 110, as the kubelet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "capacity"
+    )]
     pub capacity: Option<u32>,
     /// Extra node labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -186,10 +265,15 @@ pub struct NodeSpec {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Generate {
+    #[serde(deserialize_with = "node_count")]
     pub count: u32,
     #[serde(default = "one")]
     pub zones: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "capacity"
+    )]
     pub capacity: Option<u32>,
     #[serde(default = "default_prefix")]
     pub prefix: String,
@@ -214,6 +298,7 @@ pub enum WorkloadKind {
 pub struct Workload {
     pub kind: WorkloadKind,
     pub name: String,
+    #[serde(deserialize_with = "replicas")]
     pub replicas: u32,
     /// Pod template labels (default `app: <name>`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -473,6 +558,7 @@ pub struct Rollout {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Scale {
     pub workload: String,
+    #[serde(deserialize_with = "replicas")]
     pub replicas: u32,
 }
 
@@ -481,6 +567,7 @@ pub struct Scale {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Hpa {
     pub workload: String,
+    #[serde(deserialize_with = "replica_steps")]
     pub replicas: Vec<u32>,
     /// Default 30s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
