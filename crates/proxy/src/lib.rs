@@ -46,7 +46,7 @@ pub enum Error {
     Signal(std::io::Error),
 }
 
-/// Runs the proxy until SIGTERM (or `POST /drain`) has drained it.
+/// Runs the proxy until SIGTERM (or a call to `/drain`) has drained it.
 pub async fn run(args: Args) -> Result<ExitCode, Error> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
