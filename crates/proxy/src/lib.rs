@@ -11,6 +11,7 @@ mod listener;
 mod metrics;
 mod pool;
 mod recycle;
+mod request;
 mod rewind;
 mod server;
 mod tls;

@@ -303,6 +303,18 @@ impl RawConn {
             .map_err(|_| RawError::Other)?
     }
 
+    /// Sends `raw` bytes without waiting for an answer.
+    pub async fn send_raw_start(&mut self, raw: &[u8]) {
+        let _ = self.stream.write_all(raw).await;
+    }
+
+    /// Reads one response (to a request that was not HEAD), bounded in time.
+    pub async fn read_one(&mut self) -> Result<RawResponse, RawError> {
+        tokio::time::timeout(Duration::from_secs(10), self.read_response_to(false))
+            .await
+            .map_err(|_| RawError::Other)?
+    }
+
     /// Closes our sending side (the peer reads EOF) while still reading.
     pub async fn shutdown_write(&mut self) -> std::io::Result<()> {
         self.stream.shutdown().await
