@@ -7,12 +7,14 @@ use std::time::Duration;
 /// Options of `steady proxy`. Every option is also read from a `STEADY_PROXY_*` variable.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Address clients connect to (the port the Service targets).
-    #[arg(long, env = "STEADY_PROXY_LISTEN", default_value = "0.0.0.0:8080")]
+    /// Address clients connect to (the port the Service targets). Port 15080, in the range
+    /// sidecars use (Istio 15001/15006), so it never takes the application's own port.
+    #[arg(long, env = "STEADY_PROXY_LISTEN", default_value = "0.0.0.0:15080")]
     pub listen: SocketAddr,
 
-    /// Address of the application, usually on loopback in the same pod.
-    #[arg(long, env = "STEADY_PROXY_UPSTREAM", default_value = "127.0.0.1:8081")]
+    /// Address of the application in the same pod: by default its usual port 8080 on loopback,
+    /// so the application keeps its port and only the Service's targetPort changes.
+    #[arg(long, env = "STEADY_PROXY_UPSTREAM", default_value = "127.0.0.1:8080")]
     pub upstream: SocketAddr,
 
     /// Address of the admin listener: GET/HEAD /live, /ready, /metrics; GET/POST /drain. On all
