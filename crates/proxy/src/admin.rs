@@ -4,8 +4,8 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode, header};
@@ -65,8 +65,59 @@ pub struct Admin {
     pub health: Health,
     pub metrics: Arc<Metrics>,
     pub registry: Registry,
+    pub drain_access: DrainAccess,
+}
+
+/// Who may call `/drain`, and the log of the ones refused.
+#[derive(Debug, Default)]
+pub struct DrainAccess {
     /// The node's addresses, from which `/drain` is accepted with [`DRAIN_HEADER`].
-    pub node_ips: Vec<IpAddr>,
+    node_ips: Vec<IpAddr>,
+    refusals: LogLimit,
+}
+
+impl DrainAccess {
+    pub fn new(node_ips: Vec<IpAddr>) -> Self {
+        DrainAccess {
+            node_ips,
+            refusals: LogLimit::default(),
+        }
+    }
+
+    fn check(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<(), String> {
+        let checked = drain_access(peer.ip(), headers, &self.node_ips);
+        if let Err(reason) = &checked
+            && let Some(unlogged) = self.refusals.admit(Instant::now())
+        {
+            // A misconfigured preStop hook shows only here (the kubelet ignores the 403), so
+            // it is a warning; limited, because anyone who reaches the port can repeat it.
+            tracing::warn!(%peer, unlogged, "refused a /drain request: {}", reason.trim_end());
+        }
+        checked
+    }
+}
+
+/// Lets a log line through at most once per [`LogLimit::EVERY`], counting the ones held back.
+#[derive(Debug, Default)]
+struct LogLimit {
+    /// When a line was last let through, and how many were held back since.
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl LogLimit {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    /// `Some(lines held back since the last one)` when this line may be logged.
+    fn admit(&self, now: Instant) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (last, held) = &mut *state;
+        if last.is_some_and(|at| now.saturating_duration_since(at) < Self::EVERY) {
+            *held += 1;
+            return None;
+        }
+        *last = Some(now);
+        Some(std::mem::take(held))
+    }
 }
 
 impl Admin {
@@ -109,8 +160,7 @@ impl Admin {
             // GET too, because a kubelet `httpGet` preStop hook can only GET: that lets the
             // application's preStop drain the proxy without curl in the application's image.
             "/drain" if matches!(*req.method(), Method::GET | Method::POST) => {
-                if let Err(reason) = drain_access(peer.ip(), req.headers(), &self.node_ips) {
-                    tracing::warn!(%peer, "refused a /drain request: {}", reason.trim_end());
+                if let Err(reason) = self.drain_access.check(peer, req.headers()) {
                     return Ok(self.respond(StatusCode::FORBIDDEN, reason));
                 }
                 self.drain.begin(Trigger::DrainRequest);
@@ -206,6 +256,17 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
+    }
+
+    #[test]
+    fn refusals_are_logged_at_most_every_ten_seconds_with_the_count_held_back() {
+        let limit = LogLimit::default();
+        let t0 = Instant::now();
+        assert_eq!(limit.admit(t0), Some(0));
+        assert_eq!(limit.admit(t0 + Duration::from_secs(1)), None);
+        assert_eq!(limit.admit(t0 + Duration::from_secs(9)), None);
+        assert_eq!(limit.admit(t0 + Duration::from_secs(10)), Some(2));
+        assert_eq!(limit.admit(t0 + Duration::from_secs(25)), Some(0));
     }
 
     #[test]
