@@ -204,7 +204,7 @@ impl Shared {
                     reason = refusal.reason,
                     "refused a malformed request"
                 );
-                refusal.response()
+                refusal.response(req.version())
             }
         };
         self.metrics.count_response(resp.status());

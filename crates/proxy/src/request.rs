@@ -28,9 +28,10 @@ impl Refusal {
         }
     }
 
-    /// The answer, closing the connection: the request's body, if any, is left unread, and the
-    /// client and we might not agree where it ends.
-    pub fn response(&self) -> Response<ProxyBody> {
+    /// The answer. On HTTP/1 it closes the connection: the request's body, if any, is left
+    /// unread, and the client and we might not agree where it ends. (HTTP/2 frames each stream on
+    /// its own and forbids the header.)
+    pub fn response(&self, version: Version) -> Response<ProxyBody> {
         let body = format!("steady proxy: {}\n", self.reason);
         let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body))));
         *resp.status_mut() = self.status;
@@ -39,7 +40,9 @@ impl Refusal {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        if version < Version::HTTP_2 {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if self.status == StatusCode::METHOD_NOT_ALLOWED {
             headers.insert(header::ALLOW, HeaderValue::from_static(ALLOW));
         }
@@ -208,11 +211,12 @@ mod tests {
     }
 
     #[test]
-    fn refusals_close_the_connection_and_405_says_what_is_allowed() {
-        let r = check(&req("CONNECT", "app:443", &[]))
-            .expect_err("refused")
-            .response();
+    fn refusals_close_http1_connections_and_405_says_what_is_allowed() {
+        let refusal = check(&req("CONNECT", "app:443", &[])).expect_err("refused");
+        let r = refusal.response(Version::HTTP_11);
         assert_eq!(r.headers()[header::CONNECTION], "close");
         assert!(r.headers().contains_key(header::ALLOW));
+        let r = refusal.response(Version::HTTP_2);
+        assert!(!r.headers().contains_key(header::CONNECTION));
     }
 }

@@ -97,6 +97,7 @@ impl Upstream {
         tunnel: Option<&Mutex<Option<Upgraded>>>,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let (mut parts, body) = req.into_parts();
+        let http1 = parts.version < Version::HTTP_2;
         let upgrade = match tunnel {
             Some(slot) if parts.version == Version::HTTP_11 => {
                 upgrade_protocol(&parts.headers).map(|p| (p, slot))
@@ -104,10 +105,7 @@ impl Upstream {
             _ => None,
         };
         strip_hop_by_hop(&mut parts.headers);
-        let absolute_form = parts
-            .uri
-            .authority()
-            .filter(|_| parts.version < Version::HTTP_2);
+        let absolute_form = parts.uri.authority().filter(|_| http1);
         if let Some(authority) = absolute_form {
             // RFC 9112 §3.2.2: the target's authority wins over any Host the client sent, and
             // the application sees only the Host header once the target is in origin form.
@@ -170,7 +168,7 @@ impl Upstream {
         };
         Ok(match result {
             Ok(resp) => resp,
-            Err(Failure::Failed(e)) if client_body_failed(&e) => client_body_response(&e),
+            Err(Failure::Failed(e)) if client_body_failed(&e) => client_body_response(&e, http1),
             Err(f) => self.error_response(f),
         })
     }
@@ -303,7 +301,7 @@ fn client_body_failed(e: &hyper::Error) -> bool {
 
 /// The client's fault, so a 400 counted as such, and no warning: any client can send a broken
 /// body, and that must not look like the application failing.
-fn client_body_response(e: &hyper::Error) -> Response<ProxyBody> {
+fn client_body_response(e: &hyper::Error, http1: bool) -> Response<ProxyBody> {
     tracing::debug!(error = %error_chain(e), "the client's request body could not be read");
     let mut resp = Response::new(Either::Right(Full::new(Bytes::from_static(
         b"steady proxy: the request body is malformed or incomplete\n",
@@ -314,8 +312,11 @@ fn client_body_response(e: &hyper::Error) -> Response<ProxyBody> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    // Where the body ends is unknown: nothing more can be read on this connection.
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    if http1 {
+        // Where the body ends is unknown: nothing more can be read on this connection. (HTTP/2
+        // frames each stream on its own and forbids the header.)
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     resp
 }
 

@@ -269,3 +269,30 @@ async fn a_502_does_not_reveal_the_application_address() {
         assert!(!body.contains(&leak), "the body reveals {leak}: {body}");
     }
 }
+
+/// CONNECT over HTTP/2 is refused the same way, and the 405 arrives as a valid HTTP/2 response
+/// (no connection-specific header).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_over_http2_is_a_405() {
+    let (app, seen, _app) = recording_app().await;
+    let p = proxy(app, &[]).await;
+    let tcp = tokio::net::TcpStream::connect(p.addr)
+        .await
+        .expect("connect");
+    let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    let _conn = Task(tokio::spawn(async move {
+        let _ = conn.await;
+    }));
+    let mut client = client.ready().await.expect("ready");
+    let req = Request::connect("example.com:443")
+        .body(())
+        .expect("request");
+    let (resp, _) = client.send_request(req, true).expect("sent");
+    let resp = tokio::time::timeout(Duration::from_secs(10), resp)
+        .await
+        .expect("bounded")
+        .expect("a response, not a stream error");
+    assert_eq!(resp.status(), 405);
+    assert!(resp.headers().get("connection").is_none());
+    assert!(seen.lock().expect("lock").is_empty());
+}
