@@ -57,3 +57,10 @@ fn fixed_example_passes_clean() {
     assert!(human.starts_with("no findings in 7 objects"), "{human}");
     let _ = Severity::Error;
 }
+
+/// The proxy's example (docs/proxy.md) is what we tell users to deploy: nothing to report.
+#[test]
+fn proxy_example_passes_clean() {
+    let (ids, human) = run("examples/proxy/deployment.yaml");
+    assert!(ids.is_empty(), "{human}");
+}

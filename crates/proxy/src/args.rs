@@ -1,27 +1,37 @@
 //! Command-line and environment options of `steady proxy`, and the plain `Config` they resolve to.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Options of `steady proxy`. Every option is also read from a `STEADY_PROXY_*` variable.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Address clients connect to (the port the Service targets).
-    #[arg(long, env = "STEADY_PROXY_LISTEN", default_value = "0.0.0.0:8080")]
+    /// Address clients connect to (the port the Service targets). Port 15080, in the range
+    /// sidecars use (Istio 15001/15006), so it never takes the application's own port.
+    #[arg(long, env = "STEADY_PROXY_LISTEN", default_value = "0.0.0.0:15080")]
     pub listen: SocketAddr,
 
-    /// Address of the application, usually on loopback in the same pod.
-    #[arg(long, env = "STEADY_PROXY_UPSTREAM", default_value = "127.0.0.1:8081")]
+    /// Address of the application in the same pod: by default its usual port 8080 on loopback,
+    /// so the application keeps its port and only the Service's targetPort changes.
+    #[arg(long, env = "STEADY_PROXY_UPSTREAM", default_value = "127.0.0.1:8080")]
     pub upstream: SocketAddr,
 
-    /// Address of the admin listener: /ready, /live, /metrics, POST /drain.
+    /// Address of the admin listener: GET/HEAD /live, /ready, /metrics; GET/POST /drain. On all
+    /// interfaces because the kubelet's probes come from the node, not from loopback; /drain has
+    /// its own check (see --node-ip).
     #[arg(
         long,
         env = "STEADY_PROXY_ADMIN_LISTEN",
         default_value = "0.0.0.0:9901"
     )]
     pub admin_listen: SocketAddr,
+
+    /// The node's address(es), comma-separated (downward API `status.hostIP` or `status.hostIPs`).
+    /// /drain is accepted from loopback, and from these addresses when the request carries the
+    /// header `X-Steady-Drain: 1` (what the kubelet's preStop hook sends); anyone else gets 403.
+    #[arg(long, env = "STEADY_PROXY_NODE_IP", value_delimiter = ',')]
+    pub node_ip: Vec<IpAddr>,
 
     /// Path of the application's own health check; /ready is 200 only while it answers 2xx or 3xx.
     #[arg(long, env = "STEADY_PROXY_HEALTH_PATH", default_value = "/healthz")]

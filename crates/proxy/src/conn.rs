@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::drain::{ConnGuard, Drain, Phase};
 use crate::metrics::{Metrics, ReasonLabels};
 use crate::recycle::{ConnState, Limits};
+use crate::request;
 use crate::rewind::Rewind;
 use crate::upstream::{Client, ProxyBody, Upstream};
 
@@ -190,10 +191,22 @@ impl Shared {
                 conn.recycle_now.notify_one();
             }
         }
-        let mut resp = self
-            .upstream
-            .forward(req, client, http1.then_some(&conn.tunnel))
-            .await?;
+        let mut resp = match request::check(&req) {
+            Ok(()) => {
+                self.upstream
+                    .forward(req, client, http1.then_some(&conn.tunnel))
+                    .await?
+            }
+            Err(refusal) => {
+                tracing::debug!(
+                    method = %req.method(),
+                    status = refusal.status.as_u16(),
+                    reason = refusal.reason,
+                    "refused a malformed request"
+                );
+                refusal.response(req.version())
+            }
+        };
         self.metrics.count_response(resp.status());
         // Decided when the response goes out, so requests in flight when closing begins are
         // told too; hyper closes the connection after a response carrying this header.

@@ -11,6 +11,7 @@ mod listener;
 mod metrics;
 mod pool;
 mod recycle;
+mod request;
 mod rewind;
 mod server;
 mod tls;
@@ -33,6 +34,17 @@ pub enum Error {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// [`Error::Bind`] of an address the user chose, with the option that chose it.
+    #[error(
+        "cannot listen on {addr} ({flag}): {source}; another process in the pod (often the \
+         application itself) may use this port: set {flag} (or {env}) to a free port"
+    )]
+    Listen {
+        flag: &'static str,
+        env: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot read the local address of a listener: {0}")]
     LocalAddr(std::io::Error),
     #[error("cannot read TLS file {path}: {source}")]
@@ -46,12 +58,37 @@ pub enum Error {
     Signal(std::io::Error),
 }
 
-/// Runs the proxy until SIGTERM (or `POST /drain`) has drained it.
+impl Error {
+    /// Names the option to change when binding an address from `args` failed: the user sees
+    /// `--listen` rather than a bare "address in use".
+    pub fn naming_the_flag(self, args: &Args) -> Error {
+        match self {
+            Error::Bind { addr, source } => {
+                let (flag, env) = if addr == args.admin_listen {
+                    ("--admin-listen", "STEADY_PROXY_ADMIN_LISTEN")
+                } else if addr == args.listen {
+                    ("--listen", "STEADY_PROXY_LISTEN")
+                } else {
+                    return Error::Bind { addr, source };
+                };
+                Error::Listen {
+                    flag,
+                    env,
+                    addr,
+                    source,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Runs the proxy until SIGTERM (or a call to `/drain`) has drained it.
 pub async fn run(args: Args) -> Result<ExitCode, Error> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
-    let proxy = Proxy::bind(args.clone())?;
+    let proxy = Proxy::bind(args.clone()).map_err(|e| e.naming_the_flag(&args))?;
     tracing::info!(
         listen = %proxy.local_addr()?,
         admin = %proxy.admin_addr()?,

@@ -104,6 +104,7 @@ impl Proxy {
             health,
             registry: metrics.registry(),
             metrics: metrics.clone(),
+            drain_access: admin::DrainAccess::new(args.node_ip.clone()),
         });
         let admin_task = tokio::spawn(admin::serve(admin_listener, admin, ADMIN_FLUSH));
 

@@ -97,6 +97,7 @@ impl Upstream {
         tunnel: Option<&Mutex<Option<Upgraded>>>,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let (mut parts, body) = req.into_parts();
+        let http1 = parts.version < Version::HTTP_2;
         let upgrade = match tunnel {
             Some(slot) if parts.version == Version::HTTP_11 => {
                 upgrade_protocol(&parts.headers).map(|p| (p, slot))
@@ -104,7 +105,14 @@ impl Upstream {
             _ => None,
         };
         strip_hop_by_hop(&mut parts.headers);
-        if !parts.headers.contains_key(header::HOST) {
+        let absolute_form = parts.uri.authority().filter(|_| http1);
+        if let Some(authority) = absolute_form {
+            // RFC 9112 §3.2.2: the target's authority wins over any Host the client sent, and
+            // the application sees only the Host header once the target is in origin form.
+            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                parts.headers.insert(header::HOST, host);
+            }
+        } else if !parts.headers.contains_key(header::HOST) {
             // HTTP/2 carries the host in :authority; the application expects a Host header.
             let host = parts
                 .uri
@@ -160,6 +168,7 @@ impl Upstream {
         };
         Ok(match result {
             Ok(resp) => resp,
+            Err(Failure::Failed(e)) if client_body_failed(&e) => client_body_response(&e, http1),
             Err(f) => self.error_response(f),
         })
     }
@@ -259,10 +268,9 @@ impl Upstream {
             .get_or_create(&ReasonLabels { reason })
             .inc();
         tracing::warn!(upstream = %self.config.addr, reason, error = %detail, "application did not answer");
-        let body = format!(
-            "steady proxy: the application at {} did not answer ({reason}): {detail}\n",
-            self.config.addr
-        );
+        // The reason, not the details: the application's address and its errors are for the log,
+        // not for whoever sent the request.
+        let body = format!("steady proxy: the application did not answer ({reason})\n");
         let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body))));
         *resp.status_mut() = status;
         resp.headers_mut().insert(
@@ -281,6 +289,35 @@ enum Failure {
     Failed(hyper::Error),
     #[error("timeout")]
     Timeout,
+}
+
+/// Whether sending failed because the client's own request body could not be read (a malformed
+/// chunk, a body cut short, an HTTP/2 stream the client reset): hyper reports an error of the
+/// body we gave it as a user error whose source is that body's (hyper) error.
+fn client_body_failed(e: &hyper::Error) -> bool {
+    e.is_user()
+        && std::error::Error::source(e).is_some_and(|s| s.downcast_ref::<hyper::Error>().is_some())
+}
+
+/// The client's fault, so a 400 counted as such, and no warning: any client can send a broken
+/// body, and that must not look like the application failing.
+fn client_body_response(e: &hyper::Error, http1: bool) -> Response<ProxyBody> {
+    tracing::debug!(error = %error_chain(e), "the client's request body could not be read");
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::from_static(
+        b"steady proxy: the request body is malformed or incomplete\n",
+    ))));
+    *resp.status_mut() = StatusCode::BAD_REQUEST;
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if http1 {
+        // Where the body ends is unknown: nothing more can be read on this connection. (HTTP/2
+        // frames each stream on its own and forbids the header.)
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
 }
 
 fn origin_form(uri: &Uri) -> Uri {

@@ -1,5 +1,6 @@
 //! Acceptance test 9 of issue 5 and the rest of the admin API: readiness follows the
-//! application, /live until exit, POST /drain blocks until drained, metrics.
+//! application, /live until exit, /drain blocks until drained and only for the pod and its node,
+//! metrics.
 
 mod common;
 
@@ -130,4 +131,103 @@ async fn metrics_report_requests_connections_and_drain_state() {
     p.drain.begin(steady_proxy::Trigger::Api);
     let (_, text) = admin_get(p.admin, "/metrics").await.expect("metrics");
     assert!(text.contains("steady_proxy_drain_state 1"), "{text}");
+}
+
+fn drain_request(method: &str, path: &str, header: bool) -> Vec<u8> {
+    let extra = if header { "x-steady-drain: 1\r\n" } else { "" };
+    format!("{method} {path} HTTP/1.1\r\nhost: pod\r\n{extra}content-length: 0\r\n\r\n")
+        .into_bytes()
+}
+
+/// Defect 1 of issue 15: `/drain` from another address (any method, any query, with or without
+/// the header) is refused with the reason, and the proxy keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_from_another_address_is_forbidden() {
+    let app = app(Duration::from_secs(60)).await;
+    let p = proxy(app.addr, &["--drain-delay", "200ms"]).await;
+    let other: std::net::IpAddr = "127.0.0.2".parse().expect("ip");
+    for (method, path, header) in [
+        ("GET", "/drain", false),
+        ("GET", "/drain?x=1", false),
+        ("POST", "/drain", true),
+    ] {
+        let mut c = RawConn::connect_from(p.admin, other)
+            .await
+            .expect("connect from 127.0.0.2");
+        let r = c
+            .send_raw(&drain_request(method, path, header), false)
+            .await
+            .expect("an answer");
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text());
+        assert!(
+            r.text().contains("127.0.0.2") && r.text().contains("--node-ip"),
+            "the reason names the caller and the flag: {}",
+            r.text()
+        );
+    }
+    assert_eq!(p.drain.phase(), steady_proxy::Phase::Serving);
+    assert_eq!(admin_get(p.admin, "/ready").await.map(|r| r.0), Some(200));
+    let mut c = RawConn::connect(p.addr).await.expect("connect");
+    assert_eq!(c.get("/").await.expect("still serving").status, 200);
+}
+
+/// The kubelet's preStop hook comes from the node's address (--node-ip) and sets the header; from
+/// that address without the header it is refused, saying which header to set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_from_the_node_needs_the_header() {
+    let app = app(Duration::from_secs(60)).await;
+    let p = proxy(
+        app.addr,
+        &["--node-ip", "127.0.0.3", "--drain-delay", "200ms"],
+    )
+    .await;
+    let node: std::net::IpAddr = "127.0.0.3".parse().expect("ip");
+    let mut c = RawConn::connect_from(p.admin, node).await.expect("connect");
+    let r = c
+        .send_raw(&drain_request("GET", "/drain", false), false)
+        .await
+        .expect("an answer");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("X-Steady-Drain"), "{}", r.text());
+    assert_eq!(p.drain.phase(), steady_proxy::Phase::Serving);
+
+    let mut c = RawConn::connect_from(p.admin, node).await.expect("connect");
+    let r = c
+        .send_raw(&drain_request("GET", "/drain", true), false)
+        .await
+        .expect("the hook's call blocks until drained, then answers");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(exit_within(p.done, Duration::from_secs(3)).await.is_some());
+}
+
+/// HEAD answers like GET (status, no body); a CORS preflight for /drain is never granted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_like_get_and_other_methods_are_refused() {
+    let app = app(Duration::from_secs(60)).await;
+    let p = proxy(app.addr, &[]).await;
+    let mut c = RawConn::connect(p.admin).await.expect("connect");
+    for path in ["/live", "/ready", "/metrics"] {
+        let req = format!("HEAD {path} HTTP/1.1\r\nhost: pod\r\n\r\n");
+        let r = c.send_raw(req.as_bytes(), true).await.expect("answer");
+        assert_eq!(r.status, 200, "HEAD {path}");
+        assert!(r.body.is_empty());
+    }
+    // The connection is still in step: no body was sent after the HEAD answers.
+    let r = c.get("/live").await.expect("answer");
+    assert_eq!((r.status, r.text().as_str()), (200, "live\n"));
+
+    let preflight = "OPTIONS /drain HTTP/1.1\r\nhost: pod\r\norigin: http://evil.example\r\n\
+                     access-control-request-method: GET\r\n\
+                     access-control-request-headers: x-steady-drain\r\n\r\n";
+    let r = c
+        .send_raw(preflight.as_bytes(), false)
+        .await
+        .expect("answer");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("get, post"));
+    assert!(r.header("access-control-allow-origin").is_none());
+    assert_eq!(p.drain.phase(), steady_proxy::Phase::Serving);
+    let (status, body) = admin_call(p.admin, "PUT", "/live").await.expect("answer");
+    assert_eq!(status, 405);
+    assert!(body.contains("GET or POST /drain"), "{body}");
 }

@@ -28,10 +28,8 @@ async fn upstream_down_is_a_502_with_a_reason_not_a_hang() {
     assert!(start.elapsed() < Duration::from_secs(2));
     assert_eq!(r.status, 502);
     let body = String::from_utf8_lossy(&r.body);
-    assert!(
-        body.contains(&addr.to_string()) && body.contains("connect"),
-        "{body}"
-    );
+    // The reason is given; the address is only logged (tests/strict.rs).
+    assert!(body.contains("connect"), "{body}");
     let (_, metrics) = admin_get(p.admin, "/metrics").await.expect("metrics");
     assert!(
         metrics.contains("steady_proxy_upstream_errors_total{reason=\"connect\"}"),

@@ -249,6 +249,8 @@ pub enum RawError {
 pub struct RawResponse {
     pub status: u16,
     pub connection_close: bool,
+    /// Names and values, lowercased.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -275,6 +277,47 @@ impl RawConn {
             stream,
             buf: Vec::new(),
         })
+    }
+
+    /// Connects from `source` (any address of 127/8 is local on Linux), to look like another host.
+    pub async fn connect_from(
+        addr: SocketAddr,
+        source: std::net::IpAddr,
+    ) -> std::io::Result<RawConn> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(source, 0))?;
+        let stream = socket.connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(RawConn {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Sends `raw` bytes as they are and reads one response; `head` when it answers a HEAD
+    /// request (a Content-Length but no body).
+    pub async fn send_raw(&mut self, raw: &[u8], head: bool) -> Result<RawResponse, RawError> {
+        self.stream.write_all(raw).await.map_err(|e| classify(&e))?;
+        tokio::time::timeout(Duration::from_secs(10), self.read_response_to(head))
+            .await
+            .map_err(|_| RawError::Other)?
+    }
+
+    /// Sends `raw` bytes without waiting for an answer.
+    pub async fn send_raw_start(&mut self, raw: &[u8]) {
+        let _ = self.stream.write_all(raw).await;
+    }
+
+    /// Reads one response (to a request that was not HEAD), bounded in time.
+    pub async fn read_one(&mut self) -> Result<RawResponse, RawError> {
+        tokio::time::timeout(Duration::from_secs(10), self.read_response_to(false))
+            .await
+            .map_err(|_| RawError::Other)?
+    }
+
+    /// Closes our sending side (the peer reads EOF) while still reading.
+    pub async fn shutdown_write(&mut self) -> std::io::Result<()> {
+        self.stream.shutdown().await
     }
 
     pub async fn get(&mut self, path: &str) -> Result<RawResponse, RawError> {
@@ -305,6 +348,10 @@ impl RawConn {
     }
 
     async fn read_response(&mut self) -> Result<RawResponse, RawError> {
+        self.read_response_to(false).await
+    }
+
+    async fn read_response_to(&mut self, is_head: bool) -> Result<RawResponse, RawError> {
         let head_end = loop {
             if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break i + 4;
@@ -319,6 +366,7 @@ impl RawConn {
             .ok_or(RawError::Other)?;
         let mut len = 0usize;
         let mut connection_close = false;
+        let mut headers = Vec::new();
         for line in head.lines() {
             if let Some(v) = line.strip_prefix("content-length:") {
                 len = v.trim().parse().map_err(|_| RawError::Other)?;
@@ -326,6 +374,12 @@ impl RawConn {
             if let Some(v) = line.strip_prefix("connection:") {
                 connection_close |= v.contains("close");
             }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
+        }
+        if is_head {
+            len = 0;
         }
         while self.buf.len() < head_end + len {
             self.fill().await?;
@@ -335,6 +389,7 @@ impl RawConn {
         Ok(RawResponse {
             status,
             connection_close,
+            headers,
             body,
         })
     }
@@ -348,6 +403,19 @@ impl RawConn {
             Ok(Err(e)) => Err(classify(&e)),
             Err(_) => Err(RawError::Other),
         }
+    }
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
