@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, plural};
+use super::{Report, escape_controls as esc, plural};
 use crate::rules::{self, Severity};
 
 const RESET: &str = "\x1b[0m";
@@ -29,8 +29,9 @@ pub fn human(r: &Report<'_>, color: bool) -> String {
     for e in r.input_errors {
         let _ = writeln!(
             out,
-            "{} {e}",
-            paint(sev_color(Severity::Error), "input error:")
+            "{} {}",
+            paint(sev_color(Severity::Error), "input error:"),
+            esc(&e.to_string())
         );
     }
     if !r.input_errors.is_empty() {
@@ -42,14 +43,14 @@ pub fn human(r: &Report<'_>, color: bool) -> String {
         let obj = r.findings[i].object;
         let o = &r.objects[obj];
         let loc = if o.source.line > 0 {
-            format!("{}:{}", o.source.file, o.source.line)
+            format!("{}:{}", esc(&o.source.file), o.source.line)
         } else {
-            o.source.file.to_string()
+            esc(&o.source.file).into_owned()
         };
         let _ = writeln!(
             out,
             "{} {}",
-            paint(BOLD, &o.display()),
+            paint(BOLD, &esc(&o.display())),
             paint(DIM, &format!("({loc})"))
         );
         while i < r.findings.len() && r.findings[i].object == obj {
@@ -66,7 +67,7 @@ pub fn human(r: &Report<'_>, color: bool) -> String {
                     &format!("{:<7}", f.severity.as_str())
                 ),
                 paint(DIM, &format!("{:<34}", f.rule)),
-                f.message,
+                esc(&f.message),
                 if has_fix { " [fixable]" } else { "" }
             );
             i += 1;

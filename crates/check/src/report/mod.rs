@@ -60,6 +60,24 @@ pub fn render(format: Format, r: &Report<'_>, color: bool) -> String {
     }
 }
 
+/// `s` with every control character (ESC, BEL, newline, C1 codes, …) written as an escape
+/// (`\u{1b}`, `\n`): names, messages and paths come from manifests, and printed raw to a
+/// terminal they could move the cursor, retitle the window or hide other lines.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
