@@ -268,12 +268,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
         }
     };
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let written = if args.output == Format::Json {
-        report::write_json(&report, &mut stdout)
-    } else {
-        let text = report::render(args.output, &report, color);
-        stdout.write_all(text.as_bytes())
-    };
+    let written = report::write(args.output, &report, color, &mut stdout);
     if let Err(e) = written.and_then(|()| stdout.flush()) {
         // A closed pipe (`| head`) is not an error of the check.
         if e.kind() != std::io::ErrorKind::BrokenPipe {

@@ -1,5 +1,7 @@
 //! Output formats: human (default), json, sarif, junit. Every formatter reads the same
-//! [`Report`] and writes a `String`, so golden tests cover them byte for byte.
+//! [`Report`] and writes to an `io::Write` as it goes ([`write`]): the memory of a run is the
+//! objects and findings, never a copy of the output. [`render`] gives the same bytes as a
+//! `String`, so golden tests cover them byte for byte.
 
 use crate::load::InputError;
 use crate::model::Object;
@@ -10,10 +12,10 @@ mod json;
 mod junit;
 mod sarif;
 
-pub use human::human;
+pub use human::{human, write_human};
 pub use json::{json, write_json};
-pub use junit::junit;
-pub use sarif::sarif;
+pub use junit::{junit, write_junit};
+pub use sarif::{sarif, write_sarif};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -25,6 +27,8 @@ pub enum Format {
 
 pub struct Report<'a> {
     pub objects: &'a [Object],
+    /// Ordered by object, as [`crate::rules::run`] returns them: the formats write one object's
+    /// findings together.
     pub findings: &'a [Finding],
     pub input_errors: &'a [InputError],
     pub files: usize,
@@ -48,6 +52,21 @@ impl Report<'_> {
             }
         }
         c
+    }
+}
+
+/// Writes the report in `format` to `w`.
+pub fn write(
+    format: Format,
+    r: &Report<'_>,
+    color: bool,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    match format {
+        Format::Human => write_human(r, color, w),
+        Format::Json => write_json(r, w),
+        Format::Sarif => write_sarif(r, w),
+        Format::Junit => write_junit(r, w),
     }
 }
 
