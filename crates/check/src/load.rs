@@ -322,7 +322,9 @@ pub fn load_text(file: &str, text: &str, default_namespace: &str) -> Loaded {
 /// which names what JSON expected. None otherwise.
 fn json_error(file: &str, text: &str) -> Option<InputError> {
     let start = text.trim_start();
-    if !(file.ends_with(".json") || start.starts_with('{') || start.starts_with('[')) {
+    // A YAML stream whose first document happens to be in flow style stays YAML.
+    let json_like = (start.starts_with('{') || start.starts_with('[')) && !text.contains("\n---");
+    if !(file.ends_with(".json") || json_like) {
         return None;
     }
     let e = serde_json::Deserializer::from_str(text)

@@ -449,6 +449,9 @@ fn invalid_utf8_gives_the_byte_offset_and_broken_json_is_called_json() {
             assert_eq!(errors[0].0, line, "{errors:?}");
         }
     }
+    // YAML in flow style is still YAML when the stream has more documents.
+    let flow = "{apiVersion: v1, kind: Service, metadata: {name: a}}\n---\nkind: ConfigMap\n";
+    assert!(errors_of("f.yaml", flow).is_empty());
 }
 
 #[test]
