@@ -58,6 +58,9 @@ pub struct CheckArgs {
     /// Colour in human output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// The most one input (a file or standard input) may hold, e.g. 512MiB or 2GiB.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub max_input_size: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +83,37 @@ pub struct FixArgs {
     /// Ignore any .steady.yaml.
     #[arg(long, conflicts_with = "config")]
     pub no_config: bool,
+    /// The most one file may hold, e.g. 512MiB or 2GiB.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub max_input_size: u64,
+}
+
+/// `--max-input-size`: bytes, or a number with KiB, MiB or GiB.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}: give bytes or a number with KiB, MiB or GiB (e.g. 512MiB)"
+            ));
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            format!(
+                "{s:?} is not a size: give bytes or a number with KiB, MiB or GiB (e.g. 512MiB)"
+            )
+        })
 }
 
 #[derive(Debug, clap::Args)]
@@ -197,7 +231,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
         let inputs = load::expand(&args.paths, &mut errors);
         let progress = Progress::new(inputs.len(), "files", false);
         let ns = args.namespace.as_deref().unwrap_or("default");
-        let loaded = load::load(&inputs, ns, &|n| progress.tick(n));
+        let loaded = load::load(&inputs, ns, args.max_input_size, &|n| progress.tick(n));
         progress.finish();
         objects.extend(loaded.objects);
         errors.extend(loaded.errors);
@@ -234,12 +268,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
         }
     };
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let written = if args.output == Format::Json {
-        report::write_json(&report, &mut stdout)
-    } else {
-        let text = report::render(args.output, &report, color);
-        stdout.write_all(text.as_bytes())
-    };
+    let written = report::write(args.output, &report, color, &mut stdout);
     if let Err(e) = written.and_then(|()| stdout.flush()) {
         // A closed pipe (`| head`) is not an error of the check.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
@@ -303,8 +332,8 @@ pub fn fix(args: FixArgs) -> Result<ExitCode, Error> {
     };
     let mut errors = Vec::new();
     let inputs = load::expand(&args.paths, &mut errors);
-    let mut stdout = std::io::stdout().lock();
-    let mut changed = 0;
+    // Every file is read before any is planned: the rules judge the whole input together.
+    let mut files: Vec<(PathBuf, String, String)> = Vec::new();
     for input in &inputs {
         let load::Input::File(path) = input else {
             errors.push(InputError {
@@ -315,27 +344,35 @@ pub fn fix(args: FixArgs) -> Result<ExitCode, Error> {
             continue;
         };
         let name = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(InputError {
-                    file: name,
-                    line: 0,
-                    message: format!("cannot read: {e}"),
-                });
-                continue;
-            }
-        };
-        let plan = crate::fix::plan(&name, &text, &cfg, &opts);
+        match load::read_input(input, args.max_input_size) {
+            Ok(text) => files.push((path.clone(), name, text)),
+            Err(e) => errors.push(InputError {
+                file: name,
+                line: e.line,
+                message: e.message,
+            }),
+        }
+    }
+    let texts: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(_, name, text)| (name.as_str(), text.as_str()))
+        .collect();
+    let plans = crate::fix::plan_all(&texts, &cfg, &opts);
+    let mut stdout = std::io::stdout().lock();
+    let mut changed = 0;
+    // New files of this run, so two workloads of one name in one directory are not both written
+    // to one file.
+    let mut new_paths = std::collections::HashSet::new();
+    for ((path, name, text), plan) in files.iter().zip(plans) {
         errors.extend(plan.errors.iter().cloned());
         let mut outputs: Vec<(PathBuf, String, String)> = Vec::new();
-        if plan.text != text {
+        if plan.text != *text {
             outputs.push((path.clone(), text.clone(), plan.text.clone()));
         }
         for (file_name, content) in &plan.new_files {
             let p = path.with_file_name(file_name);
             let old = std::fs::read_to_string(&p).unwrap_or_default();
-            if !old.is_empty() {
+            if !old.is_empty() || p.exists() || !new_paths.insert(p.clone()) {
                 errors.push(InputError {
                     file: p.display().to_string(),
                     line: 0,
@@ -371,11 +408,15 @@ pub fn fix(args: FixArgs) -> Result<ExitCode, Error> {
             }
         }
         for n in &plan.applied {
-            eprintln!("  {name}: {n}");
+            eprintln!(
+                "  {}: {}",
+                report::escape_controls(name),
+                report::escape_controls(n)
+            );
         }
     }
     for e in &errors {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", report::escape_controls(&e.to_string()));
     }
     if changed == 0 && errors.is_empty() {
         eprintln!("nothing to fix");

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use crate::config::Config;
 use crate::load::{self, InputError};
-use crate::model::{Object, WorkloadKind};
-use crate::rules::{self, Fix, pod_helpers};
+use crate::model::{Object, WorkloadKind, removed_api};
+use crate::rules::{self, Fix, object, pod_helpers};
 use crate::yaml::{self, Node, NodeKind};
 
 #[derive(Debug, Clone, Default)]
@@ -37,17 +37,27 @@ struct Edit {
     seq: usize,
 }
 
-/// Computes the fixes for one file's text.
+/// Computes the fixes for one file's text, as if it were the whole input.
 pub fn plan(file: &str, text: &str, cfg: &Config, opts: &Options) -> Plan {
-    let loaded = load::load_text(file, text, "default");
-    let findings = rules::run(&loaded.objects, cfg);
-    let docs = yaml::parse_stream(text.strip_prefix('\u{feff}').unwrap_or(text));
-    let bom = text.len() - text.strip_prefix('\u{feff}').unwrap_or(text).len();
-    let mut plan = Plan {
-        text: text.to_owned(),
-        errors: loaded.errors.clone(),
-        ..Plan::default()
-    };
+    plan_all(&[(file, text)], cfg, opts)
+        .pop()
+        .unwrap_or_default()
+}
+
+/// Computes the fixes for every file of one input at once, one [`Plan`] per file in order. The
+/// rules see all files together, as `steady check` does: a budget written by an earlier run in
+/// its own file covers its workload, so a second run changes nothing.
+pub fn plan_all(files: &[(&str, &str)], cfg: &Config, opts: &Options) -> Vec<Plan> {
+    let mut objects: Vec<Object> = Vec::new();
+    // Per file: the range of its objects in `objects`, and its load errors.
+    let mut loaded = Vec::with_capacity(files.len());
+    for (file, text) in files {
+        let l = load::load_text(file, text, "default");
+        let first = objects.len();
+        objects.extend(l.objects);
+        loaded.push((first..objects.len(), l.errors));
+    }
+    let findings = rules::run(&objects, cfg);
     // Fixes wanted per object: rule → containers concerned.
     let mut wanted: BTreeMap<usize, BTreeMap<&'static str, Vec<String>>> = BTreeMap::new();
     for f in &findings {
@@ -64,27 +74,83 @@ pub fn plan(file: &str, text: &str, cfg: &Config, opts: &Options) -> Plan {
             .or_default()
             .extend(f.container.clone());
     }
+    files
+        .iter()
+        .zip(loaded)
+        .map(|((file, text), (range, errors))| {
+            let mine: BTreeMap<usize, BTreeMap<&'static str, Vec<String>>> = wanted
+                .range(range.clone())
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
+            plan_file(file, text, &objects, range.len(), errors, mine, cfg, opts)
+        })
+        .collect()
+}
+
+/// Why an automatic fix was not made.
+enum Refusal {
+    /// Flow style or a layout the text edits do not handle.
+    Layout,
+    /// The node to edit is anchored or an alias (the line of that node).
+    Shared(usize),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_file(
+    file: &str,
+    text: &str,
+    objects: &[Object],
+    own_objects: usize,
+    load_errors: Vec<InputError>,
+    wanted: BTreeMap<usize, BTreeMap<&'static str, Vec<String>>>,
+    cfg: &Config,
+    opts: &Options,
+) -> Plan {
+    // Every position below is in `body`; the byte order mark goes back in front at the end.
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let bom = &text[..text.len() - body.len()];
+    // New lines take the file's own line ending.
+    let eol = match body.find('\n') {
+        Some(n) if n > 0 && body.as_bytes()[n - 1] == b'\r' => "\r\n",
+        _ => "\n",
+    };
+    let docs = yaml::parse_stream(body);
+    let mut plan = Plan {
+        text: text.to_owned(),
+        errors: load_errors,
+        ..Plan::default()
+    };
+    let load_errors = plan.errors.len();
     let mut edits: Vec<Edit> = Vec::new();
     for (obj, by_rule) in wanted {
-        let o = &loaded.objects[obj];
+        let o = &objects[obj];
         let Some(root) = object_node(&docs, o) else {
             continue;
         };
-        let cannot = |rule: &str, plan: &mut Plan| {
-            plan.errors.push(InputError {
-                file: file.to_owned(),
-                line: o.source.line,
-                message: format!(
+        let cannot = |rule: &str, why: Refusal, plan: &mut Plan| {
+            let message = match why {
+                Refusal::Layout => format!(
                     "{}: cannot fix {rule} automatically (flow-style YAML or unusual layout); see `steady explain {rule}`",
                     o.display()
                 ),
+                Refusal::Shared(line) => format!(
+                    "{}: cannot fix {rule} automatically: the YAML to edit at line {line} is shared through an anchor/alias, and an edit there would change every object that uses it; edit it by hand (see `steady explain {rule}`)",
+                    o.display()
+                ),
+            };
+            plan.errors.push(InputError {
+                file: file.to_owned(),
+                line: o.source.line,
+                message,
             });
         };
         let prestop = by_rule.get("prestop-missing");
         if prestop.is_some() || by_rule.contains_key("prestop-exceeds-grace") {
             let before = edits.len();
             let containers = prestop.map(Vec::as_slice).unwrap_or_default();
-            if !shutdown_edits(text, o, root, cfg, containers, &mut edits, &mut plan) {
+            let ctx = EditCtx { text: body, eol };
+            if let Err(why) = shutdown_edits(&ctx, o, root, cfg, containers, &mut edits, &mut plan)
+            {
                 edits.truncate(before);
                 cannot(
                     if prestop.is_some() {
@@ -92,6 +158,7 @@ pub fn plan(file: &str, text: &str, cfg: &Config, opts: &Options) -> Plan {
                     } else {
                         "prestop-exceeds-grace"
                     },
+                    why,
                     &mut plan,
                 );
             }
@@ -99,21 +166,30 @@ pub fn plan(file: &str, text: &str, cfg: &Config, opts: &Options) -> Plan {
         for rule in by_rule.keys() {
             match rules::find(rule).and_then(|r| r.fix) {
                 Some(Fix::AddSpread) => {
-                    if spread_edit(text, o, root, &mut edits) {
-                        plan.applied.push(format!(
+                    let ctx = EditCtx { text: body, eol };
+                    match spread_edit(&ctx, o, root, &mut edits) {
+                        Ok(()) => plan.applied.push(format!(
                             "{}: added a hostname topologySpreadConstraint ({rule})",
                             o.display()
-                        ));
-                    } else {
-                        cannot(rule, &mut plan);
+                        )),
+                        Err(why) => cannot(rule, why, &mut plan),
                     }
                 }
-                Some(Fix::AddBudget) => {
-                    let (name, content) = budget_file(o, opts.pdb);
-                    plan.applied
-                        .push(format!("{}: wrote {name} ({rule})", o.display()));
-                    plan.new_files.push((name, content));
-                }
+                Some(Fix::AddBudget) => match budget_file(o, opts.pdb) {
+                    Ok((name, content)) => {
+                        plan.applied
+                            .push(format!("{}: wrote {name} ({rule})", o.display()));
+                        plan.new_files.push((name, content));
+                    }
+                    Err(why) => plan.errors.push(InputError {
+                        file: file.to_owned(),
+                        line: o.source.line,
+                        message: format!(
+                            "{}: cannot fix {rule}: {why}; the budget file is named after the object, so fix the name first (see `steady explain name-invalid`)",
+                            o.display()
+                        ),
+                    }),
+                },
                 _ => {}
             }
         }
@@ -121,28 +197,34 @@ pub fn plan(file: &str, text: &str, cfg: &Config, opts: &Options) -> Plan {
     if edits.is_empty() {
         return plan;
     }
-    for e in &mut edits {
-        e.at += bom;
-        e.remove_to += bom;
-    }
     edits.sort_by(|a, b| b.at.cmp(&a.at).then(b.seq.cmp(&a.seq)));
-    let mut out = text.to_owned();
+    let mut out = body.to_owned();
     for e in &edits {
         out.replace_range(e.at..e.remove_to, &e.insert);
     }
-    // Safety net: the result must load the same objects without a new error.
+    out.insert_str(0, bom);
+    // Safety net: the result must load the same objects without a new error. When it does not,
+    // nothing of this file's plan is made or reported as made.
     let check = load::load_text(file, &out, "default");
-    if check.objects.len() != loaded.objects.len() || check.errors.len() > loaded.errors.len() {
+    if check.objects.len() != own_objects || check.errors.len() > load_errors {
+        plan.applied.clear();
+        plan.new_files.clear();
         plan.errors.push(InputError {
             file: file.to_owned(),
             line: 0,
-            message: "the fixed text would not parse back to the same objects; file left unchanged"
+            message: "the fixed text would not parse back to the same objects; file left unchanged and no budget file written"
                 .into(),
         });
         return plan;
     }
     plan.text = out;
     plan
+}
+
+/// The text the edits are computed against, and the line ending new lines take.
+struct EditCtx<'a> {
+    text: &'a str,
+    eol: &'static str,
 }
 
 /// The node of an object: its document's root, or the List item on its line.
@@ -173,7 +255,8 @@ fn is_block_map(n: &Node) -> bool {
 }
 
 /// Inserts `lines` (relative indentation) as new keys at the end of block mapping `map`.
-fn insert_into_map(text: &str, map: &Node, lines: &[String], seq: usize) -> Option<Edit> {
+fn insert_into_map(ctx: &EditCtx<'_>, map: &Node, lines: &[String], seq: usize) -> Option<Edit> {
+    let text = ctx.text;
     let NodeKind::Map {
         entries,
         flow: false,
@@ -191,14 +274,14 @@ fn insert_into_map(text: &str, map: &Node, lines: &[String], seq: usize) -> Opti
     } else {
         match text[end..].find('\n') {
             Some(n) => (end + n + 1, ""),
-            None => (text.len(), "\n"),
+            None => (text.len(), ctx.eol),
         }
     };
     let mut insert = String::from(prefix);
     for l in lines {
         insert.push_str(&indent);
         insert.push_str(l);
-        insert.push('\n');
+        insert.push_str(ctx.eol);
     }
     Some(Edit {
         at,
@@ -208,21 +291,28 @@ fn insert_into_map(text: &str, map: &Node, lines: &[String], seq: usize) -> Opti
     })
 }
 
+/// Refuses an edit inside YAML that stands for more than one place.
+fn unshared(n: &Node) -> Result<&Node, Refusal> {
+    if n.shared {
+        Err(Refusal::Shared(n.start.line))
+    } else {
+        Ok(n)
+    }
+}
+
 fn shutdown_edits(
-    text: &str,
+    ctx: &EditCtx<'_>,
     o: &Object,
     root: &Node,
     cfg: &Config,
     needs_prestop: &[String],
     edits: &mut Vec<Edit>,
     plan: &mut Plan,
-) -> bool {
-    let Some(w) = o.workload() else { return false };
-    let Some(spec) = pod_spec(o, root) else {
-        return false;
-    };
+) -> Result<(), Refusal> {
+    let w = o.workload().ok_or(Refusal::Layout)?;
+    let spec = unshared(pod_spec(o, root).ok_or(Refusal::Layout)?)?;
     if !is_block_map(spec) {
-        return false;
+        return Err(Refusal::Layout);
     }
     let sleep = cfg.thresholds.pre_stop_sleep_seconds;
     let margin = cfg.thresholds.shutdown_margin_seconds;
@@ -234,46 +324,42 @@ fn shutdown_edits(
             longest = longest.max(s);
         }
     }
-    {
-        for name in needs_prestop {
-            let Some(node) = containers
-                .iter()
-                .find(|c| c.get("name").and_then(Node::as_str) == Some(name.as_str()))
-            else {
-                return false;
-            };
-            if !is_block_map(node) {
-                return false;
-            }
-            let e = match node.get("lifecycle") {
-                Some(l) if is_block_map(l) => insert_into_map(
-                    text,
-                    l,
-                    &[
-                        "preStop:".into(),
-                        "  sleep:".into(),
-                        format!("    seconds: {sleep}"),
-                    ],
-                    edits.len(),
-                ),
-                Some(_) => None,
-                None => insert_into_map(
-                    text,
-                    node,
-                    &[
-                        "lifecycle:".into(),
-                        "  preStop:".into(),
-                        "    sleep:".into(),
-                        format!("      seconds: {sleep}"),
-                    ],
-                    edits.len(),
-                ),
-            };
-            let Some(e) = e else { return false };
-            edits.push(e);
-            added.push(name.as_str());
-            longest = longest.max(sleep);
+    for name in needs_prestop {
+        let node = containers
+            .iter()
+            .find(|c| c.get("name").and_then(Node::as_str) == Some(name.as_str()))
+            .ok_or(Refusal::Layout)?;
+        let node = unshared(node)?;
+        if !is_block_map(node) {
+            return Err(Refusal::Layout);
         }
+        let e = match node.get("lifecycle") {
+            Some(l) if is_block_map(l) => insert_into_map(
+                ctx,
+                unshared(l)?,
+                &[
+                    "preStop:".into(),
+                    "  sleep:".into(),
+                    format!("    seconds: {sleep}"),
+                ],
+                edits.len(),
+            ),
+            Some(_) => None,
+            None => insert_into_map(
+                ctx,
+                node,
+                &[
+                    "lifecycle:".into(),
+                    "  preStop:".into(),
+                    "    sleep:".into(),
+                    format!("      seconds: {sleep}"),
+                ],
+                edits.len(),
+            ),
+        };
+        edits.push(e.ok_or(Refusal::Layout)?);
+        added.push(name.as_str());
+        longest = longest.max(sleep);
     }
     let needed = longest + margin;
     let grace = pod_helpers::grace(w);
@@ -281,21 +367,20 @@ fn shutdown_edits(
     if longest > 0 && grace < needed {
         let e = match spec.get("terminationGracePeriodSeconds") {
             Some(v) if matches!(v.kind, NodeKind::Scalar { .. }) => Some(Edit {
-                at: v.start.byte,
+                at: unshared(v)?.start.byte,
                 remove_to: v.end.byte,
                 insert: needed.to_string(),
                 seq: usize::MAX,
             }),
             Some(_) => None,
             None => insert_into_map(
-                text,
+                ctx,
                 spec,
                 &[format!("terminationGracePeriodSeconds: {needed}")],
                 usize::MAX,
             ),
         };
-        let Some(e) = e else { return false };
-        edits.push(e);
+        edits.push(e.ok_or(Refusal::Layout)?);
         raised = true;
     }
     for name in added {
@@ -310,7 +395,7 @@ fn shutdown_edits(
             o.display()
         ));
     }
-    true
+    Ok(())
 }
 
 fn yaml_scalar(s: &str) -> String {
@@ -355,16 +440,19 @@ fn own_labels(o: &Object) -> Vec<(String, String)> {
     }
 }
 
-fn spread_edit(text: &str, o: &Object, root: &Node, edits: &mut Vec<Edit>) -> bool {
-    let Some(spec) = pod_spec(o, root) else {
-        return false;
-    };
+fn spread_edit(
+    ctx: &EditCtx<'_>,
+    o: &Object,
+    root: &Node,
+    edits: &mut Vec<Edit>,
+) -> Result<(), Refusal> {
+    let spec = unshared(pod_spec(o, root).ok_or(Refusal::Layout)?)?;
     if spec.get("topologySpreadConstraints").is_some() || !is_block_map(spec) {
-        return false;
+        return Err(Refusal::Layout);
     }
     let labels = own_labels(o);
     if labels.is_empty() {
-        return false;
+        return Err(Refusal::Layout);
     }
     let mut lines = vec![
         "topologySpreadConstraints:".to_owned(),
@@ -377,17 +465,26 @@ fn spread_edit(text: &str, o: &Object, root: &Node, edits: &mut Vec<Edit>) -> bo
     for (k, v) in labels {
         lines.push(format!("      {}: {}", yaml_scalar(&k), yaml_scalar(&v)));
     }
-    match insert_into_map(text, spec, &lines, edits.len()) {
-        Some(e) => {
-            edits.push(e);
-            true
-        }
-        None => false,
-    }
+    edits.push(insert_into_map(ctx, spec, &lines, edits.len()).ok_or(Refusal::Layout)?);
+    Ok(())
 }
 
-/// A budget for a workload that has none: (file name, YAML).
-pub fn budget_file(o: &Object, pdb: bool) -> (String, String) {
+/// A budget for a workload that has none: (file name, YAML). Refused (with the reason) when the
+/// object's name or namespace is not one the API server accepts: the file is named after the
+/// object, and `../x` or a name with a newline must not choose where it goes or what it says.
+pub fn budget_file(o: &Object, pdb: bool) -> Result<(String, String), String> {
+    if o.name.is_empty() {
+        return Err("the object has no metadata.name".to_owned());
+    }
+    if let Some(why) = object::name_problem(&o.kind, &o.name) {
+        return Err(why);
+    }
+    if let Some(why) = object::namespace_problem(&o.namespace) {
+        return Err(why);
+    }
+    // A removed API version is targeted by the version that replaced it.
+    let api_version =
+        removed_api(&o.api_version, &o.kind).map_or(o.api_version.as_str(), |r| r.replacement);
     let ns = if o.namespace == "default" {
         String::new()
     } else {
@@ -399,25 +496,25 @@ pub fn budget_file(o: &Object, pdb: bool) -> (String, String) {
         for (k, v) in own_labels(o) {
             labels.push_str(&format!("      {}: {}\n", yaml_scalar(&k), yaml_scalar(&v)));
         }
-        (
+        Ok((
             format!("{}-pdb.yaml", o.name),
             format!(
                 "# Written by `steady fix` for {} (budget-missing).\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {}\n{ns}spec:\n  maxUnavailable: 1\n  unhealthyPodEvictionPolicy: AlwaysAllow\n  selector:\n    matchLabels:\n{labels}",
                 o.display(),
                 yaml_scalar(&name)
             ),
-        )
+        ))
     } else {
-        (
+        Ok((
             format!("{}-pub.yaml", o.name),
             format!(
                 "# Written by `steady fix` for {} (budget-missing).\napiVersion: policy.steady.dev/v1alpha1\nkind: PodUnavailableBudget\nmetadata:\n  name: {}\n{ns}spec:\n  targetRef:\n    apiVersion: {}\n    kind: {}\n    name: {}\n  maxUnavailable: 1\n  unhealthyPodPolicy: AlwaysAllow\n",
                 o.display(),
                 yaml_scalar(&name),
-                yaml_scalar(&o.api_version),
+                yaml_scalar(api_version),
                 o.kind,
                 yaml_scalar(&o.name)
             ),
-        )
+        ))
     }
 }

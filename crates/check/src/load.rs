@@ -1,14 +1,19 @@
 //! Loaders: files, directories (recursive; .yaml, .yml, .json), stdin. A document that cannot be
 //! read is reported with its file and line; the rest of the input still loads.
 
-use std::io::Read as _;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::model::{self, Object, Source};
+use crate::model::{self, Object, PathSegment, Source};
 use serde_json::Value;
 
-use crate::yaml;
+use crate::yaml::{self, NodeKind};
+
+/// The most one input (file or standard input) may hold: 256 MiB, far above any manifest, so
+/// that `steady check /dev/zero` or a runaway pipe fails with a message instead of filling
+/// memory. `--max-input-size` raises it.
+pub const DEFAULT_MAX_INPUT: u64 = 256 << 20;
 
 /// A problem with the input, reported with where it is; the run goes on without it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +96,10 @@ fn walk(dir: &Path, out: &mut Vec<Input>, errors: &mut Vec<InputError>) {
         } else if matches!(
             p.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml" | "json")
-        ) {
+        ) && std::fs::metadata(&p).is_ok_and(|m| m.is_file())
+        {
+            // Regular files only: a FIFO or a device named *.yaml in the tree would block the
+            // walk forever or never end. A path named on the command line is read whatever it is.
             out.push(Input::File(p));
         }
     }
@@ -105,6 +113,7 @@ fn walk(dir: &Path, out: &mut Vec<Input>, errors: &mut Vec<InputError>) {
 pub fn load(
     inputs: &[Input],
     default_namespace: &str,
+    max_input: u64,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Loaded {
     let threads = std::thread::available_parallelism()
@@ -114,7 +123,7 @@ pub fn load(
     let mut all = Loaded::default();
     if threads <= 1 || inputs.len() < 8 {
         for input in inputs {
-            all.append(load_one(input, default_namespace));
+            all.append(load_one(input, default_namespace, max_input));
             progress(1);
         }
         return all;
@@ -136,7 +145,7 @@ pub fn load(
                 loop {
                     let i = next_input.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(input) = inputs.get(i) else { break };
-                    let l = load_one(input, default_namespace);
+                    let l = load_one(input, default_namespace, max_input);
                     if let Ok(mut m) = merge.lock() {
                         m.waiting.insert(i, l);
                         loop {
@@ -165,57 +174,97 @@ impl Loaded {
     }
 }
 
-fn load_one(input: &Input, default_namespace: &str) -> Loaded {
-    let (name, text) = match input {
-        Input::Stdin => {
-            let mut s = String::new();
-            match std::io::stdin().read_to_string(&mut s) {
-                Ok(_) => ("-".to_owned(), s),
-                Err(e) => {
-                    return Loaded {
-                        errors: vec![InputError {
-                            file: "-".into(),
-                            line: 0,
-                            message: format!("cannot read standard input: {e}"),
-                        }],
-                        ..Loaded::default()
-                    };
-                }
-            }
-        }
+/// Why an input could not be read as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    /// 1-based line of the problem, 0 when it is not about a place in the text.
+    pub line: usize,
+    pub message: String,
+}
+
+/// Reads one input whole, refusing more than `max` bytes and text that is not UTF-8 (with the
+/// byte offset and line of the first bad byte).
+pub fn read_input(input: &Input, max: u64) -> Result<String, ReadError> {
+    let what = match input {
+        Input::Stdin => "standard input",
+        Input::File(_) => "the file",
+    };
+    let fail = |e: std::io::Error| ReadError {
+        line: 0,
+        message: match input {
+            Input::Stdin => format!("cannot read standard input: {e}"),
+            Input::File(_) => format!("cannot read: {e}"),
+        },
+    };
+    let mut bytes = Vec::new();
+    let read = match input {
+        Input::Stdin => std::io::stdin()
+            .lock()
+            .take(max + 1)
+            .read_to_end(&mut bytes),
         Input::File(p) => {
-            let name = p.display().to_string();
-            match std::fs::read(p) {
-                Ok(bytes) => match String::from_utf8(bytes) {
-                    Ok(s) => (name, s),
-                    Err(_) => {
-                        return Loaded {
-                            errors: vec![InputError {
-                                file: name,
-                                line: 0,
-                                message: "not UTF-8 text".into(),
-                            }],
-                            files: 1,
-                            ..Loaded::default()
-                        };
-                    }
-                },
-                Err(e) => {
-                    return Loaded {
-                        errors: vec![InputError {
-                            file: name,
-                            line: 0,
-                            message: format!("cannot read: {e}"),
-                        }],
-                        ..Loaded::default()
-                    };
-                }
-            }
+            std::fs::File::open(p).and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
         }
     };
-    let mut l = load_text(&name, &text, default_namespace);
-    l.files = 1;
-    l
+    read.map_err(fail)?;
+    if bytes.len() as u64 > max {
+        return Err(ReadError {
+            line: 0,
+            message: format!(
+                "{what} is larger than {} (the limit for one input); if it really is one manifest, raise the limit with --max-input-size",
+                human_size(max)
+            ),
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        ReadError {
+            line: 1 + memchr::memchr_iter(b'\n', &bytes[..at]).count(),
+            message: format!(
+                "not UTF-8 text: invalid byte 0x{:02x} at byte offset {at}; save the file as UTF-8",
+                bytes[at]
+            ),
+        }
+    })
+}
+
+/// `256 MiB`, `1.5 GiB`, `100 bytes`.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if n >= size {
+            return if n.is_multiple_of(size) {
+                format!("{} {unit}", n / size)
+            } else {
+                format!("{:.1} {unit}", n as f64 / size as f64)
+            };
+        }
+    }
+    format!("{n} bytes")
+}
+
+fn load_one(input: &Input, default_namespace: &str, max_input: u64) -> Loaded {
+    let name = match input {
+        Input::Stdin => "-".to_owned(),
+        Input::File(p) => p.display().to_string(),
+    };
+    match read_input(input, max_input) {
+        Ok(text) => {
+            let mut l = load_text(&name, &text, default_namespace);
+            l.files = 1;
+            l
+        }
+        Err(e) => Loaded {
+            errors: vec![InputError {
+                file: name,
+                line: e.line,
+                message: e.message,
+            }],
+            files: usize::from(matches!(input, Input::File(_))),
+            ..Loaded::default()
+        },
+    }
 }
 
 /// Parses one file's text (any number of YAML documents, or JSON) into objects.
@@ -223,6 +272,14 @@ pub fn load_text(file: &str, text: &str, default_namespace: &str) -> Loaded {
     let file: Arc<str> = Arc::from(file);
     let mut out = Loaded::default();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // JSON is read as JSON first, as kubectl does: YAML would take what JSON refuses (a trailing
+    // comma), and its errors would speak of flow mappings.
+    if let Some(e) = json_error(&file, text) {
+        out.errors.push(e);
+        return out;
+    }
+    // Documents the typed decode refused: (index in out.errors, source), explained below.
+    let mut refused: Vec<(usize, Source)> = Vec::new();
     for (doc_index, doc) in yaml::parse_values(text).into_iter().enumerate() {
         match doc {
             Err(e) => out.errors.push(InputError {
@@ -242,11 +299,111 @@ pub fn load_text(file: &str, text: &str, default_namespace: &str) -> Loaded {
                     source,
                     default_namespace,
                     &mut out,
+                    &mut refused,
                 );
             }
         }
     }
+    if !refused.is_empty() {
+        // The fast decode kept no path and the fast parser no positions: parse the text again
+        // with positions to point at the field itself. Only files with such an error pay.
+        let trees = yaml::parse_stream(text);
+        for (at, source) in refused {
+            if let Some(e) = explain(&trees, &source, default_namespace) {
+                out.errors[at] = e;
+            }
+        }
+    }
     out
+}
+
+/// A text that is meant as JSON (a `.json` file, or one starting with `{` or `[`) and is not
+/// valid JSON (a stream of JSON values, as `kubectl apply -f` reads): the JSON parser's error,
+/// which names what JSON expected. None otherwise.
+fn json_error(file: &str, text: &str) -> Option<InputError> {
+    let start = text.trim_start();
+    // A YAML stream whose first document happens to be in flow style stays YAML.
+    let json_like = (start.starts_with('{') || start.starts_with('[')) && !text.contains("\n---");
+    if !(file.ends_with(".json") || json_like) {
+        return None;
+    }
+    let e = serde_json::Deserializer::from_str(text)
+        .into_iter::<serde::de::IgnoredAny>()
+        .find_map(Result::err)?;
+    Some(InputError {
+        file: file.to_owned(),
+        line: e.line(),
+        message: format!("malformed JSON: {e}"),
+    })
+}
+
+/// The schema error of the object at `source`, with the path of the field and the line of that
+/// field. None when the object cannot be found again (then the first message stands).
+fn explain(
+    trees: &[Result<yaml::Document, yaml::YamlError>],
+    source: &Source,
+    default_namespace: &str,
+) -> Option<InputError> {
+    let root = &trees.get(source.doc)?.as_ref().ok()?.root;
+    let node = if root.start.line == source.line {
+        root
+    } else {
+        root.get("items")?
+            .items()
+            .iter()
+            .find(|i| i.start.line == source.line)?
+    };
+    let e = model::decode_explained(node.to_json(), source.clone(), default_namespace)?;
+    // The line of the deepest part of the path the document has: the key itself, or the item.
+    let (mut at, mut line) = (node, source.line);
+    for seg in &e.path {
+        let next = match seg {
+            PathSegment::Key(k) => at.key(k).map(|key| (key.start.line, at.get(k))),
+            PathSegment::Index(i) => at.items().get(*i).map(|n| (n.start.line, Some(n))),
+        };
+        match next {
+            Some((l, Some(n))) => {
+                line = l;
+                at = n;
+            }
+            Some((l, None)) => {
+                line = l;
+                break;
+            }
+            None => break,
+        }
+    }
+    let mut detail = e.source.to_string();
+    // A number too large for the field reaches serde as a float or an unsigned integer: say
+    // what it is.
+    if let NodeKind::Scalar { value, plain: true } = &at.kind
+        && !e.path.is_empty()
+        && value
+            .strip_prefix(['-', '+'])
+            .unwrap_or(value)
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        && (detail.starts_with("invalid type: floating point")
+            || detail.starts_with("invalid value: integer"))
+    {
+        let expected = detail
+            .rsplit_once("expected ")
+            .map_or("the field's type", |(_, x)| x);
+        detail = format!("{value} is out of range for {expected}");
+    }
+    let path = model::field_path(&e.path);
+    Some(InputError {
+        file: source.file.to_string(),
+        line,
+        message: if path.is_empty() {
+            format!("{} does not match the Kubernetes schema: {detail}", e.kind)
+        } else {
+            format!(
+                "{} does not match the Kubernetes schema at {path}: {detail}",
+                e.kind
+            )
+        },
+    })
 }
 
 fn add_value(
@@ -255,6 +412,7 @@ fn add_value(
     source: Source,
     default_namespace: &str,
     out: &mut Loaded,
+    refused: &mut Vec<(usize, Source)>,
 ) {
     if !value.is_object() {
         // Empty documents and plain values are not objects; nothing to check.
@@ -274,20 +432,23 @@ fn add_value(
                 line: item_lines.get(n).copied().unwrap_or(source.line),
                 ..source.clone()
             };
-            add_value(item, &[], s, default_namespace, out);
+            add_value(item, &[], s, default_namespace, out, refused);
         }
         return;
     }
     let line = source.line;
     let file = source.file.clone();
-    match model::decode(value, source, default_namespace) {
+    match model::decode(value, source.clone(), default_namespace) {
         Ok(Some(o)) => out.objects.push(o),
         Ok(None) => {}
-        Err(e) => out.errors.push(InputError {
-            file: file.to_string(),
-            line,
-            message: e.to_string(),
-        }),
+        Err(e) => {
+            refused.push((out.errors.len(), source));
+            out.errors.push(InputError {
+                file: file.to_string(),
+                line,
+                message: e.to_string(),
+            })
+        }
     }
 }
 
@@ -341,7 +502,13 @@ metadata: {name: web}
         );
         assert_eq!(l.errors.len(), 2, "{:?}", l.errors);
         assert!(l.errors[0].line >= 11 && l.errors[0].line <= 14);
-        assert_eq!(l.errors[1].line, 15);
-        assert!(l.errors[1].message.contains("Deployment"));
+        // The schema error points at the field itself, with its path.
+        assert_eq!(l.errors[1].line, 19);
+        assert!(
+            l.errors[1].message.contains("Deployment")
+                && l.errors[1].message.contains("at spec.replicas"),
+            "{}",
+            l.errors[1]
+        );
     }
 }

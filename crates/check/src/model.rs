@@ -7,14 +7,15 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::{v1 as hpa1, v2 as hpa2};
 use k8s_openapi::api::core::v1::{
-    Affinity, ContainerPort, Lifecycle, Pod, Probe, ResourceRequirements, Service,
-    TopologySpreadConstraint,
+    Affinity, ContainerPort, Lifecycle, Pod, Probe, ReplicationController, ResourceRequirements,
+    Service, TopologySpreadConstraint,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use steady_budget::selector::Selector;
@@ -154,6 +155,7 @@ pub enum WorkloadKind {
     StatefulSet,
     DaemonSet,
     ReplicaSet,
+    ReplicationController,
     Pod,
 }
 
@@ -330,18 +332,147 @@ struct PubSpec {
 
 /// Why a document is not a usable object.
 #[derive(Debug, thiserror::Error)]
-#[error("{kind} does not match the Kubernetes schema: {source}")]
+#[error("{kind} does not match the Kubernetes schema{}: {source}", at(path))]
 pub struct DecodeError {
     pub kind: String,
+    /// The field the error is about, from the object's root; empty when not known (see
+    /// [`decode_explained`]).
+    pub path: Vec<PathSegment>,
     #[source]
     pub source: serde_json::Error,
 }
 
+/// One step of a field path: `spec`, `containers`, `[0]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSegment {
+    Key(String),
+    Index(usize),
+}
+
+/// `spec.template.spec.containers[0].name`, as `kubectl explain` and the API server's errors
+/// write a field.
+pub fn field_path(path: &[PathSegment]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            PathSegment::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            PathSegment::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn at(path: &[PathSegment]) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!(" at {}", field_path(path))
+    }
+}
+
+/// An API version Kubernetes no longer serves for a kind: the release that removed it and the
+/// version to use instead, whose fields are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemovedApi {
+    pub removed_in: &'static str,
+    pub replacement: &'static str,
+    /// The removed version defaulted an absent `spec.selector` to the template's labels; the
+    /// replacement requires it.
+    pub selector_from_template: bool,
+}
+
+/// The removed API versions the checker still reads (with the replacement's type), from the
+/// Kubernetes deprecated API migration guide. `autoscaling/v2beta1` is not here: its metric
+/// fields differ from `autoscaling/v2`.
+pub fn removed_api(api_version: &str, kind: &str) -> Option<RemovedApi> {
+    let workload = matches!(
+        kind,
+        "Deployment" | "DaemonSet" | "StatefulSet" | "ReplicaSet"
+    );
+    let r = |removed_in, replacement, selector_from_template| RemovedApi {
+        removed_in,
+        replacement,
+        selector_from_template,
+    };
+    match api_version {
+        "extensions/v1beta1" | "apps/v1beta1" if workload => Some(r("1.16", "apps/v1", true)),
+        "apps/v1beta2" if workload => Some(r("1.16", "apps/v1", false)),
+        "policy/v1beta1" if kind == "PodDisruptionBudget" => Some(r("1.25", "policy/v1", false)),
+        "autoscaling/v2beta2" if kind == "HorizontalPodAutoscaler" => {
+            Some(r("1.26", "autoscaling/v2", false))
+        }
+        _ => None,
+    }
+}
+
+/// How the typed decode runs: fast, or keeping the path of the field an error is about (only
+/// after a fast decode failed: the path costs an allocation per key).
+#[derive(Clone, Copy)]
+enum Mode {
+    Fast,
+    Explained,
+}
+
+fn typed<T: DeserializeOwned>(
+    v: Value,
+    mode: Mode,
+    prefix: &[&str],
+) -> Result<T, (Vec<PathSegment>, serde_json::Error)> {
+    match mode {
+        Mode::Fast => serde_json::from_value(v).map_err(|e| (Vec::new(), e)),
+        Mode::Explained => serde_path_to_error::deserialize(v).map_err(|e| {
+            let mut path: Vec<PathSegment> = prefix
+                .iter()
+                .map(|k| PathSegment::Key((*k).to_owned()))
+                .collect();
+            for seg in e.path().iter() {
+                match seg {
+                    serde_path_to_error::Segment::Seq { index } => {
+                        path.push(PathSegment::Index(*index))
+                    }
+                    serde_path_to_error::Segment::Map { key } => {
+                        path.push(PathSegment::Key(key.clone()))
+                    }
+                    serde_path_to_error::Segment::Enum { variant } => {
+                        path.push(PathSegment::Key(variant.clone()))
+                    }
+                    serde_path_to_error::Segment::Unknown => {}
+                }
+            }
+            (path, e.into_inner())
+        }),
+    }
+}
+
 /// Builds an object from one decoded document. `Ok(None)` for kinds the checker does not read.
 pub fn decode(
+    value: Value,
+    source: Source,
+    default_namespace: &str,
+) -> Result<Option<Object>, DecodeError> {
+    decode_in(value, source, default_namespace, Mode::Fast)
+}
+
+/// The error [`decode`] gives for `value`, with the path of the field it is about. Slower; for a
+/// document that failed.
+pub fn decode_explained(
+    value: Value,
+    source: Source,
+    default_namespace: &str,
+) -> Option<DecodeError> {
+    decode_in(value, source, default_namespace, Mode::Explained).err()
+}
+
+fn decode_in(
     mut value: Value,
     source: Source,
     default_namespace: &str,
+    mode: Mode,
 ) -> Result<Option<Object>, DecodeError> {
     prune(&mut value);
     let kind = value
@@ -354,30 +485,47 @@ pub fn decode(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let err = |e| DecodeError {
+    if let Some(removed) = removed_api(&api_version, &kind)
+        && let Some(obj) = value.as_object_mut()
+    {
+        // Read with the replacement's type; `api-removed` reports the version as written.
+        obj.insert("apiVersion".into(), removed.replacement.into());
+        if removed.selector_from_template {
+            default_selector(obj);
+        }
+    }
+    let err = |(path, e)| DecodeError {
         kind: kind.clone(),
+        path,
         source: e,
     };
     // The pod spec is taken out and decoded into the checker's compact [`PodSpec`]; the rest of
     // the object still goes through the k8s-openapi type, which checks its schema.
     let pod_value = match kind.as_str() {
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => value
-            .get_mut("spec")
-            .and_then(|s| s.get_mut("template"))
-            .and_then(|t| t.get_mut("spec"))
-            .map(Value::take),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" => {
+            value
+                .get_mut("spec")
+                .and_then(|s| s.get_mut("template"))
+                .and_then(|t| t.get_mut("spec"))
+                .map(Value::take)
+        }
         "Pod" => value.get_mut("spec").map(Value::take),
         _ => None,
+    };
+    let pod_prefix: &[&str] = if kind == "Pod" {
+        &["spec"]
+    } else {
+        &["spec", "template", "spec"]
     };
     let pod_spec = || -> Result<PodSpec, DecodeError> {
         match pod_value {
             None | Some(Value::Null) => Ok(PodSpec::default()),
-            Some(v) => serde_json::from_value(v).map_err(err),
+            Some(v) => typed(v, mode, pod_prefix).map_err(err),
         }
     };
     let (meta, body) = match kind.as_str() {
         "Deployment" => {
-            let d: Deployment = serde_json::from_value(value).map_err(err)?;
+            let d: Deployment = typed(value, mode, &[]).map_err(err)?;
             let s = d.spec.unwrap_or_default();
             let (labels, ann) = template(s.template);
             let spec = pod_spec()?;
@@ -402,7 +550,7 @@ pub fn decode(
             (d.metadata, Body::Workload(Box::new(w)))
         }
         "StatefulSet" => {
-            let d: StatefulSet = serde_json::from_value(value).map_err(err)?;
+            let d: StatefulSet = typed(value, mode, &[]).map_err(err)?;
             let s = d.spec.unwrap_or_default();
             let (labels, ann) = template(s.template);
             let spec = pod_spec()?;
@@ -427,7 +575,7 @@ pub fn decode(
             (d.metadata, Body::Workload(Box::new(w)))
         }
         "DaemonSet" => {
-            let d: DaemonSet = serde_json::from_value(value).map_err(err)?;
+            let d: DaemonSet = typed(value, mode, &[]).map_err(err)?;
             let s = d.spec.unwrap_or_default();
             let (labels, ann) = template(s.template);
             let spec = pod_spec()?;
@@ -452,7 +600,7 @@ pub fn decode(
             (d.metadata, Body::Workload(Box::new(w)))
         }
         "ReplicaSet" => {
-            let d: ReplicaSet = serde_json::from_value(value).map_err(err)?;
+            let d: ReplicaSet = typed(value, mode, &[]).map_err(err)?;
             let s = d.spec.unwrap_or_default();
             let (labels, ann) = template(s.template.unwrap_or_default());
             let spec = pod_spec()?;
@@ -474,8 +622,41 @@ pub fn decode(
             };
             (d.metadata, Body::Workload(Box::new(w)))
         }
+        "ReplicationController" => {
+            let d: ReplicationController = typed(value, mode, &[]).map_err(err)?;
+            let s = d.spec.unwrap_or_default();
+            let (labels, ann) = template(s.template.unwrap_or_default());
+            let spec = pod_spec()?;
+            // The API defaults an absent selector to the template's labels.
+            let selector = match s.selector.filter(|m| !m.is_empty()) {
+                Some(m) => WorkloadSelector {
+                    match_labels: m.into(),
+                    match_expressions: None,
+                },
+                None => WorkloadSelector {
+                    match_labels: labels.clone(),
+                    match_expressions: None,
+                },
+            };
+            let w = Workload {
+                kind: WorkloadKind::ReplicationController,
+                replicas: s.replicas,
+                selector: Some(selector),
+                labels,
+                template_annotations: ann,
+                spec,
+                min_ready_seconds: s.min_ready_seconds,
+                progress_deadline_seconds: None,
+                strategy: None,
+                max_unavailable: None,
+                pod_management_policy: None,
+                service_name: None,
+                owned: false,
+            };
+            (d.metadata, Body::Workload(Box::new(w)))
+        }
         "Pod" => {
-            let d: Pod = serde_json::from_value(value).map_err(err)?;
+            let d: Pod = typed(value, mode, &[]).map_err(err)?;
             let owned = has_controller(&d.metadata);
             let w = Workload {
                 kind: WorkloadKind::Pod,
@@ -495,7 +676,7 @@ pub fn decode(
             (d.metadata, Body::Workload(Box::new(w)))
         }
         "Service" => {
-            let d: Service = serde_json::from_value(value).map_err(err)?;
+            let d: Service = typed(value, mode, &[]).map_err(err)?;
             let s = d.spec.unwrap_or_default();
             let info = ServiceInfo {
                 selector: s.selector.filter(|m| !m.is_empty()).map(Labels::from),
@@ -504,7 +685,7 @@ pub fn decode(
             (d.metadata, Body::Service(info))
         }
         "HorizontalPodAutoscaler" if api_version == "autoscaling/v1" => {
-            let d: hpa1::HorizontalPodAutoscaler = serde_json::from_value(value).map_err(err)?;
+            let d: hpa1::HorizontalPodAutoscaler = typed(value, mode, &[]).map_err(err)?;
             let s = d.spec.unwrap_or_default();
             let info = HpaInfo {
                 target_kind: s.scale_target_ref.kind,
@@ -520,7 +701,7 @@ pub fn decode(
             (d.metadata, Body::Hpa(Box::new(info)))
         }
         "HorizontalPodAutoscaler" => {
-            let d: hpa2::HorizontalPodAutoscaler = serde_json::from_value(value).map_err(err)?;
+            let d: hpa2::HorizontalPodAutoscaler = typed(value, mode, &[]).map_err(err)?;
             let s = d.spec.unwrap_or_default();
             let mut utilization = Vec::new();
             for m in s.metrics.iter().flatten() {
@@ -549,7 +730,7 @@ pub fn decode(
             (d.metadata, Body::Hpa(Box::new(info)))
         }
         "PodDisruptionBudget" => {
-            let d: PodDisruptionBudget = serde_json::from_value(value).map_err(err)?;
+            let d: PodDisruptionBudget = typed(value, mode, &[]).map_err(err)?;
             let s = d.spec.unwrap_or_default();
             let info = BudgetInfo {
                 is_pub: false,
@@ -563,7 +744,7 @@ pub fn decode(
             (d.metadata, Body::Budget(Box::new(info)))
         }
         "PodUnavailableBudget" if api_version.starts_with("policy.steady.dev/") => {
-            let d: steady_api::PodUnavailableBudget = serde_json::from_value(value).map_err(err)?;
+            let d: steady_api::PodUnavailableBudget = typed(value, mode, &[]).map_err(err)?;
             let s = d.spec;
             let info = BudgetInfo {
                 is_pub: true,
@@ -588,7 +769,7 @@ pub fn decode(
         }
         // OpenKruise's PodUnavailableBudget uses the same spec field names.
         "PodUnavailableBudget" if api_version.starts_with("policy.kruise.io/") => {
-            let d: PubObject = serde_json::from_value(value).map_err(err)?;
+            let d: PubObject = typed(value, mode, &[]).map_err(err)?;
             let s = d.spec;
             let info = BudgetInfo {
                 is_pub: true,
@@ -666,6 +847,28 @@ fn prune(v: &mut Value) {
                 c.remove(k);
             }
         }
+    }
+}
+
+/// `spec.selector` of a removed workload version that left it out: the template's labels, as
+/// that version's defaulting set it.
+fn default_selector(obj: &mut serde_json::Map<String, Value>) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if spec.get("selector").is_some_and(|s| !s.is_null()) {
+        return;
+    }
+    let labels = spec
+        .get("template")
+        .and_then(|t| t.get("metadata"))
+        .and_then(|m| m.get("labels"))
+        .cloned();
+    if let Some(labels) = labels {
+        spec.insert(
+            "selector".into(),
+            serde_json::json!({ "matchLabels": labels }),
+        );
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Node {
     pub kind: NodeKind,
     pub start: Pos,
     pub end: Pos,
+    /// Inside an anchored node or an alias of one: the same text stands for more than one place
+    /// in the document, so an edit here would change every object that shares it.
+    pub shared: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +216,7 @@ fn parse_piece(
                     },
                     start: loc.pos(span.start),
                     end: loc.pos(span.end),
+                    shared: anchor != 0,
                 };
                 if anchor != 0 {
                     anchors.insert(anchor, (n.clone(), 1));
@@ -270,12 +274,14 @@ fn parse_piece(
                         flow: f.flow,
                     }
                 };
-                let n = Node {
+                let mut n = Node {
                     kind,
                     start: f.start,
                     end: end_pos,
+                    shared: false,
                 };
                 if f.anchor != 0 {
+                    n.mark_shared();
                     let size = n.size();
                     anchors.insert(f.anchor, (n.clone(), size));
                 }
@@ -315,6 +321,8 @@ enum VFrame {
     Map {
         map: serde_json::Map<String, Value>,
         key: Option<String>,
+        /// Every key so far with its line, searched only for the first line of a duplicate.
+        key_lines: Vec<(String, usize)>,
         anchor: usize,
     },
     Seq {
@@ -410,10 +418,20 @@ fn values_piece_full(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, Ya
                     root_line = at(span.start);
                 }
                 if let Some(VFrame::Map {
-                    key: key @ None, ..
+                    map,
+                    key: key @ None,
+                    key_lines,
+                    ..
                 }) = stack.last_mut()
                 {
-                    *key = Some(text.into_owned());
+                    let k = text.into_owned();
+                    let l = at(span.start);
+                    if map.contains_key(&k) {
+                        out.push(Err(duplicate_key(&k, key_lines, l)));
+                        return;
+                    }
+                    key_lines.push((k.clone(), l));
+                    *key = Some(k);
                     continue;
                 }
                 let plain = matches!(style, ScalarStyle::Plain)
@@ -455,6 +473,7 @@ fn values_piece_full(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, Ya
                     VFrame::Map {
                         map: serde_json::Map::new(),
                         key: None,
+                        key_lines: Vec::new(),
                         anchor,
                     }
                 } else {
@@ -481,11 +500,26 @@ fn values_piece_full(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, Ya
         };
         match stack.last_mut() {
             None => root = Some(value),
-            Some(VFrame::Map { map, key, .. }) => match key.take() {
+            Some(VFrame::Map {
+                map,
+                key,
+                key_lines,
+                ..
+            }) => match key.take() {
                 Some(k) => {
                     map.insert(k, value);
                 }
-                None => *key = Some(value.to_string()),
+                None => {
+                    // A collection used as a key: its JSON text is the key.
+                    let k = value.to_string();
+                    let l = at(span.start);
+                    if map.contains_key(&k) {
+                        out.push(Err(duplicate_key(&k, key_lines, l)));
+                        return;
+                    }
+                    key_lines.push((k.clone(), l));
+                    *key = Some(k);
+                }
             },
             Some(VFrame::Seq { items, .. }) => items.push(value),
         }
@@ -499,11 +533,40 @@ fn values_piece_full(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, Ya
     }
 }
 
+/// The API server refuses a manifest with a key twice in one mapping (strict decoding), and
+/// which of the two values a YAML library keeps differs from one library to the next.
+fn duplicate_key(key: &str, earlier: &[(String, usize)], second: usize) -> YamlError {
+    let first = earlier
+        .iter()
+        .find(|(k, _)| k == key)
+        .map_or(second, |(_, l)| *l);
+    YamlError {
+        line: second,
+        message: format!(
+            "duplicate key {key:?} at lines {first} and {second}: the API server rejects it; keep one"
+        ),
+    }
+}
+
 const MAX_ALIAS_NODES: usize = 100_000;
 /// Kubernetes objects nest about 15 levels; recursion over deeper trees could exhaust the stack.
 const MAX_DEPTH: usize = 100;
 
 impl Node {
+    fn mark_shared(&mut self) {
+        self.shared = true;
+        match &mut self.kind {
+            NodeKind::Scalar { .. } => {}
+            NodeKind::Seq { items, .. } => items.iter_mut().for_each(Node::mark_shared),
+            NodeKind::Map { entries, .. } => {
+                for (k, v) in entries {
+                    k.mark_shared();
+                    v.mark_shared();
+                }
+            }
+        }
+    }
+
     /// Number of nodes in this tree.
     pub fn size(&self) -> usize {
         match &self.kind {
@@ -596,6 +659,16 @@ fn plain_scalar(s: &str) -> Value {
     if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
         if let Ok(n) = s.parse::<i64>() {
             return Value::from(n);
+        }
+        if let Ok(n) = s.parse::<u64>() {
+            return Value::from(n);
+        }
+        // Still an integer to YAML, too large for 64 bits: a float, as kubectl's YAML reader
+        // makes it, so a schema error calls it a number out of range and not a string.
+        if let Ok(f) = s.parse::<f64>()
+            && let Some(n) = serde_json::Number::from_f64(f)
+        {
+            return Value::Number(n);
         }
     } else if let Some(hex) = s.strip_prefix("0x") {
         if let Ok(n) = i64::from_str_radix(hex, 16) {

@@ -26,6 +26,7 @@ fn args(paths: Vec<PathBuf>) -> CheckArgs {
         no_config: true,
         disable: Vec::new(),
         color: ColorChoice::Never,
+        max_input_size: load::DEFAULT_MAX_INPUT,
     }
 }
 
@@ -93,7 +94,7 @@ fn directories_are_walked_for_yaml_yml_and_json_only() {
     let mut errors = Vec::new();
     let inputs = load::expand(&[dir.path().to_owned()], &mut errors);
     assert!(errors.is_empty());
-    let loaded = load::load(&inputs, "default", &|_| {});
+    let loaded = load::load(&inputs, "default", load::DEFAULT_MAX_INPUT, &|_| {});
     let mut names: Vec<_> = loaded.objects.iter().map(|o| o.name.as_str()).collect();
     names.sort();
     assert_eq!(names, ["one", "three", "two"]);
@@ -114,7 +115,7 @@ fn many_files_load_in_parallel_in_input_order() {
     }
     let mut errors = Vec::new();
     let inputs = load::expand(&[dir.path().to_owned()], &mut errors);
-    let loaded = load::load(&inputs, "default", &|_| {});
+    let loaded = load::load(&inputs, "default", load::DEFAULT_MAX_INPUT, &|_| {});
     let names: Vec<_> = loaded.objects.iter().map(|o| o.name.clone()).collect();
     let want: Vec<_> = (0..40).map(|i| format!("s{i:02}")).collect();
     assert_eq!(names, want);
@@ -229,6 +230,7 @@ fn fix_diff_leaves_files_alone_and_fix_writes_them() {
         rule: Vec::new(),
         config: None,
         no_config: true,
+        max_input_size: load::DEFAULT_MAX_INPUT,
     };
     assert_eq!(cli::fix(fix(true)).unwrap(), ExitCode::SUCCESS);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), original);
@@ -242,7 +244,7 @@ fn fix_diff_leaves_files_alone_and_fix_writes_them() {
     let (loaded, findings) = {
         let mut errors = Vec::new();
         let inputs = load::expand(&a.paths, &mut errors);
-        let l = load::load(&inputs, "default", &|_| {});
+        let l = load::load(&inputs, "default", load::DEFAULT_MAX_INPUT, &|_| {});
         let f = steady_check::rules::run(&l.objects, &Config::default());
         (l, f)
     };

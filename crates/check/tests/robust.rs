@@ -57,8 +57,13 @@ fn hostile_documents_are_reported_or_ignored() {
         .unwrap();
     assert!(invalid.message.contains("negative"), "{}", invalid.message);
     assert!(invalid.message.contains("Has"), "{}", invalid.message);
-    // A wrongly typed field is an input error with the document's line.
+    // A wrongly typed field is an input error with the field's path and line.
     let (loaded, _) = check_text("h.yaml", cases[2], &Config::default());
-    assert_eq!(loaded.errors.len(), 1);
-    assert_eq!(loaded.errors[0].line, 1);
+    assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+    assert_eq!(loaded.errors[0].line, 3);
+    assert!(
+        loaded.errors[0].message.contains("at spec:"),
+        "{}",
+        loaded.errors[0]
+    );
 }

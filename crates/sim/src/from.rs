@@ -332,6 +332,7 @@ fn kind_word(k: CheckKind) -> &'static str {
         CheckKind::StatefulSet => "StatefulSet",
         CheckKind::DaemonSet => "DaemonSet",
         CheckKind::ReplicaSet => "ReplicaSet",
+        CheckKind::ReplicationController => "ReplicationController",
         CheckKind::Pod => "Pod",
     }
 }

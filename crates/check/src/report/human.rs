@@ -1,8 +1,8 @@
 //! The default output: findings grouped by object, colour on a terminal, a summary line.
 
-use std::fmt::Write as _;
+use std::io::Write;
 
-use super::{Report, plural};
+use super::{Report, escape_controls as esc, plural};
 use crate::rules::{self, Severity};
 
 const RESET: &str = "\x1b[0m";
@@ -17,7 +17,8 @@ fn sev_color(s: Severity) -> &'static str {
     }
 }
 
-pub fn human(r: &Report<'_>, color: bool) -> String {
+/// Writes the human report to `w`, object by object: nothing of the size of the output is held.
+pub fn write_human(r: &Report<'_>, color: bool, w: &mut dyn Write) -> std::io::Result<()> {
     let paint = |code: &str, text: &str| {
         if color {
             format!("{code}{text}{RESET}")
@@ -25,71 +26,68 @@ pub fn human(r: &Report<'_>, color: bool) -> String {
             text.to_owned()
         }
     };
-    let mut out = String::new();
     for e in r.input_errors {
-        let _ = writeln!(
-            out,
-            "{} {e}",
-            paint(sev_color(Severity::Error), "input error:")
-        );
+        writeln!(
+            w,
+            "{} {}",
+            paint(sev_color(Severity::Error), "input error:"),
+            esc(&e.to_string())
+        )?;
     }
     if !r.input_errors.is_empty() {
-        out.push('\n');
+        w.write_all(b"\n")?;
     }
     let mut i = 0;
     let mut fixable = 0;
+    let mut objects_with = 0;
     while i < r.findings.len() {
         let obj = r.findings[i].object;
         let o = &r.objects[obj];
         let loc = if o.source.line > 0 {
-            format!("{}:{}", o.source.file, o.source.line)
+            format!("{}:{}", esc(&o.source.file), o.source.line)
         } else {
-            o.source.file.to_string()
+            esc(&o.source.file).into_owned()
         };
-        let _ = writeln!(
-            out,
+        objects_with += 1;
+        writeln!(
+            w,
             "{} {}",
-            paint(BOLD, &o.display()),
+            paint(BOLD, &esc(&o.display())),
             paint(DIM, &format!("({loc})"))
-        );
+        )?;
         while i < r.findings.len() && r.findings[i].object == obj {
             let f = &r.findings[i];
             let has_fix = rules::find(f.rule).is_some_and(|r| r.fix.is_some());
             if has_fix {
                 fixable += 1;
             }
-            let _ = writeln!(
-                out,
+            writeln!(
+                w,
                 "  {} {} {}{}",
                 paint(
                     sev_color(f.severity),
                     &format!("{:<7}", f.severity.as_str())
                 ),
                 paint(DIM, &format!("{:<34}", f.rule)),
-                f.message,
+                esc(&f.message),
                 if has_fix { " [fixable]" } else { "" }
-            );
+            )?;
             i += 1;
         }
-        out.push('\n');
+        w.write_all(b"\n")?;
     }
     let c = r.counts();
-    let objects_with = {
-        let mut v: Vec<usize> = r.findings.iter().map(|f| f.object).collect();
-        v.dedup();
-        v.len()
-    };
     if r.findings.is_empty() {
-        let _ = writeln!(
-            out,
+        writeln!(
+            w,
             "{} in {} from {}",
             paint("\x1b[32m", "no findings"),
             plural(r.objects.len(), "object", "objects"),
             plural(r.files, "file", "files")
-        );
+        )?;
     } else {
-        let _ = writeln!(
-            out,
+        writeln!(
+            w,
             "{} ({}, {}, {}) in {} of {} from {}",
             plural(r.findings.len(), "finding", "findings"),
             paint(
@@ -104,23 +102,30 @@ pub fn human(r: &Report<'_>, color: bool) -> String {
             plural(objects_with, "object", "objects"),
             r.objects.len(),
             plural(r.files, "file", "files")
-        );
+        )?;
         if fixable > 0 {
-            let _ = writeln!(
-                out,
+            writeln!(
+                w,
                 "{} can be fixed with `steady fix`; `steady explain RULE` tells how to fix the others",
                 plural(fixable, "finding", "findings")
-            );
+            )?;
         } else {
-            let _ = writeln!(out, "`steady explain RULE` tells how to fix each finding");
+            writeln!(w, "`steady explain RULE` tells how to fix each finding")?;
         }
     }
     if !r.input_errors.is_empty() {
-        let _ = writeln!(
-            out,
+        writeln!(
+            w,
             "{} could not be read (listed at the top)",
             plural(r.input_errors.len(), "input", "inputs")
-        );
+        )?;
     }
-    out
+    Ok(())
+}
+
+pub fn human(r: &Report<'_>, color: bool) -> String {
+    let mut buf = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_human(r, color, &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
 }

@@ -1,7 +1,7 @@
 //! `-o junit`: one test suite per file, one test case per object; a case fails with one
 //! `<failure>` per finding on that object.
 
-use std::fmt::Write as _;
+use std::io::Write;
 
 use super::Report;
 
@@ -21,59 +21,75 @@ fn esc(s: &str) -> String {
     o
 }
 
-pub fn junit(r: &Report<'_>) -> String {
-    // Objects grouped by file, in input order.
+/// Writes the report as JUnit XML to `w`, one test case at a time.
+pub fn write_junit(r: &Report<'_>, w: &mut dyn Write) -> std::io::Result<()> {
+    // Objects grouped by file, in input order; a file's objects are mostly consecutive, so the
+    // group is found from the last one first.
     let mut files: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut group: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (i, o) in r.objects.iter().enumerate() {
-        match files.iter_mut().find(|(f, _)| *f == &*o.source.file) {
-            Some((_, v)) => v.push(i),
-            None => files.push((&o.source.file, vec![i])),
+        let file: &str = &o.source.file;
+        match group.get(file) {
+            Some(&g) => files[g].1.push(i),
+            None => {
+                group.insert(file, files.len());
+                files.push((file, vec![i]));
+            }
         }
     }
-    let mut by_object: Vec<Vec<usize>> = vec![Vec::new(); r.objects.len()];
+    // Findings are sorted by object: each object's findings are one range of them.
+    let mut first: Vec<u32> = vec![u32::MAX; r.objects.len()];
+    let mut count: Vec<u32> = vec![0; r.objects.len()];
     for (n, f) in r.findings.iter().enumerate() {
-        by_object[f.object].push(n);
+        if first[f.object] == u32::MAX {
+            first[f.object] = n as u32;
+        }
+        count[f.object] += 1;
     }
-    let failing = by_object.iter().filter(|v| !v.is_empty()).count();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
+    let findings_of = |o: usize| {
+        let from = first[o] as usize;
+        let n = count[o] as usize;
+        r.findings[from.min(r.findings.len())..(from + n).min(r.findings.len())].iter()
+    };
+    let failing = count.iter().filter(|&&n| n > 0).count();
+    w.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")?;
+    writeln!(
+        w,
         "<testsuites name=\"steady check\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
         r.objects.len(),
         failing,
         r.input_errors.len()
-    );
+    )?;
     for (file, objs) in &files {
-        let fails = objs.iter().filter(|&&o| !by_object[o].is_empty()).count();
-        let _ = writeln!(
-            out,
+        let fails = objs.iter().filter(|&&o| count[o] > 0).count();
+        writeln!(
+            w,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\">",
             esc(file),
             objs.len(),
             fails
-        );
+        )?;
         for &o in objs {
             let obj = &r.objects[o];
             let name = format!("{}:{} {}", obj.source.file, obj.source.line, obj.display());
-            if by_object[o].is_empty() {
-                let _ = writeln!(
-                    out,
+            if count[o] == 0 {
+                writeln!(
+                    w,
                     "    <testcase classname=\"{}\" name=\"{}\"/>",
                     esc(file),
                     esc(&name)
-                );
+                )?;
                 continue;
             }
-            let _ = writeln!(
-                out,
+            writeln!(
+                w,
                 "    <testcase classname=\"{}\" name=\"{}\">",
                 esc(file),
                 esc(&name)
-            );
-            for &n in &by_object[o] {
-                let f = &r.findings[n];
-                let _ = writeln!(
-                    out,
+            )?;
+            for f in findings_of(o) {
+                writeln!(
+                    w,
                     "      <failure type=\"{}\" message=\"{}: {}\">{} {}: {}</failure>",
                     f.severity,
                     f.rule,
@@ -81,30 +97,36 @@ pub fn junit(r: &Report<'_>) -> String {
                     f.severity,
                     f.rule,
                     esc(&f.message)
-                );
+                )?;
             }
-            out.push_str("    </testcase>\n");
+            w.write_all(b"    </testcase>\n")?;
         }
-        out.push_str("  </testsuite>\n");
+        w.write_all(b"  </testsuite>\n")?;
     }
     if !r.input_errors.is_empty() {
-        let _ = writeln!(
-            out,
+        writeln!(
+            w,
             "  <testsuite name=\"input\" tests=\"{0}\" failures=\"0\" errors=\"{0}\">",
             r.input_errors.len()
-        );
+        )?;
         for e in r.input_errors {
-            let _ = writeln!(
-                out,
+            writeln!(
+                w,
                 "    <testcase classname=\"{}\" name=\"{}:{}\">\n      <error message=\"{}\"/>\n    </testcase>",
                 esc(&e.file),
                 esc(&e.file),
                 e.line,
                 esc(&e.message)
-            );
+            )?;
         }
-        out.push_str("  </testsuite>\n");
+        w.write_all(b"  </testsuite>\n")?;
     }
-    out.push_str("</testsuites>\n");
-    out
+    w.write_all(b"</testsuites>\n")
+}
+
+pub fn junit(r: &Report<'_>) -> String {
+    let mut buf = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_junit(r, &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
 }

@@ -11,6 +11,7 @@ use crate::model::{Labels, Object, WorkloadKind};
 
 mod budget;
 mod hpa;
+pub mod object;
 pub(crate) mod pod;
 pub(crate) use pod as pod_helpers;
 mod workload;
@@ -138,7 +139,10 @@ impl<'a> Ctx<'a> {
         self.obj(w).workload().is_some_and(|x| {
             matches!(
                 x.kind,
-                WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::ReplicaSet
+                WorkloadKind::Deployment
+                    | WorkloadKind::StatefulSet
+                    | WorkloadKind::ReplicaSet
+                    | WorkloadKind::ReplicationController
             )
         })
     }
@@ -317,6 +321,10 @@ static RULES: &[Rule] = &[
     budget::BUDGET_BLOCKS_DRAIN,
     budget::BUDGET_UNHEALTHY_POLICY_UNSET,
     budget::ROLLING_UPDATE_EXCEEDS_BUDGET,
+    // Appended, not grouped: SARIF results name their rule by its index in this list.
+    object::API_REMOVED,
+    object::NAME_INVALID,
+    object::WORKLOAD_INVALID,
 ];
 
 pub const IGNORE_ANNOTATION: &str = "steady.dev/ignore";

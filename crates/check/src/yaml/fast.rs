@@ -193,7 +193,10 @@ impl<'a> P<'a> {
                 self.no_continuation(indent)?;
                 v
             };
-            m.insert(key.to_owned(), v);
+            // A duplicate key is an error the full parser reports with both lines.
+            if m.insert(key.to_owned(), v).is_some() {
+                return None;
+            }
         }
         Some(Value::Object(m))
     }
@@ -384,7 +387,9 @@ impl Flow<'_> {
                         b',' | b'}' => Value::Null,
                         _ => self.value()?,
                     };
-                    m.insert(k, v);
+                    if m.insert(k, v).is_some() {
+                        return None;
+                    }
                     self.ws();
                     match self.peek()? {
                         b',' => self.i += 1,
