@@ -175,7 +175,8 @@ pub async fn serve(
     ));
     let limits = server::Limits {
         max_body_bytes: args.max_body_bytes,
-        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        http: args.http(),
+        max_connections: args.max_connections(steady_runtime::fds::raise_nofile()),
     };
     tracing::info!(listen = %args.listen, admin = %args.admin_listen, pdb_mode = args.guard_pdb_deletes, identity, "steady serve started");
     let mut webhook = tokio::spawn(server::serve(

@@ -14,13 +14,17 @@
 //! [`Activity`] is fed by the connection's socket ([`crate::Watched`]) and service
 //! ([`crate::Tracked`]); [`due`] is the pure rule that turns its state into the next deadline.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 // tokio's clock, so tests can run the deadlines on paused time.
 use tokio::time::Instant;
+
+/// How long after GOAWAY a connection with no stream left is closed: ample for a PING round trip
+/// and the client's last frames, short enough that a client that never answers frees its socket.
+pub const DEFAULT_GOAWAY_GRACE: Duration = Duration::from_secs(10);
 
 /// The deadlines every connection of one server gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +104,7 @@ const SHED_TOLD: u8 = 2;
 #[derive(Debug)]
 pub struct Activity {
     state: Mutex<State>,
-    http2: bool,
+    http2: AtomicBool,
     /// 0: not shed; [`SHED_ASKED`]; [`SHED_TOLD`] (the connection task has seen it).
     shed: AtomicU8,
     /// Woken when a deadline moves earlier (a head begins, GOAWAY, shedding).
@@ -119,14 +123,20 @@ impl Activity {
                 head_since: None,
                 goaway_at: None,
             }),
-            http2,
+            http2: AtomicBool::new(http2),
             shed: AtomicU8::new(0),
             sooner: Notify::new(),
         }
     }
 
     pub fn is_http2(&self) -> bool {
-        self.http2
+        self.http2.load(Ordering::Relaxed)
+    }
+
+    /// For a connection whose protocol is known only after its TLS handshake (ALPN); call before
+    /// serving it.
+    pub fn set_http2(&self, http2: bool) {
+        self.http2.store(http2, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> State {
@@ -166,7 +176,7 @@ impl Activity {
         let mut s = self.lock();
         s.requests += 1;
         s.in_flight += 1;
-        if !self.http2 {
+        if !self.is_http2() {
             s.head_since = None;
         }
     }
