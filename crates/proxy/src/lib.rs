@@ -16,8 +16,6 @@ mod server;
 mod tls;
 mod upstream;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub use args::{Args, parse_duration};
@@ -28,20 +26,12 @@ pub use server::Proxy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot listen on {addr}: {source}; is another process using the port?")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] steady_runtime::listen::BindError),
     #[error("cannot read the local address of a listener: {0}")]
     LocalAddr(std::io::Error),
-    #[error("cannot read TLS file {path}: {source}")]
-    TlsFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("TLS setup failed: {0}")]
-    Tls(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] steady_runtime::tls::TlsError),
     #[error("cannot install the SIGTERM handler: {0}")]
     Signal(std::io::Error),
 }

@@ -71,15 +71,22 @@ pub fn bind_group(
     let mut out: Vec<TcpListener> = Vec::with_capacity(n.max(1));
     let mut at = addr;
     for _ in 0..n.max(1) {
-        let s = socket(at).map_err(&err)?;
-        s.set_reuse_port(true).map_err(&err)?;
-        s.bind(&at.into()).map_err(&err)?;
-        s.listen(1024).map_err(&err)?;
-        let l: TcpListener = s.into();
+        let l = join_unchecked(at, flag)?;
         at = l.local_addr().map_err(&err)?;
         out.push(l);
     }
     Ok(out)
+}
+
+/// One SO_REUSEPORT listener that joins whatever group listens on `addr`, ours or not. For
+/// benchmarks that bind one per thread; servers use [`bind_group`].
+pub fn join_unchecked(addr: SocketAddr, flag: &'static str) -> Result<TcpListener, BindError> {
+    let err = classify(addr, flag);
+    let s = socket(addr).map_err(&err)?;
+    s.set_reuse_port(true).map_err(&err)?;
+    s.bind(&addr.into()).map_err(&err)?;
+    s.listen(1024).map_err(&err)?;
+    Ok(s.into())
 }
 
 #[cfg(test)]
