@@ -356,3 +356,51 @@ async fn at_the_connection_limit_the_oldest_idle_connection_makes_room() {
         c.both_answer("shedding others").await;
     }
 }
+
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: steady_guard::Args,
+}
+
+/// A second replica started on a port already taken says which flag to change, and exits.
+#[tokio::test]
+async fn a_taken_port_is_an_error_that_names_the_flag() {
+    use clap::Parser;
+    let foreign = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = foreign.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    let args = Cli::try_parse_from([
+        "serve",
+        "--tls-cert-file",
+        cert.to_str().unwrap(),
+        "--tls-key-file",
+        key.to_str().unwrap(),
+        "--listen",
+        &taken,
+        "--admin-listen",
+        "127.0.0.1:0",
+    ])
+    .unwrap()
+    .args;
+    // Never called: the bind fails first.
+    let client =
+        kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
+    let e = tokio::time::timeout(
+        Duration::from_secs(10),
+        steady_guard::serve(args, client, std::future::pending()),
+    )
+    .await
+    .expect("fails at once")
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("address in use") && e.contains("--listen"),
+        "{e}"
+    );
+    drop(foreign);
+}
