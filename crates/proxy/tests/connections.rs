@@ -4,6 +4,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -345,4 +346,91 @@ async fn a_port_another_process_listens_on_is_refused_with_the_flag_to_change() 
         "{stderr}"
     );
     drop(foreign);
+}
+
+/// The certificate served to a TLS client, and nothing else: a handshake that trusts anything.
+async fn served_certificate(addr: SocketAddr) -> Vec<u8> {
+    #[derive(Debug)]
+    struct TrustAll(Arc<rustls::crypto::CryptoProvider>);
+    impl rustls::client::danger::ServerCertVerifier for TrustAll {
+        fn verify_server_cert(
+            &self,
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &[rustls::pki_types::CertificateDer<'_>],
+            _: &rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(TrustAll(provider)))
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+/// Issue: TLS mode loaded its certificate once. Rotated files are served to new connections
+/// without a restart (the webhook's resolver, now shared).
+#[tokio::test]
+async fn the_tls_certificate_is_reloaded_when_its_files_change() {
+    let app = app(Duration::from_secs(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let write = |c: &rcgen::CertifiedKey<rcgen::KeyPair>| {
+        // Key first, certificate last: the reloader swaps only a pair that fits.
+        std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+        std::fs::write(&cert, c.cert.pem()).unwrap();
+    };
+    let first = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    write(&first);
+    let (c, k) = (
+        cert.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    );
+    let p = proxy(app.addr, &["--tls-cert", &c, "--tls-key", &k]).await;
+    assert_eq!(served_certificate(p.addr).await, first.cert.der().to_vec());
+    let second = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    write(&second);
+    let rotated = tokio::time::timeout(Duration::from_secs(20), async {
+        while served_certificate(p.addr).await != second.cert.der().to_vec() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        rotated.is_ok(),
+        "the new certificate was not served within 20 s"
+    );
 }
