@@ -86,6 +86,13 @@ pub struct Args {
     #[arg(long, env = "STEADY_PROXY_MAX_HEADER_BYTES", default_value_t = steady_runtime::serve::DEFAULT_MAX_HEADER_BYTES)]
     pub max_header_bytes: usize,
 
+    /// Join the listeners already on --listen (SO_REUSEPORT) instead of failing: for an in-place
+    /// restart, where the new proxy starts beside the old one and the old one then drains. Without
+    /// it, a port another process listens on is an error, so a second process never silently takes
+    /// part of another's traffic.
+    #[arg(long, env = "STEADY_PROXY_SHARE_PORT")]
+    pub share_port: bool,
+
     /// Threads serving client connections, each with its own listener (SO_REUSEPORT) and
     /// upstream pool, like nginx workers; 0 = one per CPU.
     #[arg(long, env = "STEADY_PROXY_WORKERS", default_value_t = 0)]

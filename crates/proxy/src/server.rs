@@ -57,7 +57,18 @@ impl Proxy {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let listeners = steady_runtime::listen::bind_group(args.listen, workers, "listen")?;
+        let listeners = if args.share_port {
+            let first = steady_runtime::listen::join_unchecked(args.listen, "listen")?;
+            // With port 0 the first bind picks the port; the others join it.
+            let addr = first.local_addr().map_err(Error::LocalAddr)?;
+            let mut all = vec![first];
+            for _ in 1..workers {
+                all.push(steady_runtime::listen::join_unchecked(addr, "listen")?);
+            }
+            all
+        } else {
+            steady_runtime::listen::bind_group(args.listen, workers, "listen")?
+        };
         let max_connections = args.max_connections.unwrap_or_else(|| {
             // Two descriptors per connection: the client's, and one to the application while busy.
             steady_runtime::fds::default_max_connections(steady_runtime::fds::raise_nofile(), 2)

@@ -345,6 +345,24 @@ async fn a_port_another_process_listens_on_is_refused_with_the_flag_to_change() 
         stderr.contains("address in use") && stderr.contains("--listen"),
         "{stderr}"
     );
+    // The in-place restart recipe asks for it: --share-port joins the listener on purpose.
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: steady_proxy::Args,
+    }
+    let t = taken.to_string();
+    let argv = [
+        "proxy",
+        "--listen",
+        &t,
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--share-port",
+    ];
+    let args = <Cli as clap::Parser>::try_parse_from(argv).unwrap().args;
+    let beside = steady_proxy::Proxy::bind(args).expect("--share-port joins the listener");
+    assert_eq!(beside.local_addr().unwrap(), taken);
     drop(foreign);
 }
 
