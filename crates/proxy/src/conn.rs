@@ -337,16 +337,13 @@ where
     let mut end = H1End::Done;
     loop {
         tokio::select! {
+            // The connection first: the deadlines then see what its poll just did.
+            biased;
             r = std::future::poll_fn(|cx| http.poll_without_shutdown(cx)) => {
                 if let Err(e) = r {
                     tracing::debug!(%peer, error = %e, "HTTP/1 connection ended with an error");
                 }
                 break;
-            }
-            () = until_idle_close(&shared.drain, conn), if end == H1End::Done => {
-                // Busy connections only lose keep-alive; idle ones end at once.
-                Pin::new(&mut http).graceful_shutdown();
-                end = H1End::ClosedIdle;
             }
             why = activity.expired(&d) => {
                 if why.is_hard() {
@@ -358,6 +355,11 @@ where
                     end = H1End::ClosedIdle;
                 }
                 activity.goaway();
+            }
+            () = until_idle_close(&shared.drain, conn), if end == H1End::Done => {
+                // Busy connections only lose keep-alive; idle ones end at once.
+                Pin::new(&mut http).graceful_shutdown();
+                end = H1End::ClosedIdle;
             }
         }
     }
@@ -395,6 +397,8 @@ async fn serve_h2<IO>(
     let mut goaway = false;
     loop {
         tokio::select! {
+            // The connection first: the deadlines then see what its poll just did.
+            biased;
             r = http.as_mut() => {
                 if let Err(e) = r {
                     tracing::debug!(%peer, error = %e, "HTTP/2 connection ended with an error");

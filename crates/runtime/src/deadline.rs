@@ -152,8 +152,6 @@ impl Activity {
         let mut s = self.lock();
         if s.in_flight == 0 && s.head_since.is_none() {
             s.head_since = Some(Instant::now());
-            drop(s);
-            self.sooner.notify_one();
         }
     }
 
@@ -163,8 +161,6 @@ impl Activity {
         if open {
             if s.head_since.is_none() {
                 s.head_since = Some(Instant::now());
-                drop(s);
-                self.sooner.notify_one();
             }
         } else {
             s.head_since = None;
@@ -187,6 +183,11 @@ impl Activity {
         s.in_flight = s.in_flight.saturating_sub(1);
         if s.in_flight == 0 {
             s.idle_since = Instant::now();
+            drop(s);
+            // HTTP/2 streams end in their own tasks, outside the connection task's poll.
+            if self.is_http2() {
+                self.sooner.notify_one();
+            }
         }
     }
 
@@ -222,31 +223,77 @@ impl Activity {
         self.shed.load(Ordering::Relaxed) != 0
     }
 
-    /// Resolves when one of the connection's deadlines passes (or it is shed). Resolves again
-    /// later for the next one, so a connection task polls it in a loop.
-    pub async fn expired(&self, d: &Deadlines) -> Expiry {
+    /// Resolves when one of the connection's deadlines passes (or it is shed); poll it again for
+    /// the next one. Poll it in the connection's task right after the connection itself (a
+    /// `biased` select): what the connection's reads and its service did during that poll is then
+    /// seen without a wake-up per request. Changes from other tasks (shedding, HTTP/2 streams
+    /// ending) wake it.
+    pub fn expired<'a>(&'a self, d: &'a Deadlines) -> Expired<'a> {
+        Expired {
+            activity: self,
+            d,
+            sleep: tokio::time::sleep_until(Instant::now() + FAR),
+            armed: None,
+            sooner: self.sooner.notified(),
+        }
+    }
+}
+
+/// Farther than any deadline: an unarmed timer.
+const FAR: Duration = Duration::from_secs(86_400 * 365);
+
+pin_project_lite::pin_project! {
+    /// The future of [`Activity::expired`]. Its timer is moved only to an earlier deadline; when
+    /// it fires early (the deadline moved later), the deadline is worked out again. A busy
+    /// keep-alive connection so touches the timer about once per header deadline, not per request.
+    pub struct Expired<'a> {
+        activity: &'a Activity,
+        d: &'a Deadlines,
+        #[pin]
+        sleep: tokio::time::Sleep,
+        armed: Option<Instant>,
+        #[pin]
+        sooner: tokio::sync::futures::Notified<'a>,
+    }
+}
+
+impl std::future::Future for Expired<'_> {
+    type Output = Expiry;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Expiry> {
+        use std::task::Poll;
+        let mut this = self.project();
         loop {
-            if self
+            if this.sooner.as_mut().poll(cx).is_ready() {
+                this.sooner.set(this.activity.sooner.notified());
+                continue;
+            }
+            if this
+                .activity
                 .shed
                 .compare_exchange(SHED_ASKED, SHED_TOLD, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
             {
-                return Expiry::Shed;
+                return Poll::Ready(Expiry::Shed);
             }
-            let sooner = self.sooner.notified();
-            tokio::pin!(sooner);
-            // Registered before reading the state, so a change in between still wakes us.
-            sooner.as_mut().enable();
-            match due(&self.snapshot(), d) {
-                Some((at, why)) if at <= Instant::now() => return why,
-                Some((at, _)) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at) => {}
-                        () = sooner => {}
-                    }
-                }
-                None => sooner.await,
+            let Some((at, why)) = due(&this.activity.snapshot(), this.d) else {
+                return Poll::Pending;
+            };
+            if at <= Instant::now() {
+                return Poll::Ready(why);
             }
+            if this.armed.is_none_or(|armed| at < armed) {
+                this.sleep.as_mut().reset(at);
+                *this.armed = Some(at);
+            }
+            if this.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Fired for a deadline that has since moved later.
+            *this.armed = None;
         }
     }
 }
@@ -320,23 +367,81 @@ mod tests {
         );
     }
 
+    /// Polls once, as the connection task does after each poll of its connection.
+    async fn poll_once(f: std::pin::Pin<&mut Expired<'_>>) -> Option<Expiry> {
+        use std::future::Future;
+        let mut f = f;
+        match std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await {
+            std::task::Poll::Ready(why) => Some(why),
+            std::task::Poll::Pending => None,
+        }
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_head_that_begins_wakes_the_watch_at_its_own_deadline() {
-        let a = std::sync::Arc::new(Activity::new(false));
+    async fn a_head_that_begins_moves_the_watch_to_its_own_deadline() {
+        let a = Activity::new(false);
         a.on_request();
         a.on_request_end();
+        let start = tokio::time::Instant::now();
+        let w = a.expired(&D);
+        tokio::pin!(w);
+        assert_eq!(
+            poll_once(w.as_mut()).await,
+            None,
+            "armed at the idle deadline"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // The connection read the first bytes of a head during its poll; the watch is polled next.
+        a.on_read();
+        assert_eq!(poll_once(w.as_mut()).await, None);
+        let why = w.await;
+        assert_eq!(why, Expiry::Header);
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_secs(11) && took < Duration::from_secs(12),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_moved_later_fires_once_early_then_waits_for_the_new_one() {
+        let a = Activity::new(false);
+        let start = tokio::time::Instant::now();
+        a.on_read();
+        let w = a.expired(&D);
+        tokio::pin!(w);
+        assert_eq!(
+            poll_once(w.as_mut()).await,
+            None,
+            "armed at the header deadline"
+        );
+        // The head completes and its response ends: the idle deadline, later, takes over.
+        a.on_request();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        a.on_request_end();
+        assert_eq!(w.await, Expiry::Idle);
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_secs(122) && took < Duration::from_secs(123),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_http2_stream_ending_in_another_task_arms_the_idle_deadline() {
+        let a = std::sync::Arc::new(Activity::new(true));
+        a.on_request();
         let start = tokio::time::Instant::now();
         let w = {
             let a = a.clone();
             tokio::spawn(async move { a.expired(&D).await })
         };
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        a.on_read();
-        let why = w.await.unwrap();
-        assert_eq!(why, Expiry::Header);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        a.on_request_end();
+        assert_eq!(w.await.unwrap(), Expiry::Idle);
         let took = start.elapsed();
         assert!(
-            took >= Duration::from_secs(11) && took < Duration::from_secs(12),
+            took >= Duration::from_secs(125) && took < Duration::from_secs(126),
             "{took:?}"
         );
     }

@@ -89,6 +89,8 @@ where
         tokio::pin!(conn);
         loop {
             tokio::select! {
+                // The connection first: the deadlines then see what its poll just did.
+                biased;
                 r = conn.as_mut() => {
                     if let Err(e) = r {
                         tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
@@ -114,6 +116,8 @@ where
         tokio::pin!(conn);
         loop {
             tokio::select! {
+                // The connection first: the deadlines then see what its poll just did.
+                biased;
                 r = conn.as_mut() => {
                     if let Err(e) = r {
                         tracing::debug!(error = %e, "HTTP/1 connection ended with an error");
