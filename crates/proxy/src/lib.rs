@@ -38,9 +38,7 @@ pub enum Error {
 
 /// Runs the proxy until SIGTERM (or `POST /drain`) has drained it.
 pub async fn run(args: Args) -> Result<ExitCode, Error> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
+    let mut signals = steady_runtime::signal::Signals::install().map_err(Error::Signal)?;
     let proxy = Proxy::bind(args.clone())?;
     tracing::info!(
         listen = %proxy.local_addr()?,
@@ -52,16 +50,10 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
     );
     let drain = proxy.drain();
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
+        signals.next().await;
         drain.begin(Trigger::Signal);
         // A second signal means the operator does not want to wait for the drain.
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
+        signals.next().await;
         tracing::warn!("second termination signal: exiting without finishing the drain");
         std::process::exit(1);
     });

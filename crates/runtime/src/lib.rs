@@ -6,6 +6,7 @@
 //! - [`serve`]: one HTTP/1 or HTTP/2 connection served under those deadlines;
 //! - [`tls`]: a certificate resolver that reloads its files when they change;
 //! - [`listen`]: listening sockets that never silently join another process's port;
+//! - [`signal`]: the first SIGTERM drains, a second one exits;
 //! - [`duration`]: the one duration grammar of every flag (`250ms`, `1h 30m`).
 #![forbid(unsafe_code)]
 
@@ -16,6 +17,7 @@ mod h2scan;
 pub mod limit;
 pub mod listen;
 pub mod serve;
+pub mod signal;
 pub mod tls;
 mod watch;
 
