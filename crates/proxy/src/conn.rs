@@ -63,6 +63,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, cou
         }
         Slot::Full => {
             tracing::debug!(%peer, max = shared.conn_limit.max(), "connection limit reached and every connection busy: closing the new one");
+            shared.metrics.count_closed("limit_full");
             return;
         }
     };
@@ -93,6 +94,7 @@ async fn serve_stream(
             r = read_preface(&mut stream) => Some(r),
             why = activity.expired(&d) => {
                 tracing::debug!(%peer, reason = why.label(), "closed before its first request");
+                shared.metrics.count_closed(why.label());
                 None
             }
             () = until_idle_close(&shared.drain, &conn) => None,
@@ -121,6 +123,7 @@ async fn serve_stream(
         r = tls.accept(stream) => r,
         why = activity.expired(&d) => {
             tracing::debug!(%peer, reason = why.label(), "closed during its TLS handshake");
+            shared.metrics.count_closed(why.label());
             return;
         }
         () = until_idle_close(&shared.drain, &conn) => return,
@@ -346,6 +349,7 @@ where
                 break;
             }
             why = activity.expired(&d) => {
+                shared.metrics.count_closed(why.label());
                 if why.is_hard() {
                     end = H1End::Cut(why);
                     break;
@@ -406,6 +410,7 @@ async fn serve_h2<IO>(
                 return;
             }
             why = activity.expired(&d) => {
+                shared.metrics.count_closed(why.label());
                 if why.is_hard() {
                     tracing::debug!(%peer, reason = why.label(), "connection closed");
                     return;

@@ -124,6 +124,16 @@ async fn stalled_h2c_clients_are_closed_at_the_header_deadline() {
         );
     }
     assert_eq!(admin_get(p.admin, "/ready").await.map(|r| r.0), Some(200));
+    assert_eq!(closed(p.admin, "header_timeout").await, 201);
+}
+
+/// `steady_proxy_closed_connections_total{reason}` from the admin listener.
+async fn closed(admin: SocketAddr, reason: &str) -> u64 {
+    let (_, text) = admin_get(admin, "/metrics").await.expect("metrics");
+    let prefix = format!("steady_proxy_closed_connections_total{{reason=\"{reason}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |v| v.trim().parse().expect("a count"))
 }
 
 /// Issue: after GOAWAY the proxy waited forever for a PING ack. A client that never answers a
@@ -242,6 +252,7 @@ async fn a_full_connection_limit_sheds_the_oldest_idle_connection_and_admin_answ
         .await
         .expect("the oldest idle connection closed within 10 s");
     assert_eq!(closed.unwrap(), 0, "orderly close");
+    assert_eq!(self::closed(p.admin, "shed").await, 1);
     // The others are still served.
     for s in idle.iter_mut() {
         assert!(raw_get(s).await.starts_with("HTTP/1.1 200"));
