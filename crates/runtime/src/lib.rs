@@ -1,5 +1,6 @@
 //! What steady's two servers share: the webhook (`steady serve`) and the proxy (`steady proxy`).
 //!
+//! - [`admin`]: `/livez`, `/readyz` (and `/live`, `/ready`), `/metrics`;
 //! - [`deadline`]: when a client connection must send its request head, how long it may sit idle,
 //!   and how long after GOAWAY it is closed, for HTTP/1 and HTTP/2 alike;
 //! - [`limit`]: the connection limit, shedding the oldest idle connection when full;
@@ -10,6 +11,7 @@
 //! - [`duration`]: the one duration grammar of every flag (`250ms`, `1h 30m`).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod deadline;
 pub mod duration;
 pub mod fds;
