@@ -97,6 +97,9 @@ pub fn due(state: &State, d: &Deadlines) -> Option<(Instant, Expiry)> {
     Some((state.idle_since + d.idle, Expiry::Idle))
 }
 
+/// The GOAWAY grace of a connection shed to make room.
+const SHED_GRACE: Duration = Duration::from_secs(1);
+
 const SHED_ASKED: u8 = 1;
 const SHED_TOLD: u8 = 2;
 
@@ -279,7 +282,12 @@ impl std::future::Future for Expired<'_> {
             {
                 return Poll::Ready(Expiry::Shed);
             }
-            let Some((at, why)) = due(&this.activity.snapshot(), this.d) else {
+            let mut d = **this.d;
+            if this.activity.shed.load(Ordering::Relaxed) == SHED_TOLD {
+                // Its slot is promised to a newcomer already: do not wait long for the client.
+                d.goaway_grace = d.goaway_grace.min(SHED_GRACE);
+            }
+            let Some((at, why)) = due(&this.activity.snapshot(), &d) else {
                 return Poll::Pending;
             };
             if at <= Instant::now() {
@@ -444,6 +452,19 @@ mod tests {
             took >= Duration::from_secs(125) && took < Duration::from_secs(126),
             "{took:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shed_connection_gets_a_short_grace_after_goaway() {
+        let a = Activity::new(true);
+        a.on_request();
+        a.on_request_end();
+        assert!(a.shed());
+        assert_eq!(a.expired(&D).await, Expiry::Shed);
+        let start = tokio::time::Instant::now();
+        a.goaway();
+        assert_eq!(a.expired(&D).await, Expiry::Grace);
+        assert_eq!(start.elapsed(), SHED_GRACE);
     }
 
     #[tokio::test(start_paused = true)]
