@@ -69,9 +69,10 @@ impl Proxy {
         } else {
             steady_runtime::listen::bind_group(args.listen, workers, "listen")?
         };
+        let nofile = steady_runtime::fds::raise_nofile();
         let max_connections = args.max_connections.unwrap_or_else(|| {
             // Two descriptors per connection: the client's, and one to the application while busy.
-            steady_runtime::fds::default_max_connections(steady_runtime::fds::raise_nofile(), 2)
+            steady_runtime::fds::default_max_connections(nofile, 2)
         });
         Ok(Proxy {
             listeners,
