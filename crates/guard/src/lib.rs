@@ -179,7 +179,7 @@ pub async fn serve(
         http: args.http(),
         max_connections: args.max_connections(steady_runtime::fds::raise_nofile()),
     };
-    tracing::info!(listen = %args.listen, admin = %args.admin_listen, pdb_mode = args.guard_pdb_deletes, identity, "steady serve started");
+    tracing::info!(listen = %args.listen, admin = %args.admin_listen, pdb_mode = args.guard_pdb_deletes, identity, max_connections = limits.max_connections, "steady serve started");
     let mut webhook = tokio::spawn(server::serve(
         webhook_listener,
         acceptor,

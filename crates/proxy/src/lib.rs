@@ -46,6 +46,7 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
         upstream = %args.upstream,
         drain_delay = ?args.drain_delay,
         drain_deadline = ?args.drain_deadline,
+        max_connections = proxy.max_connections(),
         "steady proxy serving"
     );
     let drain = proxy.drain();

@@ -94,6 +94,11 @@ impl Proxy {
             .map_err(Error::LocalAddr)
     }
 
+    /// The connection limit in force (--max-connections or its default).
+    pub fn max_connections(&self) -> usize {
+        self.conn_limit.max()
+    }
+
     pub fn admin_addr(&self) -> Result<SocketAddr, Error> {
         self.admin_listener.local_addr().map_err(Error::LocalAddr)
     }
