@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::{Body, Incoming};
@@ -72,7 +73,7 @@ pub async fn serve_connection<IO, S, B>(
 ) -> Ended
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + Sync + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: Body + Send + 'static,
@@ -80,11 +81,11 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let io = TokioIo::new(Watched::new(io, activity.clone()));
-    let svc = Tracked::new(svc, activity.clone());
     let d = http.deadlines;
     tokio::pin!(stop);
     let mut stopping = false;
     if activity.is_http2() {
+        let svc = Tracked::new(svc, activity.clone());
         let conn = http.http2(TokioExecutor::new()).serve_connection(io, svc);
         tokio::pin!(conn);
         loop {
@@ -112,32 +113,64 @@ where
             }
         }
     } else {
-        let conn = http.http1().serve_connection(io, svc);
-        tokio::pin!(conn);
-        loop {
+        // Boxed so the connection can run without hyper's own shutdown (which needs an `Unpin`
+        // service future) and hand its socket back for a lingering close.
+        let inner = Arc::new(svc);
+        let boxed = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let fut: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(inner.call(req));
+            fut
+        });
+        let svc = Tracked::new(boxed, activity.clone());
+        let mut conn = http.http1().serve_connection(io, svc);
+        let mut closed_by_us = false;
+        let ended = loop {
             tokio::select! {
                 // The connection first: the deadlines then see what its poll just did.
                 biased;
-                r = conn.as_mut() => {
+                r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
                     if let Err(e) = r {
                         tracing::debug!(error = %e, "HTTP/1 connection ended with an error");
                     }
-                    return Ended::Done;
+                    break Ended::Done;
                 }
                 why = activity.expired(&d) => {
                     if why.is_hard() {
-                        return Ended::Cut(why);
+                        break Ended::Cut(why);
                     }
                     // Idle (no request in flight, no byte of a next one): hyper closes at once.
-                    conn.as_mut().graceful_shutdown();
+                    std::pin::Pin::new(&mut conn).graceful_shutdown();
                     activity.goaway();
+                    closed_by_us = true;
                 }
                 () = &mut stop, if !stopping => {
                     stopping = true;
-                    conn.as_mut().graceful_shutdown();
+                    std::pin::Pin::new(&mut conn).graceful_shutdown();
                     activity.goaway();
+                    closed_by_us = true;
                 }
             }
+        };
+        let io = conn.into_parts().io.into_inner().into_inner();
+        if closed_by_us {
+            linger(io).await;
         }
+        ended
     }
+}
+
+/// How long a connection we closed keeps being read after our FIN.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Closes without RST: a request the client sent as we closed would otherwise be unread data,
+/// and closing a socket with unread data resets it. The client sees an orderly close instead,
+/// which HTTP clients retry on a reused connection.
+async fn linger<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(LINGER, async {
+        io.shutdown().await?;
+        let mut buf = [0u8; 4096];
+        while io.read(&mut buf).await? != 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
 }
