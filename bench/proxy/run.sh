@@ -41,7 +41,7 @@ nginx_conf "$OUT/nginx.conf" "$OUT" "$UP" "127.0.0.1:$NGINX_PORT"
 nginx -c "$OUT/nginx.conf"
 
 steady_start() { # $1 = admin port; prints the pid
-  STEADY_LOG=warn "${PROXY[@]}" --listen "127.0.0.1:$STEADY_PORT" --upstream "$UP" \
+  STEADY_LOG=warn "${PROXY[@]}" --listen "127.0.0.1:$STEADY_PORT" --share-port --upstream "$UP" \
     --admin-listen "127.0.0.1:$1" --health-path /healthz --drain-delay 1s --drain-deadline 5s \
     >/dev/null 2>>"$OUT/steady.log" &
   local pid=$!

@@ -80,7 +80,15 @@ fn main() {
                     );
                     let limits = Limits {
                         max_body_bytes: 8 << 20,
-                        header_read_timeout: Duration::from_secs(5),
+                        http: steady_runtime::serve::Http {
+                            deadlines: steady_runtime::Deadlines {
+                                header: Duration::from_secs(5),
+                                idle: Duration::from_secs(120),
+                                goaway_grace: steady_runtime::deadline::DEFAULT_GOAWAY_GRACE,
+                            },
+                            max_header_bytes: steady_runtime::serve::DEFAULT_MAX_HEADER_BYTES,
+                        },
+                        max_connections: 100_000,
                     };
                     let (_tx, rx) = tokio::sync::watch::channel(false);
                     serve(

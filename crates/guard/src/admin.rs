@@ -1,16 +1,9 @@
-//! The admin listener (plain HTTP): `/livez`, `/readyz` (true only once every watch has delivered
-//! its initial list), `/metrics`.
+//! The admin listener (plain HTTP, steady-runtime's admin server): `/livez`, `/readyz` (true only
+//! once every watch has delivered its initial list), `/metrics`; `/live` and `/ready` as aliases.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode, header};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -57,62 +50,34 @@ impl Readiness {
     }
 }
 
-fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(content_type),
-    );
-    r
+impl steady_runtime::admin::Probes for Probes {
+    fn ready(&self) -> Result<(), String> {
+        match self.ready.pending() {
+            None => Ok(()),
+            Some(p) => Err(format!("waiting for caches: {}", p.join(", "))),
+        }
+    }
+
+    fn metrics(&self) -> String {
+        self.metrics.encode()
+    }
 }
 
-async fn handle(
-    req: Request<Incoming>,
+struct Probes {
     ready: Readiness,
     metrics: Arc<Metrics>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    const TEXT: &str = "text/plain; charset=utf-8";
-    Ok(match req.uri().path() {
-        "/livez" => reply(StatusCode::OK, TEXT, "ok\n".into()),
-        "/readyz" => match ready.pending() {
-            None => reply(StatusCode::OK, TEXT, "ready\n".into()),
-            Some(p) => reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                TEXT,
-                format!("waiting for caches: {}\n", p.join(", ")),
-            ),
-        },
-        "/metrics" => reply(
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            metrics.encode(),
-        ),
-        _ => reply(
-            StatusCode::NOT_FOUND,
-            TEXT,
-            "admin paths: /livez /readyz /metrics\n".into(),
-        ),
-    })
 }
 
+/// Serves the admin paths (steady-runtime's admin server) until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
     ready: Readiness,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
-    loop {
-        let (stream, _) = tokio::select! {
-            r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
-            _ = crate::stopped(&mut shutdown) => return,
-        };
-        let (ready, metrics, builder) = (ready.clone(), metrics.clone(), builder.clone());
-        tokio::spawn(async move {
-            let svc =
-                hyper::service::service_fn(move |req| handle(req, ready.clone(), metrics.clone()));
-            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
-        });
-    }
+    let probes = Arc::new(Probes { ready, metrics });
+    steady_runtime::admin::serve(listener, probes, async move {
+        crate::stopped(&mut shutdown).await;
+    })
+    .await;
 }

@@ -83,9 +83,26 @@ pub struct Args {
     #[arg(long, env = "STEADY_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Time allowed for a client to send its request headers, in milliseconds.
+    /// Time allowed for a client to send a request head once it began (and, on a new connection,
+    /// its TLS handshake and first head), in milliseconds. Not an idle timeout: see --idle-timeout.
     #[arg(long, env = "STEADY_HEADER_READ_TIMEOUT_MS", default_value_t = 5000)]
     pub header_read_timeout_ms: u64,
+
+    /// How long a keep-alive connection with no request in flight is kept, then closed gracefully
+    /// (HTTP/2 GOAWAY; HTTP/1 between requests). Keep it above the API server's own idle timeout
+    /// (90 s), so the API server is the one that closes, never racing a reuse.
+    #[arg(long, env = "STEADY_IDLE_TIMEOUT", default_value = "120s", value_parser = steady_runtime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Most client connections served at once; when full, the oldest idle one is closed to make
+    /// room, and a new one is refused only when all are busy. Default: from the open-files limit.
+    #[arg(long, env = "STEADY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Largest request head (request line or pseudo-headers, and all headers), in bytes; a larger
+    /// one gets 431.
+    #[arg(long, env = "STEADY_MAX_HEADER_BYTES", default_value_t = steady_runtime::serve::DEFAULT_MAX_HEADER_BYTES)]
+    pub max_header_bytes: usize,
 
     /// How often the certificate and key files are checked for changes, in milliseconds.
     #[arg(long, env = "STEADY_CERT_RELOAD_MS", default_value_t = 2000)]
@@ -145,6 +162,24 @@ pub enum ArgsError {
 impl Args {
     pub fn request_deadline(&self) -> Duration {
         Duration::from_millis(self.request_deadline_ms)
+    }
+
+    /// How the webhook treats client connections.
+    pub fn http(&self) -> steady_runtime::serve::Http {
+        steady_runtime::serve::Http {
+            deadlines: steady_runtime::Deadlines {
+                header: Duration::from_millis(self.header_read_timeout_ms.max(1)),
+                idle: self.idle_timeout,
+                goaway_grace: steady_runtime::deadline::DEFAULT_GOAWAY_GRACE,
+            },
+            max_header_bytes: self.max_header_bytes,
+        }
+    }
+
+    /// --max-connections, or what the open-files limit allows (one descriptor per connection).
+    pub fn max_connections(&self, nofile: Option<u64>) -> usize {
+        self.max_connections
+            .unwrap_or_else(|| steady_runtime::fds::default_max_connections(nofile, 1))
     }
 
     pub fn cert_source(&self) -> Result<CertSource, ArgsError> {

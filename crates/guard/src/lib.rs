@@ -44,11 +44,8 @@ pub enum Error {
     Args(#[from] args::ArgsError),
     #[error(transparent)]
     Tls(#[from] server::TlsError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(steady_runtime::listen::BindError),
     #[error(transparent)]
     Lease(#[from] lease::LeaseError),
     #[error("leader election stopped; exiting so the replica restarts cleanly")]
@@ -61,7 +58,7 @@ impl Error {
             Self::Kube(_) => "kube_client",
             Self::Args(_) => "args",
             Self::Tls(e) => e.metric_label(),
-            Self::Bind { .. } => "bind",
+            Self::Bind(_) => "bind",
             Self::Lease(_) => "lease",
             Self::LeaseLost => "lease_lost",
         }
@@ -107,13 +104,17 @@ pub async fn serve(
         }
     };
     let acceptor = server::tls_acceptor(resolver)?;
-    let bind = |addr| async move {
-        tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Bind { addr, source })
+    let bind = |addr, flag| {
+        steady_runtime::listen::bind(addr, flag)
+            .and_then(|l| {
+                tokio::net::TcpListener::from_std(l).map_err(|source| {
+                    steady_runtime::listen::BindError::Other { addr, flag, source }
+                })
+            })
+            .map_err(Error::Bind)
     };
-    let webhook_listener = bind(args.listen).await?;
-    let admin_listener = bind(args.admin_listen).await?;
+    let webhook_listener = bind(args.listen, "listen")?;
+    let admin_listener = bind(args.admin_listen, "admin-listen")?;
 
     let identity = args
         .identity
@@ -175,9 +176,10 @@ pub async fn serve(
     ));
     let limits = server::Limits {
         max_body_bytes: args.max_body_bytes,
-        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        http: args.http(),
+        max_connections: args.max_connections(steady_runtime::fds::raise_nofile()),
     };
-    tracing::info!(listen = %args.listen, admin = %args.admin_listen, pdb_mode = args.guard_pdb_deletes, identity, "steady serve started");
+    tracing::info!(listen = %args.listen, admin = %args.admin_listen, pdb_mode = args.guard_pdb_deletes, identity, max_connections = limits.max_connections, "steady serve started");
     let mut webhook = tokio::spawn(server::serve(
         webhook_listener,
         acceptor,
@@ -206,23 +208,10 @@ pub async fn serve(
 }
 
 async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+    match steady_runtime::signal::Signals::install() {
+        Ok(mut s) => s.next().await,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,22 +1,18 @@
-//! The HTTPS webhook server: rustls with a certificate resolver whose key pair is reloaded from its
-//! files when they change (each new connection gets the current one, so rotation needs no restart),
-//! a header-read and handshake timeout, a body size limit, and one route: `POST /validate/pods`.
+//! The HTTPS webhook server: TLS with reload, connection deadlines and the connection limit from
+//! steady-runtime, a body size limit, and one route: `POST /validate/pods`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use rustls::ServerConfig;
-use rustls::server::{ClientHello, ResolvesServerCert};
-use rustls::sign::CertifiedKey;
+use steady_runtime::limit::Admission as Slot;
+use steady_runtime::serve::{Ended, Http, serve_connection};
+use steady_runtime::{Activity, ConnLimit};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -25,197 +21,14 @@ use crate::admission::Admission;
 
 pub const WEBHOOK_PATH: &str = "/validate/pods";
 
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} holds no PEM certificate")]
-    NoCertificate { path: PathBuf },
-    #[error("{path} holds no PEM private key")]
-    NoKey { path: PathBuf },
-    #[error("the private key in {path} is not usable: {source}")]
-    BadKey {
-        path: PathBuf,
-        source: rustls::Error,
-    },
-    #[error("cannot build the TLS configuration: {0}")]
-    Config(#[from] rustls::Error),
-}
-
-impl TlsError {
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            Self::Read { .. } => "tls_read",
-            Self::NoCertificate { .. } | Self::NoKey { .. } | Self::BadKey { .. } => "tls_pem",
-            Self::Config(_) => "tls_config",
-        }
-    }
-}
-
-/// Serves the current key pair to every handshake; [`CertResolver::reload`] (files) or
-/// [`CertResolver::set_pem`] (the self-signed Secret) swaps it. Without a key pair yet, handshakes
-/// fail.
-#[derive(Debug)]
-pub struct CertResolver {
-    /// Certificate and key files, when the key pair comes from files.
-    files: Option<(PathBuf, PathBuf)>,
-    current: RwLock<Option<(Arc<CertifiedKey>, Vec<u8>)>>,
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn load(cert_path: &Path, key_path: &Path) -> Result<(Arc<CertifiedKey>, Vec<u8>), TlsError> {
-    parse(read(cert_path)?, read(key_path)?, cert_path, key_path)
-}
-
-fn parse(
-    cert_pem: Vec<u8>,
-    key_pem: Vec<u8>,
-    cert_path: &Path,
-    key_path: &Path,
-) -> Result<(Arc<CertifiedKey>, Vec<u8>), TlsError> {
-    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .filter_map(Result::ok)
-        .collect();
-    if certs.is_empty() {
-        return Err(TlsError::NoCertificate {
-            path: cert_path.to_owned(),
-        });
-    }
-    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .ok()
-        .flatten()
-        .ok_or_else(|| TlsError::NoKey {
-            path: key_path.to_owned(),
-        })?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|source| {
-        TlsError::BadKey {
-            path: key_path.to_owned(),
-            source,
-        }
-    })?;
-    let mut fingerprint = cert_pem;
-    fingerprint.extend_from_slice(&key_pem);
-    Ok((Arc::new(CertifiedKey::new(certs, signing)), fingerprint))
-}
-
-impl CertResolver {
-    pub fn new(cert_path: &Path, key_path: &Path) -> Result<Arc<Self>, TlsError> {
-        let current = load(cert_path, key_path)?;
-        Ok(Arc::new(Self {
-            files: Some((cert_path.to_owned(), key_path.to_owned())),
-            current: RwLock::new(Some(current)),
-        }))
-    }
-
-    /// A resolver with no key pair yet, filled by [`CertResolver::set_pem`].
-    pub fn empty() -> Arc<Self> {
-        Arc::new(Self {
-            files: None,
-            current: RwLock::new(None),
-        })
-    }
-
-    pub fn is_loaded(&self) -> bool {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
-    }
-
-    fn unchanged(&self, cert: &[u8], key: &[u8]) -> bool {
-        let cur = self.current.read().unwrap_or_else(PoisonError::into_inner);
-        cur.as_ref().is_some_and(|cur| {
-            cur.1.len() == cert.len() + key.len()
-                && cur.1[..cert.len()] == cert[..]
-                && cur.1[cert.len()..] == key[..]
-        })
-    }
-
-    /// Re-reads the files; swaps the key pair when they changed and parse. Returns whether it
-    /// swapped. A half-written or broken pair keeps the previous one in service.
-    pub fn reload(&self) -> Result<bool, TlsError> {
-        let Some((cert_path, key_path)) = &self.files else {
-            return Ok(false);
-        };
-        let cert = read(cert_path)?;
-        let key = read(key_path)?;
-        if self.unchanged(&cert, &key) {
-            return Ok(false);
-        }
-        let next = load(cert_path, key_path)?;
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(next);
-        Ok(true)
-    }
-
-    /// Swaps in a PEM key pair held in memory (`source` names it in errors); returns whether it
-    /// changed. A broken pair keeps the previous one in service.
-    pub fn set_pem(&self, cert_pem: &[u8], key_pem: &[u8], source: &str) -> Result<bool, TlsError> {
-        if self.unchanged(cert_pem, key_pem) {
-            return Ok(false);
-        }
-        let next = parse(
-            cert_pem.to_vec(),
-            key_pem.to_vec(),
-            Path::new(&format!("{source} tls.crt")),
-            Path::new(&format!("{source} tls.key")),
-        )?;
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(next);
-        Ok(true)
-    }
-
-    /// Checks the files every `every` until the process ends.
-    pub fn spawn_reloader(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                match this.reload() {
-                    Ok(true) => tracing::info!("reloaded the TLS certificate from its files"),
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot reload the TLS certificate; keeping the current one")
-                    }
-                }
-            }
-        })
-    }
-}
-
-impl ResolvesServerCert for CertResolver {
-    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(|c| c.0.clone())
-    }
-}
-
-pub fn tls_acceptor(resolver: Arc<CertResolver>) -> Result<TlsAcceptor, TlsError> {
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_cert_resolver(resolver);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
-}
+pub use steady_runtime::tls::{CertResolver, TlsError, acceptor as tls_acceptor};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_body_bytes: usize,
-    pub header_read_timeout: Duration,
+    /// Deadlines (the TLS handshake counts against the header deadline) and the head cap.
+    pub http: Http,
+    pub max_connections: usize,
 }
 
 type Body = Full<Bytes>;
@@ -286,8 +99,8 @@ async fn handle(
     })
 }
 
-/// Accepts connections until `shutdown` turns true, then lets in-flight requests finish (up to
-/// `drain`).
+/// Accepts connections until `shutdown` turns true, then asks every connection to close (GOAWAY,
+/// or `Connection: close` after the request in flight) and waits up to `drain` for them.
 pub async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -296,14 +109,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let conns = ConnLimit::new(limits.max_connections);
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -316,33 +122,55 @@ pub async fn serve(
             },
             _ = crate::stopped(&mut shutdown) => break,
         };
+        let activity = Arc::new(Activity::new(false));
+        let permit = match conns.admit(&activity) {
+            Slot::Admitted(p) => p,
+            Slot::AdmittedByShedding(p) => {
+                debug_peer(
+                    peer,
+                    "connection limit reached: closing the oldest idle connection",
+                );
+                p
+            }
+            Slot::Full => {
+                tracing::warn!(%peer, max = conns.max(), "connection limit reached and every connection is busy: closing the new one");
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let admission = admission.clone();
-        let builder = Arc::clone(&builder);
-        let watcher = graceful.watcher();
+        let mut stop = shutdown.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let tls =
-                match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
+                match tokio::time::timeout(limits.http.deadlines.header, acceptor.accept(stream))
                     .await
                 {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => return debug_peer(peer, &format!("TLS handshake failed: {e}")),
                     Err(_) => return debug_peer(peer, "TLS handshake timed out"),
                 };
+            activity.set_http2(tls.get_ref().1.alpn_protocol() == Some(b"h2"));
             let svc = hyper::service::service_fn(move |req| handle(req, admission.clone(), limits));
-            let conn = builder.serve_connection(TokioIo::new(tls), svc);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                debug_peer(peer, &format!("connection ended: {e}"));
+            let stop = async move { crate::stopped(&mut stop).await };
+            if let Ended::Cut(why) = serve_connection(&limits.http, tls, activity, svc, stop).await
+            {
+                debug_peer(peer, &format!("connection closed: {}", why.label()));
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some webhook connections were still open after the drain time");
+    let all_closed = async {
+        while conns.open() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(drain, all_closed).await.is_err() {
+        tracing::warn!(
+            open = conns.open(),
+            "some webhook connections were still open after the drain time"
+        );
     }
 }
 

@@ -69,7 +69,15 @@ async fn start(allowed: i32) -> Webhook {
     let (stop, rx) = watch::channel(false);
     let limits = Limits {
         max_body_bytes: 256 * 1024,
-        header_read_timeout: Duration::from_secs(2),
+        http: steady_runtime::serve::Http {
+            deadlines: steady_runtime::Deadlines {
+                header: Duration::from_secs(2),
+                idle: Duration::from_secs(120),
+                goaway_grace: Duration::from_secs(10),
+            },
+            max_header_bytes: 32 * 1024,
+        },
+        max_connections: 1000,
     };
     tokio::spawn(serve(
         listener,

@@ -74,10 +74,34 @@ pub struct Args {
     #[arg(long, env = "STEADY_PROXY_REQUEST_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
-    /// Time a client has to send request headers, and how long an idle client keep-alive connection
-    /// is kept; keep it above every client's idle timeout.
-    #[arg(long, env = "STEADY_PROXY_HEADER_TIMEOUT", default_value = "75s", value_parser = parse_duration)]
+    /// Time a client has to send a request head once it began (an HTTP/2 header block included),
+    /// and a new connection its first one. A client stalled mid-head is closed at once.
+    #[arg(long, env = "STEADY_PROXY_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
+
+    /// How long a client keep-alive connection with no request in flight is kept, then closed
+    /// gracefully (HTTP/2 GOAWAY; HTTP/1 between requests). Keep it above every client's own idle
+    /// timeout so the client is the one that closes.
+    #[arg(long, env = "STEADY_PROXY_IDLE_TIMEOUT", default_value = "75s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Most client connections served at once (all workers together). When full, the oldest idle
+    /// connection is closed to make room; a newcomer is refused only when all are busy. The admin
+    /// listener is not counted. Default: from the open-files limit, two descriptors per connection.
+    #[arg(long, env = "STEADY_PROXY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Largest request head (request line or HTTP/2 pseudo-headers, and all headers), in bytes; a
+    /// larger one gets 431.
+    #[arg(long, env = "STEADY_PROXY_MAX_HEADER_BYTES", default_value_t = steady_runtime::serve::DEFAULT_MAX_HEADER_BYTES)]
+    pub max_header_bytes: usize,
+
+    /// Join the listeners already on --listen (SO_REUSEPORT) instead of failing: for an in-place
+    /// restart, where the new proxy starts beside the old one and the old one then drains. Without
+    /// it, a port another process listens on is an error, so a second process never silently takes
+    /// part of another's traffic.
+    #[arg(long, env = "STEADY_PROXY_SHARE_PORT")]
+    pub share_port: bool,
 
     /// Threads serving client connections, each with its own listener (SO_REUSEPORT) and
     /// upstream pool, like nginx workers; 0 = one per CPU.
@@ -93,43 +117,5 @@ pub struct Args {
     pub tls_key: Option<PathBuf>,
 }
 
-/// Parses `250ms`, `2s`, `5m`, `1h` or a bare number of seconds. Written by hand because the
-/// workspace carries no duration-syntax crate and this is the whole grammar we accept.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration; write e.g. 250ms, 2s, 5m"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "`{s}` has unknown unit `{unit}`; use ms, s, m or h"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("2 weeks").is_err());
-        assert!(parse_duration("s").is_err());
-    }
-}
+/// Durations as every steady flag takes them: `250ms`, `2s`, `1h 30m`, or bare seconds.
+pub use steady_runtime::parse_duration;

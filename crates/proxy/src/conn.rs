@@ -13,7 +13,10 @@ use http::header::{CONNECTION, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use steady_runtime::limit::Admission as Slot;
+use steady_runtime::serve::Http;
+use steady_runtime::{Activity, ConnLimit, Expiry, Tracked, Watched};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
@@ -42,19 +45,35 @@ pub struct Shared {
     pub drain: Drain,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
-    pub header_timeout: Duration,
+    /// Deadlines and the head cap of client connections.
+    pub http: Http,
+    pub conn_limit: Arc<ConnLimit>,
     pub tls: Option<TlsAcceptor>,
 }
 
-/// Serves one accepted connection until it closes or the drain deadline cuts it.
+/// Serves one accepted connection until it closes, a deadline or the connection limit closes it,
+/// or the drain deadline cuts it.
 pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, counted: ConnGuard) {
     let _counted = counted;
+    let activity = Arc::new(Activity::new(false));
+    let _slot = match shared.conn_limit.admit(&activity) {
+        Slot::Admitted(p) => p,
+        Slot::AdmittedByShedding(p) => {
+            tracing::debug!(%peer, "connection limit reached: closing the oldest idle connection");
+            p
+        }
+        Slot::Full => {
+            tracing::debug!(%peer, max = shared.conn_limit.max(), "connection limit reached and every connection busy: closing the new one");
+            shared.metrics.count_closed("limit_full");
+            return;
+        }
+    };
     shared.metrics.active_connections.inc();
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(error = %e, "set_nodelay failed");
     }
     tokio::select! {
-        () = serve_stream(&shared, stream, peer) => {}
+        () = serve_stream(&shared, stream, peer, activity) => {}
         () = shared.drain.reached(Phase::Stopped) => {
             tracing::debug!(%peer, "connection cut at the drain deadline");
         }
@@ -62,50 +81,74 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, cou
     shared.metrics.active_connections.dec();
 }
 
-async fn serve_stream(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
+async fn serve_stream(
+    shared: &Arc<Shared>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+) {
     let conn = Arc::new(ConnState::new(shared.limits));
+    let d = shared.http.deadlines;
     let Some(tls) = &shared.tls else {
+        // Until its first head a new connection is under the header deadline (or shed).
         let first = tokio::select! {
-            r = tokio::time::timeout(shared.header_timeout, read_preface(&mut stream)) => r,
-            () = until_idle_close(&shared.drain, &conn) => {
-                linger(stream).await;
-                return;
+            r = read_preface(&mut stream) => Some(r),
+            why = activity.expired(&d) => {
+                tracing::debug!(%peer, reason = why.label(), "closed before its first request");
+                shared.metrics.count_closed(why.label());
+                None
             }
+            () = until_idle_close(&shared.drain, &conn) => None,
         };
         match first {
-            Ok(Ok((prefix, true))) => {
-                serve_h2(shared, Rewind::new(prefix, stream), conn, peer, false).await
+            Some(Ok((prefix, true))) => {
+                activity.set_http2(true);
+                serve_h2(
+                    shared,
+                    Rewind::new(prefix, stream),
+                    conn,
+                    activity,
+                    peer,
+                    false,
+                )
+                .await
             }
-            Ok(Ok((prefix, false))) if !prefix.is_empty() => {
-                serve_h1(shared, stream, prefix, conn, peer, false).await
+            Some(Ok((prefix, false))) if !prefix.is_empty() => {
+                serve_h1(shared, stream, prefix, conn, activity, peer, false).await
             }
-            Ok(_) | Err(_) => linger(stream).await,
+            _ => linger(stream).await,
         }
         return;
     };
     let accepted = tokio::select! {
-        r = tokio::time::timeout(shared.header_timeout, tls.accept(stream)) => r,
+        r = tls.accept(stream) => r,
+        why = activity.expired(&d) => {
+            tracing::debug!(%peer, reason = why.label(), "closed during its TLS handshake");
+            shared.metrics.count_closed(why.label());
+            return;
+        }
         () = until_idle_close(&shared.drain, &conn) => return,
     };
     let tls_stream = match accepted {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
+        Ok(s) => s,
+        Err(e) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
             return;
         }
-        Err(_) => return,
     };
     if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        activity.set_http2(true);
         serve_h2(
             shared,
             Rewind::new(Bytes::new(), tls_stream),
             conn,
+            activity,
             peer,
             true,
         )
         .await;
     } else {
-        serve_h1(shared, tls_stream, Bytes::new(), conn, peer, true).await;
+        serve_h1(shared, tls_stream, Bytes::new(), conn, activity, peer, true).await;
     }
 }
 
@@ -226,19 +269,33 @@ async fn serve_h1<IO>(
     io: IO,
     prefix: Bytes,
     conn: Arc<ConnState>,
+    activity: Arc<Activity>,
     peer: SocketAddr,
     tls: bool,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut io, pending, closed_idle) =
-        run_h1(shared, Rewind::new(prefix, io), &conn, peer, tls, true).await;
+    let (mut io, pending, end) = run_h1(
+        shared,
+        Rewind::new(prefix, io),
+        &conn,
+        &activity,
+        peer,
+        tls,
+        true,
+    )
+    .await;
+    if let H1End::Cut(why) = end {
+        tracing::debug!(%peer, reason = why.label(), "connection closed");
+        linger(io).await;
+        return;
+    }
     let upgraded = conn.tunnel.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(upstream) = upgraded {
         splice(io, pending, upstream).await;
         return;
     }
-    if closed_idle {
+    if end == H1End::ClosedIdle {
         // Bytes that reached us in the instant we closed an idle connection are a request the
         // client already sent: answer it with `Connection: close` rather than drop it.
         let mut pending = BytesMut::from(&pending[..]);
@@ -252,6 +309,7 @@ async fn serve_h1<IO>(
                 shared,
                 Rewind::new(pending.freeze(), io),
                 &conn,
+                &activity,
                 peer,
                 tls,
                 false,
@@ -263,59 +321,86 @@ async fn serve_h1<IO>(
     linger(io).await;
 }
 
+/// How [`run_h1`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum H1End {
+    Done,
+    /// We closed it while idle (shutdown, idle deadline, connection limit).
+    ClosedIdle,
+    /// A hard deadline: close without answering anything more.
+    Cut(Expiry),
+}
+
 /// Runs HTTP/1 until the connection is done, without closing the socket; returns the socket,
-/// bytes read but not used, and whether we closed it for being idle at shutdown.
+/// bytes read but not used, and how it ended.
 async fn run_h1<IO>(
     shared: &Arc<Shared>,
     io: Rewind<IO>,
     conn: &Arc<ConnState>,
+    activity: &Arc<Activity>,
     peer: SocketAddr,
     tls: bool,
     keep_alive: bool,
-) -> (IO, Bytes, bool)
+) -> (IO, Bytes, H1End)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut http = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(shared.header_timeout)
-        .keep_alive(keep_alive)
-        .serve_connection(TokioIo::new(io), service(shared, conn, peer, tls));
-    let mut closed_idle = false;
+    let mut http = shared.http.http1().keep_alive(keep_alive).serve_connection(
+        TokioIo::new(Watched::new(io, activity.clone())),
+        Tracked::new(service(shared, conn, peer, tls), activity.clone()),
+    );
+    let d = shared.http.deadlines;
+    let mut end = H1End::Done;
     loop {
         tokio::select! {
+            // The connection first: the deadlines then see what its poll just did.
+            biased;
             r = std::future::poll_fn(|cx| http.poll_without_shutdown(cx)) => {
                 if let Err(e) = r {
                     tracing::debug!(%peer, error = %e, "HTTP/1 connection ended with an error");
                 }
                 break;
             }
-            () = until_idle_close(&shared.drain, conn), if !closed_idle => {
+            why = activity.expired(&d) => {
+                shared.metrics.count_closed(why.label());
+                if why.is_hard() {
+                    end = H1End::Cut(why);
+                    break;
+                }
+                if end == H1End::Done {
+                    Pin::new(&mut http).graceful_shutdown();
+                    end = H1End::ClosedIdle;
+                }
+                activity.goaway();
+            }
+            () = until_idle_close(&shared.drain, conn), if end == H1End::Done => {
                 // Busy connections only lose keep-alive; idle ones end at once.
                 Pin::new(&mut http).graceful_shutdown();
-                closed_idle = true;
+                end = H1End::ClosedIdle;
             }
         }
     }
     let parts = http.into_parts();
-    let (prefix, io) = parts.io.into_inner().into_parts();
+    let (prefix, io) = parts.io.into_inner().into_inner().into_parts();
     let mut rest = BytesMut::from(&prefix[..]);
     rest.extend_from_slice(&parts.read_buf);
-    (io, rest.freeze(), closed_idle)
+    (io, rest.freeze(), end)
 }
 
 async fn serve_h2<IO>(
     shared: &Arc<Shared>,
     io: Rewind<IO>,
     conn: Arc<ConnState>,
+    activity: Arc<Activity>,
     peer: SocketAddr,
     tls: bool,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let http = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .serve_connection(TokioIo::new(io), service(shared, &conn, peer, tls));
+    let http = shared.http.http2(TokioExecutor::new()).serve_connection(
+        TokioIo::new(Watched::new(io, activity.clone())),
+        Tracked::new(service(shared, &conn, peer, tls), activity.clone()),
+    );
     tokio::pin!(http);
     let deadline = conn.deadline;
     let age = async move {
@@ -325,14 +410,27 @@ async fn serve_h2<IO>(
         }
     };
     tokio::pin!(age);
+    let d = shared.http.deadlines;
     let mut goaway = false;
     loop {
         tokio::select! {
+            // The connection first: the deadlines then see what its poll just did.
+            biased;
             r = http.as_mut() => {
                 if let Err(e) = r {
                     tracing::debug!(%peer, error = %e, "HTTP/2 connection ended with an error");
                 }
                 return;
+            }
+            why = activity.expired(&d) => {
+                shared.metrics.count_closed(why.label());
+                if why.is_hard() {
+                    tracing::debug!(%peer, reason = why.label(), "connection closed");
+                    return;
+                }
+                if goaway {
+                    continue;
+                }
             }
             () = shared.drain.reached(Phase::Closing), if !goaway => {}
             () = conn.recycle_now.notified(), if !goaway => {}
@@ -343,7 +441,9 @@ async fn serve_h2<IO>(
             }
         }
         // hyper's HTTP/2 graceful shutdown is the two-phase GOAWAY: streams already opened finish.
+        // It waits for the client's PING ack: the grace closes the connection if none comes.
         http.as_mut().graceful_shutdown();
+        activity.goaway();
         goaway = true;
     }
 }

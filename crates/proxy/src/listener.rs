@@ -1,29 +1,25 @@
-//! Listening sockets. SO_REUSEPORT lets a new instance bind the port while the old one drains, so a
-//! restart on the same host (or a test) never has a moment with nobody listening.
+//! Listening sockets: the workers' SO_REUSEPORT group and the admin listener, both through
+//! steady-runtime, which refuses to join a port another process already listens on.
 
 use std::net::SocketAddr;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use steady_runtime::listen::{self, BindError};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::Error;
-
-pub fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
-    let std = bind_std(addr)?;
-    TcpListener::from_std(std).map_err(|source| Error::Bind { addr, source })
+/// One SO_REUSEPORT listener, without the check that the port is free: for benchmarks that bind
+/// one per thread themselves. The proxy binds through [`listen::bind_group`].
+pub fn bind_std(addr: SocketAddr) -> Result<std::net::TcpListener, BindError> {
+    listen::join_unchecked(addr, "listen")
 }
 
-/// A non-blocking listener not yet tied to a runtime, for a worker thread to adopt.
-pub fn bind_std(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
-    let bind_err = |source| Error::Bind { addr, source };
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-        .map_err(bind_err)?;
-    socket.set_reuse_address(true).map_err(bind_err)?;
-    socket.set_reuse_port(true).map_err(bind_err)?;
-    socket.set_nonblocking(true).map_err(bind_err)?;
-    socket.bind(&addr.into()).map_err(bind_err)?;
-    socket.listen(1024).map_err(bind_err)?;
-    Ok(socket.into())
+/// The admin listener: a plain socket, so a second process on the port fails instead of joining.
+pub fn bind_admin(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    let std = listen::bind(addr, "admin-listen")?;
+    TcpListener::from_std(std).map_err(|source| BindError::Other {
+        addr,
+        flag: "admin-listen",
+        source,
+    })
 }
 
 /// Takes the connections already waiting in the accept queue without blocking, so closing the

@@ -20,6 +20,15 @@ pub struct ReasonLabels {
     pub reason: &'static str,
 }
 
+/// The `reason` labels of `closed_connections`: the deadlines' and the connection limit's.
+const CLOSE_REASONS: [&str; 5] = [
+    "header_timeout",
+    "idle_timeout",
+    "shed",
+    "goaway_grace",
+    "limit_full",
+];
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub requests: Family<StatusLabels, Counter>,
@@ -30,6 +39,8 @@ pub struct Metrics {
     pub retries: Counter,
     pub active_connections: Gauge,
     pub recycled_connections: Family<ReasonLabels, Counter>,
+    /// Client connections closed by their deadlines or the connection limit.
+    pub closed_connections: Family<ReasonLabels, Counter>,
     pub drain_state: Gauge,
     pub upstream_healthy: Gauge,
 }
@@ -62,6 +73,18 @@ impl Metrics {
             "Client connections closed by recycling, by reason (requests, age)",
             self.recycled_connections.clone(),
         );
+        // Every reason from the start, at 0, so rate() and alerts see the series before the
+        // first close.
+        for reason in CLOSE_REASONS {
+            let _ = self
+                .closed_connections
+                .get_or_create(&ReasonLabels { reason });
+        }
+        r.register(
+            "closed_connections",
+            "Client connections closed by the proxy, by reason (header_timeout, idle_timeout, shed, goaway_grace, limit_full)",
+            self.closed_connections.clone(),
+        );
         r.register(
             "drain_state",
             "0 serving, 1 drain delay, 2 closing connections, 3 stopped",
@@ -73,6 +96,13 @@ impl Metrics {
             self.upstream_healthy.clone(),
         );
         r
+    }
+
+    /// One client connection closed for `reason`.
+    pub fn count_closed(&self, reason: &'static str) {
+        self.closed_connections
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     pub fn count_response(&self, status: http::StatusCode) {

@@ -18,6 +18,9 @@ use crate::metrics::Metrics;
 use crate::recycle::Limits;
 use crate::upstream::{Upstream, UpstreamConfig};
 use crate::{Error, listener, tls};
+use steady_runtime::ConnLimit;
+use steady_runtime::deadline::{DEFAULT_GOAWAY_GRACE, Deadlines};
+use steady_runtime::serve::Http;
 
 /// Time a blocked `POST /drain` gets to send its answer once the drain has finished.
 const ADMIN_FLUSH: Duration = Duration::from_secs(1);
@@ -34,32 +37,51 @@ pub struct Proxy {
     drain: Drain,
     metrics: Arc<Metrics>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Re-reads the TLS files while the proxy runs.
+    _tls_reloader: Option<AbortOnDrop>,
+    /// Shared by every worker: the limit is for the process.
+    conn_limit: Arc<ConnLimit>,
 }
 
 impl Proxy {
     /// Binds the listeners. Must be called inside a tokio runtime (for the admin listener).
     pub fn bind(args: Args) -> Result<Proxy, Error> {
-        let tls = match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
-            _ => None,
+        let (tls, reloader) = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let (acceptor, reloader) = tls::acceptor(cert, key)?;
+                (Some(acceptor), Some(AbortOnDrop(reloader)))
+            }
+            _ => (None, None),
         };
         let workers = match args.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let first = listener::bind_std(args.listen)?;
-        // With port 0 the first bind picks the port; the others join it.
-        let addr = first.local_addr().map_err(Error::LocalAddr)?;
-        let mut listeners = vec![first];
-        for _ in 1..workers {
-            listeners.push(listener::bind_std(addr)?);
-        }
+        let listeners = if args.share_port {
+            let first = steady_runtime::listen::join_unchecked(args.listen, "listen")?;
+            // With port 0 the first bind picks the port; the others join it.
+            let addr = first.local_addr().map_err(Error::LocalAddr)?;
+            let mut all = vec![first];
+            for _ in 1..workers {
+                all.push(steady_runtime::listen::join_unchecked(addr, "listen")?);
+            }
+            all
+        } else {
+            steady_runtime::listen::bind_group(args.listen, workers, "listen")?
+        };
+        let nofile = steady_runtime::fds::raise_nofile();
+        let max_connections = args.max_connections.unwrap_or_else(|| {
+            // Two descriptors per connection: the client's, and one to the application while busy.
+            steady_runtime::fds::default_max_connections(nofile, 2)
+        });
         Ok(Proxy {
             listeners,
-            admin_listener: listener::bind(args.admin_listen)?,
+            admin_listener: listener::bind_admin(args.admin_listen)?,
             drain: Drain::new(),
             metrics: Arc::new(Metrics::default()),
             tls,
+            _tls_reloader: reloader,
+            conn_limit: ConnLimit::new(max_connections),
             args,
         })
     }
@@ -70,6 +92,11 @@ impl Proxy {
             .ok_or_else(|| Error::LocalAddr(std::io::Error::other("no listener")))?
             .local_addr()
             .map_err(Error::LocalAddr)
+    }
+
+    /// The connection limit in force (--max-connections or its default).
+    pub fn max_connections(&self) -> usize {
+        self.conn_limit.max()
     }
 
     pub fn admin_addr(&self) -> Result<SocketAddr, Error> {
@@ -90,6 +117,8 @@ impl Proxy {
             drain,
             metrics,
             tls,
+            _tls_reloader,
+            conn_limit,
         } = self;
         let health = Health::default();
         let health_task = AbortOnDrop(tokio::spawn(health::check_loop(
@@ -112,16 +141,27 @@ impl Proxy {
         let workers = listeners.len();
         let mut threads = Vec::new();
         for (i, std_listener) in listeners.into_iter().enumerate() {
-            let (args, drain, metrics, tls, closed_tx) = (
+            let (args, drain, metrics, tls, conn_limit, closed_tx) = (
                 args.clone(),
                 drain.clone(),
                 metrics.clone(),
                 tls.clone(),
+                conn_limit.clone(),
                 closed_tx.clone(),
             );
             let spawned = std::thread::Builder::new()
                 .name(format!("steady-proxy-{i}"))
-                .spawn(move || worker(std_listener, args, drain, metrics, tls, closed_tx));
+                .spawn(move || {
+                    worker(
+                        std_listener,
+                        args,
+                        drain,
+                        metrics,
+                        tls,
+                        conn_limit,
+                        closed_tx,
+                    )
+                });
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => tracing::error!(error = %e, "cannot start a worker thread"),
@@ -178,6 +218,7 @@ fn worker(
     drain: Drain,
     metrics: Arc<Metrics>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    conn_limit: Arc<ConnLimit>,
     closed: mpsc::UnboundedSender<()>,
 ) {
     // Sockets and timers only: signals are the main runtime's, and a signal or process driver
@@ -221,7 +262,15 @@ fn worker(
                 max_requests: args.max_requests_per_connection,
                 max_age: (!args.max_connection_age.is_zero()).then_some(args.max_connection_age),
             },
-            header_timeout: args.header_timeout,
+            http: Http {
+                deadlines: Deadlines {
+                    header: args.header_timeout,
+                    idle: args.idle_timeout,
+                    goaway_grace: DEFAULT_GOAWAY_GRACE,
+                },
+                max_header_bytes: args.max_header_bytes,
+            },
+            conn_limit,
             tls,
         });
         accept_loop(listener, shared).await;

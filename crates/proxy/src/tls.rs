@@ -1,46 +1,25 @@
-//! TLS for client connections: rustls with HTTP/2 and HTTP/1.1 offered by ALPN.
+//! TLS for client connections: the certificate resolver of steady-runtime (the webhook's), so the
+//! pair is re-read when its files change and new handshakes get it without a restart.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
+use steady_runtime::tls::{CertResolver, acceptor as runtime_acceptor};
 use tokio_rustls::TlsAcceptor;
 
 use crate::Error;
 
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, Error> {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| Error::TlsFile {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    let cert_pem = read(cert)?;
-    let key_pem = read(key)?;
-    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| Error::TlsFile {
-            path: cert.to_owned(),
-            source,
-        })?;
-    if certs.is_empty() {
-        return Err(Error::Tls(format!(
-            "{} holds no PEM certificate",
-            cert.display()
-        )));
-    }
-    let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|source| Error::TlsFile {
-            path: key.to_owned(),
-            source,
-        })?
-        .ok_or_else(|| Error::Tls(format!("{} holds no PEM private key", key.display())))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key_der)
-        .map_err(|e| Error::Tls(format!("certificate and key do not fit: {e}")))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+/// How often the certificate and key files are checked for changes.
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
+
+/// The acceptor and the task that reloads its certificate (abort it to stop reloading). Must be
+/// called inside a tokio runtime.
+pub fn acceptor(
+    cert: &Path,
+    key: &Path,
+) -> Result<(TlsAcceptor, tokio::task::JoinHandle<()>), Error> {
+    let resolver = CertResolver::new(cert, key)?;
+    let reloader = resolver.spawn_reloader(RELOAD_EVERY);
+    Ok((runtime_acceptor(Arc::clone(&resolver))?, reloader))
 }
