@@ -13,8 +13,10 @@ cd "$(dirname "$0")/../.."
 N=${N:-2000}
 export BODY=${BODY:-$PWD/../shared/samples/admission/pods-DELETE.json}
 
-cargo build --release -p steady-guard --example guard_bench
-BIN=$PWD/target/release/examples/guard_bench
+# The profiling profile is the release code with debug info, so callgrind_annotate names functions
+# and lines; the instruction counts are the release build's.
+cargo build --profile profiling -p steady-guard --example guard_bench
+BIN=$PWD/target/profiling/examples/guard_bench
 WORK=$(mktemp -d)
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"; }

@@ -25,8 +25,10 @@ NGINX=127.0.0.1:18090
 mkdir -p "$OUT"
 rm -f "$OUT"/cg.* "$OUT"/done
 
-cargo build --release -p steady-proxy --examples
-BIN=target/release/examples
+# The profiling profile is the release code with debug info, so callgrind_annotate names functions
+# and lines; the instruction counts are the release build's.
+cargo build --profile profiling -p steady-proxy --examples
+BIN=target/profiling/examples
 PROXY=${PROXY:-$BIN/proxy}
 
 pids=()

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +55,29 @@ enum Command {
     Status(steady_ctl::status::StatusArgs),
     /// Say which budgets guard a pod and whether evicting it now would be allowed (also `kubectl steady why`).
     Why(steady_ctl::why::WhyArgs),
+    /// Print a shell completion script, e.g. `steady completion bash > /etc/bash_completion.d/steady`.
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// The shells `steady completion` writes for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl From<Shell> for clap_complete::Shell {
+    fn from(shell: Shell) -> Self {
+        match shell {
+            Shell::Bash => Self::Bash,
+            Shell::Zsh => Self::Zsh,
+            Shell::Fish => Self::Fish,
+        }
+    }
 }
 
 // jemalloc instead of glibc's malloc: `steady check` allocates and frees many small strings and
@@ -120,6 +143,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status(args) => plugin(steady_ctl::plugin::PluginCommand::Status(args)),
         Command::Why(args) => plugin(steady_ctl::plugin::PluginCommand::Why(args)),
+        Command::Completion { shell } => {
+            clap_complete::generate(
+                clap_complete::Shell::from(shell),
+                &mut Cli::command(),
+                "steady",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! plain data and print the answer; the rules themselves live in `steady-budget`.
 #![forbid(unsafe_code)]
 
+pub mod chart;
 pub mod install;
 pub mod manifests;
 pub mod plugin;

@@ -1,6 +1,6 @@
 //! The guard's manifests, built from [`InstallOptions`]: what `steady install --print` writes,
-//! `steady install` applies, `deploy/steady.yaml` holds (defaults) and the Helm chart mirrors.
-//! Objects are JSON values built field by field, never text templates, so an option can only
+//! `steady install` applies, `deploy/steady.yaml` holds (defaults) and the Helm chart's templates
+//! are generated from (`crate::chart`). Objects are JSON values built field by field, never text templates, so an option can only
 //! change the fields it is meant to.
 
 use std::fmt;
@@ -410,6 +410,14 @@ impl Manifests {
 pub fn render(opts: &InstallOptions) -> Result<Manifests, RenderError> {
     opts.validate()?;
     let crd = serde_json::to_value(steady_api::crd()).map_err(RenderError::Crd)?;
+    Ok(Manifests {
+        objects: objects(opts, crd),
+    })
+}
+
+/// [`render`] without the validation, so the chart generator can put placeholders where a
+/// value comes from Helm (`crate::chart`).
+pub(crate) fn objects(opts: &InstallOptions, crd: Value) -> Vec<Manifest> {
     let mut objects = vec![
         namespace(opts),
         Manifest {
@@ -440,7 +448,7 @@ pub fn render(opts: &InstallOptions) -> Result<Manifests, RenderError> {
         objects.push(service_monitor(opts));
     }
     objects.push(webhook_configuration(opts));
-    Ok(Manifests { objects })
+    objects
 }
 
 fn labels(opts: &InstallOptions) -> Value {

@@ -21,7 +21,7 @@ pub fn to_string(v: &Value) -> String {
 }
 
 /// A scalar, or `{}` / `[]` for an empty collection.
-fn scalar(v: &Value) -> String {
+pub(crate) fn scalar(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
@@ -51,7 +51,7 @@ fn string(s: &str) -> String {
 
 /// Conservative: a letter or `/` first (or `-` before a letter or `-`), then letters, digits and
 /// `._/=$()-`, with `:` only inside; and no word YAML 1.1 reads as a boolean or null.
-fn is_plain_safe(s: &str) -> bool {
+pub(crate) fn is_plain_safe(s: &str) -> bool {
     const SPECIAL: [&str; 11] = [
         "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "=",
     ];

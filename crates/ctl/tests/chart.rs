@@ -6,9 +6,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use steady_ctl::install::{CertMode, InstallOptions, NamespaceSelection, Resources, render};
-use steady_ctl::manifests::{self, cluster_rules, guard_args, namespace_rules};
+use steady_ctl::manifests;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -287,96 +287,340 @@ fn template_actions_are_balanced() {
     }
 }
 
-/// The templates spell the same guard flags, RBAC and webhook as the Rust renderer.
+/// What Helm would render, for every combination of the chart's switches, is what `steady install`
+/// renders for the same options (labels aside: the chart's carry Helm's). The templates are
+/// evaluated by [`helm_render`], which knows the template language the generator writes.
 #[test]
-fn templates_share_flags_rbac_and_webhook_with_the_renderer() {
-    let deployment = read(chart().join("templates/deployment.yaml"));
-    for mode in [CertMode::SelfSigned, CertMode::CertManager] {
-        let opts = InstallOptions {
-            cert_mode: mode,
-            pdb_mode: true,
-            ..InstallOptions::default()
-        };
-        for arg in guard_args(&opts) {
-            let flag = arg.split('=').next().unwrap();
-            assert!(
-                deployment.contains(&format!("- {flag}")),
-                "deployment.yaml lacks {flag}"
-            );
-        }
-        // Fixed values are spelled the same.
-        for arg in guard_args(&opts) {
-            if !arg.contains("steady-guard") && !arg.contains("log-format") {
-                assert!(
-                    deployment.contains(&format!("- {arg}")),
-                    "deployment.yaml lacks {arg}"
-                );
+fn the_chart_renders_what_steady_install_renders() {
+    let modes = [CertMode::SelfSigned, CertMode::CertManager];
+    let mut combinations = 0;
+    for cert_mode in modes {
+        for pdb_mode in [false, true] {
+            for service_monitor in [false, true] {
+                for opt_in in [false, true] {
+                    let opts = InstallOptions {
+                        cert_mode,
+                        pdb_mode,
+                        service_monitor,
+                        failure_policy: steady_ctl::manifests::FailurePolicy::Ignore,
+                        log_format: steady_ctl::manifests::LogFormat::Text,
+                        replicas: 3,
+                        namespace_selection: if opt_in {
+                            // A label value YAML reads as a boolean: the chart must quote it.
+                            NamespaceSelection::OptIn {
+                                key: "team.example/steady".into(),
+                                value: "true".into(),
+                            }
+                        } else {
+                            NamespaceSelection::OptOut
+                        },
+                        ..InstallOptions::default()
+                    };
+                    let mut v = values();
+                    v["certificates"]["mode"] = json!(if cert_mode == CertMode::CertManager {
+                        "cert-manager"
+                    } else {
+                        "self-signed"
+                    });
+                    v["pdbMode"] = json!(pdb_mode);
+                    v["metrics"]["serviceMonitor"]["enabled"] = json!(service_monitor);
+                    v["namespaceSelector"]["mode"] =
+                        json!(if opt_in { "opt-in" } else { "opt-out" });
+                    v["namespaceSelector"]["optInLabel"] =
+                        json!({ "key": "team.example/steady", "value": "true" });
+                    v["failurePolicy"] = json!("Ignore");
+                    v["logFormat"] = json!("text");
+                    v["replicas"] = json!(3);
+                    let chart_objects = helm_render(&v, "steady-system");
+                    let mut expected: Vec<Value> = render(&opts)
+                        .unwrap()
+                        .objects
+                        .into_iter()
+                        .filter(|m| m.kind != "Namespace" && m.kind != "CustomResourceDefinition")
+                        .map(|m| with_helm_labels(m.object))
+                        .collect();
+                    expected.sort_by_key(|o| {
+                        (o["kind"].to_string(), o["metadata"]["name"].to_string())
+                    });
+                    assert_eq!(chart_objects.len(), expected.len(), "{opts:?}");
+                    for (got, want) in chart_objects.iter().zip(&expected) {
+                        assert_eq!(got, want, "{opts:?}");
+                    }
+                    combinations += 1;
+                }
             }
         }
     }
-    let rbac = read(chart().join("templates/rbac.yaml"));
-    let all = InstallOptions {
-        pdb_mode: true,
-        ..InstallOptions::default()
-    };
-    for r in cluster_rules(&all).iter().chain(&namespace_rules(&all)) {
-        let list = |k: &str| {
-            r[k].as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|x| x.as_str().unwrap())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default()
-        };
-        if r.get("resourceNames").is_none() {
-            let groups = list("apiGroups");
-            let groups = if groups.is_empty() {
-                "\"\"".to_owned()
-            } else {
-                groups
-            };
-            let block = format!(
-                "- apiGroups: [{groups}]\n    resources: [{}]\n    verbs: [{}]",
-                list("resources"),
-                list("verbs")
-            );
-            assert!(rbac.contains(&block), "rbac.yaml lacks\n{block}");
-        } else {
-            assert!(
-                rbac.contains(&format!("resources: [{}]", list("resources"))),
-                "{r}"
-            );
-            assert!(rbac.contains(&format!("verbs: [{}]", list("verbs"))), "{r}");
+    assert_eq!(combinations, 16);
+}
+
+/// A bad value stops the chart with a message, as Helm's `fail` does.
+#[test]
+fn the_chart_refuses_bad_values() {
+    for (key, bad, says) in [
+        (
+            "certificates",
+            json!({ "mode": "vault" }),
+            "certificates.mode",
+        ),
+        ("failurePolicy", json!("Maybe"), "failurePolicy"),
+        ("replicas", json!(0), "replicas must be at least 1"),
+    ] {
+        let mut v = values();
+        v[key] = bad;
+        let err = std::panic::catch_unwind(|| helm_render(&v, "steady-system")).unwrap_err();
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains(says), "{key}: {msg}");
+    }
+}
+
+fn helm_labels() -> Value {
+    json!({
+        "app.kubernetes.io/name": "steady-guard",
+        "app.kubernetes.io/part-of": "steady",
+        "app.kubernetes.io/managed-by": "Helm",
+        "helm.sh/chart": format!("steady-{}", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+fn with_helm_labels(mut o: Value) -> Value {
+    o["metadata"]["labels"] = helm_labels();
+    if o["kind"] == "Deployment" {
+        o["spec"]["template"]["metadata"]["labels"] = helm_labels();
+    }
+    o
+}
+
+/// Renders charts/steady/templates/*.yaml like `helm template` for the template language the
+/// generator writes: `if`/`else`/`end` with `eq`, `not`, `and`, `has`/`list`, `lt`/`int`; `fail`;
+/// `.Values`, `.Release.Namespace`, `quote`, `nindent`, `toYaml` and the chart's two helpers.
+/// Returns the objects sorted by kind and name; panics with the message of a `fail`.
+fn helm_render(values: &Value, namespace: &str) -> Vec<Value> {
+    let mut objects = Vec::new();
+    for (_, text) in templates() {
+        let out = eval_template(&text, values, namespace);
+        for doc in out.split("\n---\n") {
+            let v: Value = serde_norway::from_str(doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
+            if !v.is_null() {
+                objects.push(v);
+            }
         }
     }
-    let rules_text: String = rbac
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .collect();
-    for word in ["delete", "eviction", "*", "escalate", "bind", "impersonate"] {
-        assert!(!rules_text.contains(word), "rbac.yaml grants {word}");
+    objects.sort_by_key(|o| (o["kind"].to_string(), o["metadata"]["name"].to_string()));
+    objects
+}
+
+fn eval_template(text: &str, values: &Value, namespace: &str) -> String {
+    let mut out = String::new();
+    // Whether the text at this depth is written: one entry per open `if`, with whether a branch
+    // was already taken.
+    let mut stack: Vec<(bool, bool)> = Vec::new();
+    let live = |stack: &[(bool, bool)]| stack.iter().all(|(on, _)| *on);
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let (before, after) = rest.split_at(open);
+        let close = after.find("}}").expect("closed action");
+        let mut action = &after[2..close];
+        rest = &after[close + 2..];
+        if live(&stack) {
+            out.push_str(before);
+        }
+        if let Some(a) = action.strip_prefix('-') {
+            action = a;
+            if live(&stack) {
+                let trimmed = out.trim_end().len();
+                out.truncate(trimmed);
+            }
+        }
+        let action = action.trim();
+        if let Some(cond) = action.strip_prefix("if ") {
+            let on = live(&stack) && truthy(&eval(cond, values, namespace));
+            stack.push((on, on));
+        } else if action == "else" {
+            let outer = live(&stack[..stack.len() - 1]);
+            let (on, taken) = stack.last_mut().unwrap();
+            *on = outer && !*taken;
+            *taken |= *on;
+        } else if action == "end" {
+            stack.pop().expect("an open if");
+        } else if let Some(msg) = action.strip_prefix("fail ") {
+            if live(&stack) {
+                panic!(
+                    "{}",
+                    eval(msg, values, namespace).as_str().unwrap_or_default()
+                );
+            }
+        } else if live(&stack) {
+            let v = eval(action, values, namespace);
+            out.push_str(&match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            });
+        }
     }
-    let webhook = read(chart().join("templates/webhook.yaml"));
-    let rendered = render(&InstallOptions::default()).unwrap();
-    let w = &rendered
-        .find("ValidatingWebhookConfiguration", "steady-guard")
+    assert!(stack.is_empty(), "unclosed if");
+    out.push_str(rest);
+    out
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// Splits a pipeline or an argument list at top level (outside parentheses and quotes).
+fn split_top(s: &str, sep: char) -> Vec<String> {
+    let (mut parts, mut cur, mut depth, mut quoted) = (Vec::new(), String::new(), 0, false);
+    for c in s.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            _ => {}
+        }
+        if c == sep && depth == 0 && !quoted {
+            parts.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    parts.push(cur);
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn eval(expr: &str, values: &Value, namespace: &str) -> Value {
+    let stages = split_top(expr, '|');
+    let mut v = call(&stages[0], values, namespace, None);
+    for stage in &stages[1..] {
+        v = call(stage, values, namespace, Some(v));
+    }
+    v
+}
+
+fn call(expr: &str, values: &Value, namespace: &str, piped: Option<Value>) -> Value {
+    let expr = expr.trim();
+    if let Some(inner) = expr.strip_prefix('(').and_then(|e| e.strip_suffix(')')) {
+        return eval(inner, values, namespace);
+    }
+    let mut words = split_top(expr, ' ');
+    if let Some(p) = piped {
+        words.push(String::new());
+        let arg = |w: &str| eval_arg(w, values, namespace);
+        return match words[0].as_str() {
+            "quote" => json!(format!(
+                "\"{}\"",
+                p.as_str().map(str::to_owned).unwrap_or(p.to_string())
+            )),
+            "nindent" => {
+                let n: usize = words[1].parse().unwrap();
+                let pad = " ".repeat(n);
+                let s = p.as_str().unwrap();
+                json!(s.lines().map(|l| format!("\n{pad}{l}")).collect::<String>())
+            }
+            other => panic!("unknown pipeline function {other} ({:?})", arg(&words[1])),
+        };
+    }
+    let arg = |i: usize| eval_arg(&words[i], values, namespace);
+    match words[0].as_str() {
+        "eq" => json!(arg(1) == arg(2)),
+        "not" => json!(!truthy(&arg(1))),
+        "and" => json!(truthy(&arg(1)) && truthy(&arg(2))),
+        "has" => json!(arg(2).as_array().unwrap().contains(&arg(1))),
+        "list" => Value::Array((1..words.len()).map(arg).collect()),
+        "lt" => json!(arg(1).as_f64().unwrap() < arg(2).as_f64().unwrap()),
+        "int" => json!(arg(1).as_f64().unwrap_or(0.0) as i64),
+        "printf" => {
+            let format = arg(1);
+            json!(format.as_str().unwrap().replace("%q", &arg(2).to_string()))
+        }
+        "toYaml" => json!(
+            serde_norway::to_string(&arg(1))
+                .unwrap()
+                .trim_end()
+                .to_owned()
+        ),
+        "include" => match arg(1).as_str().unwrap() {
+            "steady.labels" => json!(
+                serde_norway::to_string(&helm_labels())
+                    .unwrap()
+                    .trim_end()
+                    .to_owned()
+            ),
+            "steady.image" => json!(format!(
+                "{}:{}",
+                values["image"]["repository"].as_str().unwrap(),
+                values["image"]["tag"]
+                    .as_str()
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or(env!("CARGO_PKG_VERSION"))
+            )),
+            other => panic!("unknown helper {other}"),
+        },
+        _ if words.len() == 1 => eval_arg(&words[0], values, namespace),
+        other => panic!("unknown function {other} in {expr}"),
+    }
+}
+
+fn eval_arg(word: &str, values: &Value, namespace: &str) -> Value {
+    if word.starts_with('(') {
+        return eval(word, values, namespace);
+    }
+    if let Some(s) = word.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+        return json!(s);
+    }
+    if let Ok(n) = word.parse::<i64>() {
+        return json!(n);
+    }
+    if word == ".Release.Namespace" {
+        return json!(namespace);
+    }
+    if word == "." {
+        return Value::Null;
+    }
+    if let Some(path) = word.strip_prefix(".Values.") {
+        return at(values, path).cloned().unwrap_or(Value::Null);
+    }
+    panic!("unknown argument {word}")
+}
+
+/// The templates are what `steady_ctl::chart` generates from the renderer of `steady install`:
+/// one source for both. `STEADY_UPDATE_CHART=1` writes them instead of comparing.
+#[test]
+fn templates_are_generated_from_the_renderer() {
+    let dir = chart().join("templates");
+    let update = std::env::var_os("STEADY_UPDATE_CHART").is_some();
+    let generated = steady_ctl::chart::templates();
+    let mut stale = Vec::new();
+    for (file, text) in &generated {
+        let path = dir.join(file);
+        if update {
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            stale.push(*file);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "charts/steady/templates/{stale:?} differ from what the renderer generates: \
+         STEADY_UPDATE_CHART=1 cargo test -p steady-ctl --test chart, then commit them"
+    );
+    // No hand-written template is left beside the generated ones.
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
-        .object["webhooks"][0];
-    assert!(webhook.contains(&format!(
-        "expression: {}",
-        w["matchConditions"][0]["expression"]
-    )));
-    for line in [
-        "path: /validate/pods",
-        "sideEffects: NoneOnDryRun",
-        "timeoutSeconds: 10",
-        "operations: [DELETE, UPDATE]",
-        "resources: [pods/eviction]",
-        "resources: [pods/resize]",
-        "cert-manager.io/inject-ca-from:",
-    ] {
-        assert!(webhook.contains(line), "webhook.yaml lacks {line}");
-    }
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".yaml"))
+        .collect();
+    on_disk.sort();
+    let names: Vec<String> = generated.iter().map(|(f, _)| (*f).to_owned()).collect();
+    assert_eq!(on_disk, names);
 }
