@@ -238,7 +238,13 @@ async fn http2_streams_survive_the_goaway() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert_eq!(stop, "goaway");
-    let (mut refused, mut failed) = (0, 0);
+    // A stream the client opened after the first (graceful) GOAWAY and that the final GOAWAY's
+    // last-stream-id leaves out was never processed: RFC 9113 §6.8 lets the client retry it, and
+    // h2 reports it as a GOAWAY with NO_ERROR. The h2 client keeps opening streams until it has
+    // read the first GOAWAY, so on a loaded machine one can land in that window (seen 1 run in 12
+    // with the 2 cores busy). Those are counted apart; a stream that was processed and then lost,
+    // or refused, still fails the test.
+    let (mut refused, mut failed, mut unprocessed) = (0, 0, 0);
     let opened = streams.len();
     for s in streams {
         let r = tokio::time::timeout(Duration::from_secs(5), s)
@@ -251,15 +257,24 @@ async fn http2_streams_survive_the_goaway() {
                 eprintln!("stream opened before the final GOAWAY failed: {e}");
                 if e.reason() == Some(h2::Reason::REFUSED_STREAM) {
                     refused += 1;
+                } else if e.is_go_away()
+                    && e.is_remote()
+                    && e.reason() == Some(h2::Reason::NO_ERROR)
+                {
+                    unprocessed += 1;
                 } else {
                     failed += 1;
                 }
             }
         }
     }
-    eprintln!("{opened} streams opened");
+    eprintln!("{opened} streams opened, {unprocessed} left out by the final GOAWAY");
     assert_eq!(refused, 0, "REFUSED_STREAM seen");
     assert_eq!(failed, 0, "streams failed");
+    assert!(
+        unprocessed <= 2,
+        "{unprocessed} streams left out by the final GOAWAY: the two-phase GOAWAY should leave a window of one round trip"
+    );
     assert!(opened > 50, "only {opened} streams opened");
     conn_task.abort();
     assert!(exit_within(p.done, Duration::from_secs(5)).await.is_some());
