@@ -31,6 +31,8 @@ pub enum BadReview {
     },
     #[error("the {field} of the request is not a pod: {error}")]
     NotAPod { field: &'static str, error: String },
+    #[error("the object of the eviction request is not a policy/v1 Eviction: {0}")]
+    NotAnEviction(String),
 }
 
 impl BadReview {
@@ -39,7 +41,9 @@ impl BadReview {
             Self::Json(_) => "bad_json",
             Self::Kind(_) | Self::ApiVersion(_) => "bad_kind",
             Self::NoRequest | Self::NoUid => "bad_request",
-            Self::MissingField { .. } | Self::NotAPod { .. } => "bad_object",
+            Self::MissingField { .. } | Self::NotAPod { .. } | Self::NotAnEviction(_) => {
+                "bad_object"
+            }
         }
     }
 }
@@ -86,6 +90,29 @@ struct GroupResource<'a> {
     resource: Option<Str<'a>>,
 }
 
+/// `request.options`: the CreateOptions, UpdateOptions or DeleteOptions of the request.
+#[derive(Deserialize, Default)]
+struct Options<'a> {
+    #[serde(borrow, default, rename = "dryRun")]
+    dry_run: Option<Vec<Str<'a>>>,
+}
+
+/// The part of a policy/v1 Eviction (the `object` of a `pods/eviction` CREATE) that can make it a
+/// dry run. `kubectl drain --dry-run=server` puts the dry run here and nowhere else: the request's
+/// own `dryRun` is then false.
+#[derive(Deserialize, Default)]
+struct Eviction<'a> {
+    #[serde(borrow, default, rename = "deleteOptions")]
+    delete_options: Option<Options<'a>>,
+}
+
+/// A `dryRun` list asks for a dry run when it names any stage; the API server accepts only "All".
+fn asks_dry_run(o: &Option<Options<'_>>) -> bool {
+    o.as_ref()
+        .and_then(|o| o.dry_run.as_ref())
+        .is_some_and(|stages| !stages.is_empty())
+}
+
 #[derive(Deserialize, Default)]
 struct UserInfo<'a> {
     #[serde(borrow, default)]
@@ -108,6 +135,7 @@ struct Fields<'a> {
     object: Option<&'a RawValue>,
     old_object: Option<&'a RawValue>,
     dry_run: Option<bool>,
+    options: Option<Options<'a>>,
     /// Reading stopped at `object`/`oldObject` (see [`parse_with`]).
     stopped: bool,
 }
@@ -222,6 +250,7 @@ impl<'de, 's> Visitor<'de> for RequestSeed<'s, 'de> {
                     }
                 }
                 "dryRun" => f.dry_run = map.next_value()?,
+                "options" => f.options = map.next_value()?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -277,8 +306,10 @@ pub struct Review<'a> {
     /// The pod's name; empty for the reviews of a deletecollection.
     pub name: Cow<'a, str>,
     pub user: Cow<'a, str>,
-    /// Always false when the subject is [`Subject::Unread`] (`dryRun` comes after the pod; an
-    /// allowed request writes nothing anyway).
+    /// The request must change nothing: the AdmissionRequest's `dryRun`, its `options.dryRun`
+    /// (Create/Update/DeleteOptions), or an Eviction's `deleteOptions.dryRun`. Always false when
+    /// the pod was not read ([`Subject::Unread`], or an eviction in a namespace without budgets):
+    /// those come after the pod, and such a request is allowed without a write anyway.
     pub dry_run: bool,
     pub subject: Subject<'a>,
 }
@@ -341,6 +372,7 @@ pub fn parse_with<'a>(
         },
         field,
     };
+    let mut evict_dry_run = false;
     let subject = if !is_pods {
         Subject::Pass("NotAPod")
     } else {
@@ -350,6 +382,11 @@ pub fn parse_with<'a>(
             ("CREATE", "eviction") => {
                 if name.is_empty() {
                     return Err(missing("name"));
+                }
+                if let Some(raw) = f.object {
+                    let eviction: Eviction<'_> = serde_json::from_str(raw.get())
+                        .map_err(|e| BadReview::NotAnEviction(e.to_string()))?;
+                    evict_dry_run = asks_dry_run(&eviction.delete_options);
                 }
                 Subject::Evict
             }
@@ -371,7 +408,7 @@ pub fn parse_with<'a>(
         namespace: cow(f.namespace),
         name,
         user: cow(f.user),
-        dry_run: f.dry_run.unwrap_or(false),
+        dry_run: f.dry_run.unwrap_or(false) || asks_dry_run(&f.options) || evict_dry_run,
         subject,
     })
 }

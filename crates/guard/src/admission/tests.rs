@@ -325,3 +325,55 @@ mod handler {
         assert_eq!(out["response"]["allowed"], true, "{out}");
     }
 }
+
+/// A captured review with `edit` applied to its request, as bytes.
+fn edited(file: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&fixture(file)).unwrap();
+    edit(&mut v["request"]);
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// Every place a request can carry a dry run makes it one: `kubectl drain --dry-run=server` sends
+/// the dry run only inside the Eviction (`deleteOptions.dryRun`) with the request's `dryRun` false.
+#[test]
+fn a_dry_run_is_read_from_every_place_a_request_can_carry_one() {
+    use serde_json::json;
+    let dry = |body: &[u8]| parse(body).unwrap().dry_run;
+    // As captured: none of these is a dry run.
+    for file in SAMPLES.iter().filter(|f| !f.contains("dryrun")) {
+        assert!(!dry(&fixture(file)), "{file}");
+    }
+    // The eviction body's own DeleteOptions.
+    let body = edited("pods-eviction-CREATE-drain.json", |r| {
+        r["object"]["deleteOptions"] = json!({"dryRun": ["All"]});
+    });
+    assert!(dry(&body), "deleteOptions.dryRun of the Eviction");
+    // An empty list is no dry run (the API server sends `deleteOptions: {}` for a real drain).
+    let body = edited("pods-eviction-CREATE-drain.json", |r| {
+        r["object"]["deleteOptions"] = json!({"dryRun": []});
+    });
+    assert!(!dry(&body));
+    // The eviction's CreateOptions (`?dryRun=All` on the eviction POST).
+    let body = edited("pods-eviction-CREATE-raw.json", |r| {
+        r["options"]["dryRun"] = json!(["All"]);
+    });
+    assert!(dry(&body), "options.dryRun of an eviction");
+    // DELETE options with the request flag false.
+    let body = edited("pods-DELETE-dryrun.json", |r| r["dryRun"] = json!(false));
+    assert!(dry(&body), "options.dryRun of a DELETE");
+    // UpdateOptions of an update and of a resize.
+    for sub in [None, Some("resize")] {
+        let body = edited("pods-UPDATE.json", |r| {
+            r["options"]["dryRun"] = json!(["All"]);
+            if let Some(sub) = sub {
+                r["subResource"] = json!(sub);
+            }
+        });
+        assert!(dry(&body), "UpdateOptions.dryRun, subresource {sub:?}");
+    }
+    // An Eviction that is not one is a bad request, not a silent "no dry run".
+    let body = edited("pods-eviction-CREATE-drain.json", |r| {
+        r["object"]["deleteOptions"] = json!({"dryRun": "All"});
+    });
+    assert!(matches!(parse(&body), Err(BadReview::NotAnEviction(_))));
+}
