@@ -153,6 +153,8 @@ pub async fn serve(
             i64::try_from(args.expiry_seconds).unwrap_or(i64::MAX),
         ),
         resync: Duration::from_secs(args.resync_seconds.max(1)),
+        backoff: controller::Backoffs::default(),
+        ready: Some(ready.clone()),
     };
     tokio::spawn(controller.run(stop_rx.clone()));
 
