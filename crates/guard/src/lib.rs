@@ -36,18 +36,20 @@ pub async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
+/// Each message carries its cause once, in its own text and not also as a `source`: the binary
+/// prints the whole chain (`{:#}`), which repeated every cause.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot set up the Kubernetes client (kubeconfig or in-cluster config): {0}")]
-    Kube(#[source] kube::Error),
+    Kube(kube::Error),
     #[error(transparent)]
     Args(#[from] args::ArgsError),
     #[error(transparent)]
     Tls(#[from] server::TlsError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Lease(#[from] lease::LeaseError),
@@ -110,7 +112,7 @@ pub async fn serve(
     let bind = |addr| async move {
         tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|source| Error::Bind { addr, source })
+            .map_err(|error| Error::Bind { addr, error })
     };
     let webhook_listener = bind(args.listen).await?;
     let admin_listener = bind(args.admin_listen).await?;
