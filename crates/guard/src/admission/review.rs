@@ -158,6 +158,23 @@ impl Fields<'_> {
     }
 }
 
+/// Sets a field read once. A second occurrence is refused, as serde's derive does: the fast path
+/// stops at the pod, so a field repeated after it would be read differently by the two paths (the
+/// API server never repeats one).
+fn once<T, E: de::Error>(
+    slot: &mut Option<T>,
+    value: Option<T>,
+    field: &'static str,
+) -> Result<(), E> {
+    if slot.is_some() && value.is_some() {
+        return Err(E::duplicate_field(field));
+    }
+    if value.is_some() {
+        *slot = value;
+    }
+    Ok(())
+}
+
 /// Message of the error that ends reading early; never shown (the `stopped` flag is checked).
 const STOP: &str = "stopped before the pod: no budget covers the namespace";
 
@@ -181,8 +198,12 @@ impl<'de, 's> Visitor<'de> for EnvelopeSeed<'s, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Str<'de>>()? {
             match &*key.0 {
-                "apiVersion" => self.fields.api_version = map.next_value()?,
-                "kind" => self.fields.kind = map.next_value()?,
+                "apiVersion" => once(
+                    &mut self.fields.api_version,
+                    map.next_value()?,
+                    "apiVersion",
+                )?,
+                "kind" => once(&mut self.fields.kind, map.next_value()?, "kind")?,
                 "request" => map.next_value_seed(RequestSeed {
                     fields: &mut *self.fields,
                     needs_pod: self.needs_pod,
@@ -227,12 +248,12 @@ impl<'de, 's> Visitor<'de> for RequestSeed<'s, 'de> {
         f.request = true;
         while let Some(key) = map.next_key::<Str<'de>>()? {
             match &*key.0 {
-                "uid" => f.uid = map.next_value()?,
-                "resource" => f.resource = map.next_value()?,
-                "subResource" => f.sub_resource = map.next_value()?,
-                "name" => f.name = map.next_value()?,
-                "namespace" => f.namespace = map.next_value()?,
-                "operation" => f.operation = map.next_value()?,
+                "uid" => once(&mut f.uid, map.next_value()?, "uid")?,
+                "resource" => once(&mut f.resource, map.next_value()?, "resource")?,
+                "subResource" => once(&mut f.sub_resource, map.next_value()?, "subResource")?,
+                "name" => once(&mut f.name, map.next_value()?, "name")?,
+                "namespace" => once(&mut f.namespace, map.next_value()?, "namespace")?,
+                "operation" => once(&mut f.operation, map.next_value()?, "operation")?,
                 "userInfo" => {
                     f.user = map
                         .next_value::<Option<UserInfo<'de>>>()?
@@ -252,8 +273,8 @@ impl<'de, 's> Visitor<'de> for RequestSeed<'s, 'de> {
                         f.old_object = raw;
                     }
                 }
-                "dryRun" => f.dry_run = map.next_value()?,
-                "options" => f.options = map.next_value()?,
+                "dryRun" => once(&mut f.dry_run, map.next_value()?, "dryRun")?,
+                "options" => once(&mut f.options, map.next_value()?, "options")?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }

@@ -392,3 +392,44 @@ fn an_eviction_named_after_its_object_is_read_the_same_on_both_paths() {
     );
     assert_eq!(fast.name, "p");
 }
+
+/// Found by the fuzz target review_fast (fuzz/README.md): a `subResource` written after the
+/// object is not seen by the fast path, which then classifies an eviction as no disruption. The
+/// API server writes it first; in any order the fast path must still answer (no 400) for the same
+/// uid and namespace, and what it answers is "allowed", as the full read would where no budget is.
+#[test]
+fn a_sub_resource_after_the_object_still_gets_an_answer_on_the_fast_path() {
+    let body = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","resource":{"group":"","resource":"pods"},"name":"p","namespace":"ns","operation":"CREATE","object":{"kind":"Eviction","apiVersion":"policy/v1"},"subResource":"eviction"}}"#;
+    let full = parse(body).unwrap();
+    assert!(matches!(full.subject, Subject::Evict));
+    let fast = super::review::parse_with(body, &|_| false).unwrap();
+    assert_eq!(
+        (&*fast.uid, &*fast.namespace),
+        (&*full.uid, &*full.namespace)
+    );
+    assert!(
+        matches!(fast.subject, Subject::Pass(_) | Subject::Evict),
+        "{:?}",
+        fast.subject
+    );
+}
+
+/// Found by the fuzz target review_fast: a field repeated after the pod (here `namespace`) was
+/// read as its first value by the fast path and as its last by the full read. A repeated envelope
+/// field is now refused (400), as serde's derive does; the API server never repeats one.
+#[test]
+fn a_repeated_envelope_field_is_refused_not_read_two_ways() {
+    let body = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","resource":{"group":"","resource":"pods"},"name":"p","namespace":"a","operation":"DELETE","oldObject":{"metadata":{"name":"p"}},"namespace":"b"}}"#;
+    let err = parse(body).unwrap_err();
+    assert!(
+        err.to_string().contains("duplicate field `namespace`"),
+        "{err}"
+    );
+    // Before the pod, both paths see it.
+    let body = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","uid":"v","resource":{"group":"","resource":"pods"},"namespace":"a","operation":"DELETE","oldObject":null}}"#;
+    assert!(super::review::parse_with(body, &|_| false).is_err());
+    // Every captured review is still read.
+    for file in SAMPLES {
+        parse(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}
