@@ -13,8 +13,12 @@ use crate::status::BudgetStatus;
 pub const DENY_CODE: u16 = 429;
 pub const DENY_REASON: &str = "TooManyRequests";
 pub const DENY_CAUSE: &str = "DisruptionBudget";
-/// Retry hint when no disruption is allowed; `kubectl drain` itself retries every 5 s.
-pub const RETRY_AFTER_INSUFFICIENT: u32 = 5;
+/// Retry hint when no disruption is allowed: none, as Kubernetes' eviction API answers
+/// "insufficient pods". The API server turns a non-zero hint into a `Retry-After` header, and
+/// client-go then retries the 429 by itself up to 10 times without a word: `kubectl delete` hung
+/// 50 s before printing the refusal, and `kubectl drain` (which retries every 5 s on its own and
+/// says so) printed nothing for minutes. The message says when to retry instead.
+pub const RETRY_AFTER_INSUFFICIENT: u32 = 0;
 /// Retry hint while a budget's status catches up with its spec (as Kubernetes' eviction API).
 pub const RETRY_AFTER_PROCESSING: u32 = 10;
 /// Beyond this many held pods the controller is behind; refuse rather than grow the status without

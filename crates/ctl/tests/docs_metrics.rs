@@ -59,6 +59,7 @@ fn guard_exposition() -> String {
     let writer = WriterLabels { writer: "webhook" };
     m.write_conflicts.get_or_create(&writer).inc();
     m.status_writes.get_or_create(&writer).inc();
+    m.status_write_failed(&steady_budget::BudgetId::pub_("shop", "web"), "Forbidden");
     m.request_duration.observe(0.001);
     m.error("watch");
     m.encode()

@@ -15,10 +15,11 @@ pub struct Events {
 }
 
 pub fn budget_ref(b: &BudgetEntry) -> ObjectReference {
-    let (api_version, kind) = match b.id.kind {
-        BudgetKind::PodUnavailableBudget => ("policy.steady.dev/v1alpha1", "PodUnavailableBudget"),
-        BudgetKind::PodDisruptionBudget => ("policy/v1", "PodDisruptionBudget"),
+    let api_version = match b.id.kind {
+        BudgetKind::PodUnavailableBudget => "policy.steady.dev/v1alpha1",
+        BudgetKind::PodDisruptionBudget => "policy/v1",
     };
+    let kind = kind_name(b);
     ObjectReference {
         api_version: Some(api_version.into()),
         kind: Some(kind.into()),
@@ -26,6 +27,13 @@ pub fn budget_ref(b: &BudgetEntry) -> ObjectReference {
         namespace: Some(b.id.namespace.clone()),
         uid: b.uid.clone(),
         ..Default::default()
+    }
+}
+
+fn kind_name(b: &BudgetEntry) -> &'static str {
+    match b.id.kind {
+        BudgetKind::PodUnavailableBudget => "PodUnavailableBudget",
+        BudgetKind::PodDisruptionBudget => "PodDisruptionBudget",
     }
 }
 
@@ -110,6 +118,41 @@ impl Events {
                 secondary: Some(b),
             },
             p,
+        );
+    }
+
+    /// The controller could not write a budget's status; it retries after `retry_in`.
+    pub fn status_write_failed(
+        &self,
+        budget: &BudgetEntry,
+        reason: &str,
+        error: &str,
+        retry_in: std::time::Duration,
+    ) {
+        let what_to_do = match reason {
+            "Forbidden" => {
+                "check that the guard's ServiceAccount may update podunavailablebudgets/status (steady install grants it)"
+            }
+            "Invalid" => {
+                "the status no longer fits the installed CRD: install the CRD of this steady version"
+            }
+            _ => "check the API server and the guard's logs",
+        };
+        self.publish(
+            Event {
+                type_: EventType::Warning,
+                reason: "StatusWriteFailed".into(),
+                note: Some(clip(format!(
+                    "cannot write the status of {} {}/{} ({reason}): {error}; retrying in {}s; {what_to_do}",
+                    kind_name(budget),
+                    budget.id.namespace,
+                    budget.id.name,
+                    retry_in.as_secs().max(1),
+                ))),
+                action: "WriteStatus".into(),
+                secondary: None,
+            },
+            budget_ref(budget),
         );
     }
 

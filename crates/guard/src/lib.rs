@@ -36,10 +36,12 @@ pub async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
+/// Each message carries its cause once, in its own text and not also as a `source`: the binary
+/// prints the whole chain (`{:#}`), which repeated every cause.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot set up the Kubernetes client (kubeconfig or in-cluster config): {0}")]
-    Kube(#[source] kube::Error),
+    Kube(kube::Error),
     #[error(transparent)]
     Args(#[from] args::ArgsError),
     #[error(transparent)]
@@ -154,6 +156,8 @@ pub async fn serve(
             i64::try_from(args.expiry_seconds).unwrap_or(i64::MAX),
         ),
         resync: Duration::from_secs(args.resync_seconds.max(1)),
+        backoff: controller::Backoffs::default(),
+        ready: Some(ready.clone()),
     };
     tokio::spawn(controller.run(stop_rx.clone()));
 

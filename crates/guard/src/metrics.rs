@@ -46,6 +46,14 @@ pub struct WriterLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusWriteErrorLabels {
+    pub namespace: String,
+    pub budget: String,
+    /// The API server's reason (`Forbidden`, `Invalid`, …) or `Unreachable`.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     pub error: &'static str,
 }
@@ -55,6 +63,7 @@ pub struct Metrics {
     pub unavailable_allowed: Family<BudgetLabels, Gauge>,
     pub write_conflicts: Family<WriterLabels, Counter>,
     pub status_writes: Family<WriterLabels, Counter>,
+    pub status_write_errors: Family<StatusWriteErrorLabels, Counter>,
     pub request_duration: Histogram,
     pub errors: Family<ErrorLabels, Counter>,
     registry: Registry,
@@ -72,6 +81,7 @@ impl Metrics {
         let unavailable_allowed = Family::<BudgetLabels, Gauge>::default();
         let write_conflicts = Family::<WriterLabels, Counter>::default();
         let status_writes = Family::<WriterLabels, Counter>::default();
+        let status_write_errors = Family::<StatusWriteErrorLabels, Counter>::default();
         // 100 µs … ~3.3 s.
         let request_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let errors = Family::<ErrorLabels, Counter>::default();
@@ -97,6 +107,11 @@ impl Metrics {
             status_writes.clone(),
         );
         registry.register(
+            "steady_guard_status_write_errors",
+            "Controller status writes that failed (other than conflicts), by budget and the API server's reason",
+            status_write_errors.clone(),
+        );
+        registry.register(
             "steady_guard_request_duration_seconds",
             "Time to answer one admission review",
             request_duration.clone(),
@@ -107,6 +122,7 @@ impl Metrics {
             unavailable_allowed,
             write_conflicts,
             status_writes,
+            status_write_errors,
             request_duration,
             errors,
             registry,
@@ -117,6 +133,17 @@ impl Metrics {
         self.unavailable_allowed
             .get_or_create(&BudgetLabels::of(id))
             .set(i64::from(unavailable_allowed));
+    }
+
+    /// Counts one failed status write of the controller.
+    pub fn status_write_failed(&self, id: &BudgetId, reason: &str) {
+        self.status_write_errors
+            .get_or_create(&StatusWriteErrorLabels {
+                namespace: id.namespace.clone(),
+                budget: id.name.clone(),
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     pub fn budget_gone(&self, id: &BudgetId) {

@@ -34,6 +34,20 @@ impl WriteError {
         }
     }
 
+    /// Why, in the API server's words (`Forbidden`, `Invalid`, `InternalError`, …; `Unreachable`
+    /// when no answer came): the `reason` label of the failure metric and of the Warning Event. A
+    /// bounded set, as metric labels must be.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Conflict => "Conflict",
+            Self::NotFound => "NotFound",
+            Self::Mismatch => "Mismatch",
+            Self::Api(kube::Error::Api(s)) if !s.reason.is_empty() => &s.reason,
+            Self::Api(kube::Error::Api(_)) => "Unknown",
+            Self::Api(_) => "Unreachable",
+        }
+    }
+
     fn from_kube(e: kube::Error) -> Self {
         match &e {
             kube::Error::Api(s) if s.is_conflict() => Self::Conflict,

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use steady_budget::{OwnerInfo, OwnerRef};
-use steady_guard::controller::Controller;
+use steady_guard::controller::{Backoffs, Controller};
 use steady_guard::index::OwnerKey;
 use steady_guard::watches::Dirty;
 use steady_guard::writer::Writer;
+use steady_testkit::eventually;
 use support::*;
 use tokio::sync::watch;
 
@@ -64,6 +65,8 @@ async fn setup(leader: bool) -> (ApiDouble, Instance, Controller, watch::Sender<
         leader: rx,
         expiry: jiff::SignedDuration::from_secs(120),
         resync: Duration::from_secs(3600),
+        backoff: Backoffs::default(),
+        ready: None,
     };
     (double, g, c, tx)
 }
@@ -170,4 +173,112 @@ async fn an_unusable_spec_is_reported_on_the_status_once() {
     // Written once: the same failure is not rewritten on every pass.
     let pass = c.recompute(NS).await;
     assert_eq!((pass.written, pass.unchanged), (0, 1), "{pass:?}");
+}
+
+/// Defect 2 of issue 12: a status write refused for good (RBAC for the status removed) was retried
+/// every 50 ms, forever. Now each budget backs off exponentially (100 ms doubling here, capped at
+/// 1.6 s), says why in a metric and a Warning Event, and recovers as soon as writes pass again.
+#[tokio::test]
+async fn a_refused_status_write_backs_off_and_recovers() {
+    use std::sync::atomic::Ordering;
+    let (double, g, mut c, _tx) = setup(true).await;
+    c.backoff = Backoffs::new(Duration::from_millis(100), Duration::from_millis(1600));
+    double.refuse_status_writes.store(403, Ordering::SeqCst);
+    let dirty = c.dirty.clone();
+    let (stop, stopped) = watch::channel(false);
+    dirty.mark([NS.to_owned()]);
+    let started = std::time::Instant::now();
+    let task = tokio::spawn(c.run(stopped));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Pod changes keep marking the namespace: they must not bypass the backoff.
+    for _ in 0..20 {
+        dirty.mark([NS.to_owned()]);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let attempts = double.status_puts();
+    let elapsed = started.elapsed();
+    // Delays of at least 0.1, 0.2, 0.4, 0.8, 1.6, 1.6 s: at most 6 attempts in the first 4.2 s
+    // (every 50 ms before: 80). A loaded machine only makes fewer.
+    let bound = 1 + (elapsed.as_secs_f64() / 0.1).log2().ceil() as usize;
+    assert!(
+        (2..=bound).contains(&attempts),
+        "{attempts} status writes in {elapsed:?} (at most {bound})"
+    );
+    assert_eq!(double.puts(), 0);
+    let metrics = g.metrics.encode();
+    let series = format!(
+        r#"steady_guard_status_write_errors_total{{namespace="{NS}",budget="web",reason="Forbidden"}} {attempts}"#
+    );
+    assert!(metrics.contains(&series), "{series} not in {metrics}");
+    let warnings: Vec<_> = double
+        .events()
+        .into_iter()
+        .filter(|e| e["reason"] == "StatusWriteFailed")
+        .collect();
+    assert!(!warnings.is_empty(), "{:?}", double.events());
+    let note = warnings[0]["note"].as_str().unwrap();
+    assert_eq!(warnings[0]["type"], "Warning");
+    assert_eq!(warnings[0]["regarding"]["name"], "web");
+    assert!(
+        note.contains(&format!("PodUnavailableBudget {NS}/web"))
+            && note.contains("Forbidden")
+            && note.contains("podunavailablebudgets/status"),
+        "{note}"
+    );
+    // Writes pass again: the status is written at the next retry (at most 3.2 s away).
+    double.refuse_status_writes.store(0, Ordering::SeqCst);
+    eventually("the status written after recovery", 20, || {
+        let n = double.puts();
+        async move {
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(format!("{n} writes"))
+            }
+        }
+    })
+    .await;
+    // And the backoff is reset: nothing more to write, nothing more attempted.
+    let after = double.status_puts();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(double.status_puts(), after);
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the controller stops")
+        .unwrap();
+}
+
+/// The controller computes nothing from caches that have not synced: a partial view of the pods
+/// would drop the entries of pods it has not seen yet.
+#[tokio::test]
+async fn nothing_is_computed_before_the_caches_sync() {
+    let (double, _g, mut c, _tx) = setup(true).await;
+    let ready = steady_guard::admin::Readiness::default();
+    ready.register("pods");
+    c.ready = Some(ready.clone());
+    c.resync = Duration::from_millis(200);
+    let dirty = c.dirty.clone();
+    let (stop, stopped) = watch::channel(false);
+    dirty.mark([NS.to_owned()]);
+    let task = tokio::spawn(c.run(stopped));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(double.status_puts(), 0, "no write before the caches synced");
+    ready.synced("pods");
+    eventually("the status written once synced", 10, || {
+        let n = double.puts();
+        async move {
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(format!("{n} writes"))
+            }
+        }
+    })
+    .await;
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the controller stops")
+        .unwrap();
 }

@@ -215,7 +215,7 @@ async fn namespace_without_budget_is_allowed_without_touching_the_api() {
 async fn delete_refused_with_429_and_a_message_a_person_understands() {
     let w = start(0).await;
     let resp = w.review(&fixture("pods-DELETE.json")).await;
-    assert_refused(&resp, 5);
+    assert_refused(&resp, 0);
     let msg = resp["status"]["message"].as_str().unwrap();
     for part in [
         "delete",
@@ -281,7 +281,7 @@ async fn delete_takes_one_unit_then_the_second_delete_of_the_same_pod_is_free() 
     assert_eq!(w.double.puts(), 1);
     // Another pod now finds no unit left.
     let other = fixture("pods-DELETE-unscheduled-pod.json");
-    assert_refused(&w.review(&other).await, 5);
+    assert_refused(&w.review(&other).await, 0);
     // The metrics saw it all.
     let metrics = w.guard.metrics.encode();
     assert!(
@@ -309,7 +309,7 @@ async fn deletecollection_reviews_carry_an_empty_name() {
     let w = start(0).await;
     let mut review = fixture("pods-DELETE.json");
     review["request"]["name"] = json!("");
-    assert_refused(&w.review(&review).await, 5);
+    assert_refused(&w.review(&review).await, 0);
 }
 
 #[tokio::test]
@@ -319,6 +319,56 @@ async fn dry_run_decides_but_writes_nothing() {
     assert_eq!(resp["allowed"], true, "{resp}");
     assert_eq!(w.double.puts(), 0);
     assert_eq!(w.status("webhook-demo2", "solo")["unavailableAllowed"], 1);
+}
+
+/// `kubectl drain --dry-run=server`: the dry run is inside the Eviction (`deleteOptions.dryRun`),
+/// the AdmissionRequest's `dryRun` is false. Decided, answered, and nothing written.
+fn body_dry_run_eviction() -> Value {
+    let mut review = fixture("pods-eviction-CREATE-drain.json");
+    assert_eq!(review["request"]["dryRun"], false, "as captured");
+    review["request"]["object"]["deleteOptions"] = json!({"dryRun": ["All"]});
+    review
+}
+
+#[tokio::test]
+async fn a_dry_run_eviction_takes_no_unit() {
+    let w = start(1).await;
+    let pod = fixture("pods-DELETE-unscheduled-pod.json")["request"]["oldObject"].clone();
+    w.guard.index.write().apply_pod(pod_facts(&pod));
+    let before = w.double.object(&pub_path("webhook-demo", "web")).unwrap();
+    let resp = w.review(&body_dry_run_eviction()).await;
+    assert_eq!(resp["allowed"], true, "{resp}");
+    assert_eq!(w.double.puts(), 0, "a dry run writes no status");
+    let after = w.double.object(&pub_path("webhook-demo", "web")).unwrap();
+    assert_eq!(after, before, "the budget is untouched");
+    // The real eviction afterwards still finds its unit.
+    assert_eq!(
+        w.review(&fixture("pods-eviction-CREATE-drain.json")).await["allowed"],
+        true
+    );
+    assert_eq!(w.double.puts(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_dry_run_publishes_no_event() {
+    let w = start(0).await;
+    let pod = fixture("pods-DELETE-unscheduled-pod.json")["request"]["oldObject"].clone();
+    w.guard.index.write().apply_pod(pod_facts(&pod));
+    assert_refused(&w.review(&body_dry_run_eviction()).await, 0);
+    // A real refusal publishes two Events; wait for them, then look for the dry run's.
+    assert_refused(
+        &w.review(&fixture("pods-eviction-CREATE-drain.json")).await,
+        0,
+    );
+    for _ in 0..250 {
+        if w.double.events().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(w.double.events().len(), 2, "{:?}", w.double.events());
+    assert_eq!(w.double.puts(), 0);
 }
 
 #[tokio::test]
@@ -340,7 +390,7 @@ async fn eviction_reads_the_pod_from_the_api_only_when_the_index_lacks_it() {
         &pod_path("webhook-demo", "app-64dffbfcf5-7s2lg"),
         pod.clone(),
     );
-    assert_refused(&w.review(&review).await, 5);
+    assert_refused(&w.review(&review).await, 0);
     assert_eq!(
         w.double
             .counters
@@ -352,7 +402,7 @@ async fn eviction_reads_the_pod_from_the_api_only_when_the_index_lacks_it() {
     w.guard.index.write().apply_pod(pod_facts(&pod));
     let drain = fixture("pods-eviction-CREATE-drain.json");
     let resp = w.review(&drain).await;
-    assert_refused(&resp, 5);
+    assert_refused(&resp, 0);
     assert!(
         resp["status"]["message"]
             .as_str()
@@ -399,7 +449,7 @@ async fn updates_cost_a_unit_only_when_they_restart_a_container() {
     let mut image = ready_update();
     image["request"]["object"]["spec"]["containers"][0]["image"] = json!("nginx:1.28");
     let resp = w.review(&image).await;
-    assert_refused(&resp, 5);
+    assert_refused(&resp, 0);
     let msg = resp["status"]["message"].as_str().unwrap();
     assert!(
         msg.contains("update in place") && msg.contains("nginx:1.28"),
@@ -429,7 +479,7 @@ async fn resize_follows_the_resize_policy() {
         c["resizePolicy"] = json!([{"resourceName": "cpu", "restartPolicy": "RestartContainer"}]);
     }
     let resp = w.review(&resize).await;
-    assert_refused(&resp, 5);
+    assert_refused(&resp, 0);
     assert!(
         resp["status"]["message"]
             .as_str()

@@ -88,7 +88,13 @@ fn refuses_with_429_when_none_is_left() {
         (d.code, d.reason, d.why),
         (429, "TooManyRequests", DenyReason::InsufficientPods)
     );
-    assert_eq!(d.retry_after_seconds, RETRY_AFTER_INSUFFICIENT);
+    // As Kubernetes' eviction API: no Retry-After, or client-go retries silently 10 times.
+    assert_eq!(d.retry_after_seconds, 0);
+    assert!(
+        d.message.contains("retry once more pods are available"),
+        "{}",
+        d.message
+    );
     for part in [
         "delete",
         "ns/web-0",

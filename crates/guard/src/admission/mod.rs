@@ -490,7 +490,8 @@ impl Admission {
         if let Some(restart) = restart {
             message = format!("{message} (the change restarts a container: {restart})");
         }
-        if let (Some(events), Some(budget)) = (&self.inner.events, budget) {
+        // An Event is a write: a dry run has none (the webhook declares `sideEffects: NoneOnDryRun`).
+        if let (Some(events), Some(budget), false) = (&self.inner.events, budget, r.dry_run) {
             events.refused(&budget, pod, op, &r.user, &message);
         }
         Outcome {
@@ -529,6 +530,7 @@ impl Admission {
                     r.name
                 ),
                 cause: format!("The disruption budget could not be updated: {why}"),
+                // No Retry-After, for the same reason as a refusal: the caller sees the message now.
                 retry_after_seconds: RETRY_AFTER_INSUFFICIENT,
             }),
             operation: op.as_str(),

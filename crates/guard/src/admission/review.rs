@@ -31,6 +31,8 @@ pub enum BadReview {
     },
     #[error("the {field} of the request is not a pod: {error}")]
     NotAPod { field: &'static str, error: String },
+    #[error("the object of the eviction request is not a policy/v1 Eviction: {0}")]
+    NotAnEviction(String),
 }
 
 impl BadReview {
@@ -39,7 +41,9 @@ impl BadReview {
             Self::Json(_) => "bad_json",
             Self::Kind(_) | Self::ApiVersion(_) => "bad_kind",
             Self::NoRequest | Self::NoUid => "bad_request",
-            Self::MissingField { .. } | Self::NotAPod { .. } => "bad_object",
+            Self::MissingField { .. } | Self::NotAPod { .. } | Self::NotAnEviction(_) => {
+                "bad_object"
+            }
         }
     }
 }
@@ -86,6 +90,29 @@ struct GroupResource<'a> {
     resource: Option<Str<'a>>,
 }
 
+/// `request.options`: the CreateOptions, UpdateOptions or DeleteOptions of the request.
+#[derive(Deserialize, Default)]
+struct Options<'a> {
+    #[serde(borrow, default, rename = "dryRun")]
+    dry_run: Option<Vec<Str<'a>>>,
+}
+
+/// The part of a policy/v1 Eviction (the `object` of a `pods/eviction` CREATE) that can make it a
+/// dry run. `kubectl drain --dry-run=server` puts the dry run here and nowhere else: the request's
+/// own `dryRun` is then false.
+#[derive(Deserialize, Default)]
+struct Eviction<'a> {
+    #[serde(borrow, default, rename = "deleteOptions")]
+    delete_options: Option<Options<'a>>,
+}
+
+/// A `dryRun` list asks for a dry run when it names any stage; the API server accepts only "All".
+fn asks_dry_run(o: &Option<Options<'_>>) -> bool {
+    o.as_ref()
+        .and_then(|o| o.dry_run.as_ref())
+        .is_some_and(|stages| !stages.is_empty())
+}
+
 #[derive(Deserialize, Default)]
 struct UserInfo<'a> {
     #[serde(borrow, default)]
@@ -108,6 +135,7 @@ struct Fields<'a> {
     object: Option<&'a RawValue>,
     old_object: Option<&'a RawValue>,
     dry_run: Option<bool>,
+    options: Option<Options<'a>>,
     /// Reading stopped at `object`/`oldObject` (see [`parse_with`]).
     stopped: bool,
 }
@@ -124,7 +152,27 @@ impl Fields<'_> {
             && !text(&self.namespace).unwrap_or_default().is_empty()
             && self.operation.is_some()
             && self.resource.is_some()
+            // An eviction is answered 400 without its pod's name; a name that comes after the
+            // Eviction must be read, or the fast path would refuse what the full read accepts.
+            && (text(&self.sub_resource) != Some("eviction") || self.name.is_some())
     }
+}
+
+/// Sets a field read once. A second occurrence is refused, as serde's derive does: the fast path
+/// stops at the pod, so a field repeated after it would be read differently by the two paths (the
+/// API server never repeats one).
+fn once<T, E: de::Error>(
+    slot: &mut Option<T>,
+    value: Option<T>,
+    field: &'static str,
+) -> Result<(), E> {
+    if slot.is_some() && value.is_some() {
+        return Err(E::duplicate_field(field));
+    }
+    if value.is_some() {
+        *slot = value;
+    }
+    Ok(())
 }
 
 /// Message of the error that ends reading early; never shown (the `stopped` flag is checked).
@@ -150,8 +198,12 @@ impl<'de, 's> Visitor<'de> for EnvelopeSeed<'s, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Str<'de>>()? {
             match &*key.0 {
-                "apiVersion" => self.fields.api_version = map.next_value()?,
-                "kind" => self.fields.kind = map.next_value()?,
+                "apiVersion" => once(
+                    &mut self.fields.api_version,
+                    map.next_value()?,
+                    "apiVersion",
+                )?,
+                "kind" => once(&mut self.fields.kind, map.next_value()?, "kind")?,
                 "request" => map.next_value_seed(RequestSeed {
                     fields: &mut *self.fields,
                     needs_pod: self.needs_pod,
@@ -196,12 +248,12 @@ impl<'de, 's> Visitor<'de> for RequestSeed<'s, 'de> {
         f.request = true;
         while let Some(key) = map.next_key::<Str<'de>>()? {
             match &*key.0 {
-                "uid" => f.uid = map.next_value()?,
-                "resource" => f.resource = map.next_value()?,
-                "subResource" => f.sub_resource = map.next_value()?,
-                "name" => f.name = map.next_value()?,
-                "namespace" => f.namespace = map.next_value()?,
-                "operation" => f.operation = map.next_value()?,
+                "uid" => once(&mut f.uid, map.next_value()?, "uid")?,
+                "resource" => once(&mut f.resource, map.next_value()?, "resource")?,
+                "subResource" => once(&mut f.sub_resource, map.next_value()?, "subResource")?,
+                "name" => once(&mut f.name, map.next_value()?, "name")?,
+                "namespace" => once(&mut f.namespace, map.next_value()?, "namespace")?,
+                "operation" => once(&mut f.operation, map.next_value()?, "operation")?,
                 "userInfo" => {
                     f.user = map
                         .next_value::<Option<UserInfo<'de>>>()?
@@ -221,7 +273,8 @@ impl<'de, 's> Visitor<'de> for RequestSeed<'s, 'de> {
                         f.old_object = raw;
                     }
                 }
-                "dryRun" => f.dry_run = map.next_value()?,
+                "dryRun" => once(&mut f.dry_run, map.next_value()?, "dryRun")?,
+                "options" => once(&mut f.options, map.next_value()?, "options")?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -277,8 +330,10 @@ pub struct Review<'a> {
     /// The pod's name; empty for the reviews of a deletecollection.
     pub name: Cow<'a, str>,
     pub user: Cow<'a, str>,
-    /// Always false when the subject is [`Subject::Unread`] (`dryRun` comes after the pod; an
-    /// allowed request writes nothing anyway).
+    /// The request must change nothing: the AdmissionRequest's `dryRun`, its `options.dryRun`
+    /// (Create/Update/DeleteOptions), or an Eviction's `deleteOptions.dryRun`. Always false when
+    /// the pod was not read ([`Subject::Unread`], or an eviction in a namespace without budgets):
+    /// those come after the pod, and such a request is allowed without a write anyway.
     pub dry_run: bool,
     pub subject: Subject<'a>,
 }
@@ -341,6 +396,7 @@ pub fn parse_with<'a>(
         },
         field,
     };
+    let mut evict_dry_run = false;
     let subject = if !is_pods {
         Subject::Pass("NotAPod")
     } else {
@@ -350,6 +406,11 @@ pub fn parse_with<'a>(
             ("CREATE", "eviction") => {
                 if name.is_empty() {
                     return Err(missing("name"));
+                }
+                if let Some(raw) = f.object {
+                    let eviction: Eviction<'_> = serde_json::from_str(raw.get())
+                        .map_err(|e| BadReview::NotAnEviction(e.to_string()))?;
+                    evict_dry_run = asks_dry_run(&eviction.delete_options);
                 }
                 Subject::Evict
             }
@@ -371,7 +432,7 @@ pub fn parse_with<'a>(
         namespace: cow(f.namespace),
         name,
         user: cow(f.user),
-        dry_run: f.dry_run.unwrap_or(false),
+        dry_run: f.dry_run.unwrap_or(false) || asks_dry_run(&f.options) || evict_dry_run,
         subject,
     })
 }

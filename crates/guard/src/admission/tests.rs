@@ -325,3 +325,111 @@ mod handler {
         assert_eq!(out["response"]["allowed"], true, "{out}");
     }
 }
+
+/// A captured review with `edit` applied to its request, as bytes.
+fn edited(file: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&fixture(file)).unwrap();
+    edit(&mut v["request"]);
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// Every place a request can carry a dry run makes it one: `kubectl drain --dry-run=server` sends
+/// the dry run only inside the Eviction (`deleteOptions.dryRun`) with the request's `dryRun` false.
+#[test]
+fn a_dry_run_is_read_from_every_place_a_request_can_carry_one() {
+    use serde_json::json;
+    let dry = |body: &[u8]| parse(body).unwrap().dry_run;
+    // As captured: none of these is a dry run.
+    for file in SAMPLES.iter().filter(|f| !f.contains("dryrun")) {
+        assert!(!dry(&fixture(file)), "{file}");
+    }
+    // The eviction body's own DeleteOptions.
+    let body = edited("pods-eviction-CREATE-drain.json", |r| {
+        r["object"]["deleteOptions"] = json!({"dryRun": ["All"]});
+    });
+    assert!(dry(&body), "deleteOptions.dryRun of the Eviction");
+    // An empty list is no dry run (the API server sends `deleteOptions: {}` for a real drain).
+    let body = edited("pods-eviction-CREATE-drain.json", |r| {
+        r["object"]["deleteOptions"] = json!({"dryRun": []});
+    });
+    assert!(!dry(&body));
+    // The eviction's CreateOptions (`?dryRun=All` on the eviction POST).
+    let body = edited("pods-eviction-CREATE-raw.json", |r| {
+        r["options"]["dryRun"] = json!(["All"]);
+    });
+    assert!(dry(&body), "options.dryRun of an eviction");
+    // DELETE options with the request flag false.
+    let body = edited("pods-DELETE-dryrun.json", |r| r["dryRun"] = json!(false));
+    assert!(dry(&body), "options.dryRun of a DELETE");
+    // UpdateOptions of an update and of a resize.
+    for sub in [None, Some("resize")] {
+        let body = edited("pods-UPDATE.json", |r| {
+            r["options"]["dryRun"] = json!(["All"]);
+            if let Some(sub) = sub {
+                r["subResource"] = json!(sub);
+            }
+        });
+        assert!(dry(&body), "UpdateOptions.dryRun, subresource {sub:?}");
+    }
+    // An Eviction that is not one is a bad request, not a silent "no dry run".
+    let body = edited("pods-eviction-CREATE-drain.json", |r| {
+        r["object"]["deleteOptions"] = json!({"dryRun": "All"});
+    });
+    assert!(matches!(parse(&body), Err(BadReview::NotAnEviction(_))));
+}
+
+/// Found by reasoning over the fuzz target review_fast's property (the fast path accepts whatever
+/// the full read accepts): an eviction whose `name` comes after its Eviction object was a 400 on
+/// the fast path only. The API server writes `name` first; any order must give the same answer.
+#[test]
+fn an_eviction_named_after_its_object_is_read_the_same_on_both_paths() {
+    let body = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","resource":{"group":"","resource":"pods"},"subResource":"eviction","namespace":"ns","operation":"CREATE","object":{"kind":"Eviction","apiVersion":"policy/v1","metadata":{"name":"p"}},"name":"p"}}"#;
+    let full = parse(body).unwrap();
+    let fast = super::review::parse_with(body, &|_| false).unwrap();
+    assert_eq!(
+        (&*fast.name, fast.subject.operation()),
+        (&*full.name, full.subject.operation())
+    );
+    assert_eq!(fast.name, "p");
+}
+
+/// Found by the fuzz target review_fast (fuzz/README.md): a `subResource` written after the
+/// object is not seen by the fast path, which then classifies an eviction as no disruption. The
+/// API server writes it first; in any order the fast path must still answer (no 400) for the same
+/// uid and namespace, and what it answers is "allowed", as the full read would where no budget is.
+#[test]
+fn a_sub_resource_after_the_object_still_gets_an_answer_on_the_fast_path() {
+    let body = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","resource":{"group":"","resource":"pods"},"name":"p","namespace":"ns","operation":"CREATE","object":{"kind":"Eviction","apiVersion":"policy/v1"},"subResource":"eviction"}}"#;
+    let full = parse(body).unwrap();
+    assert!(matches!(full.subject, Subject::Evict));
+    let fast = super::review::parse_with(body, &|_| false).unwrap();
+    assert_eq!(
+        (&*fast.uid, &*fast.namespace),
+        (&*full.uid, &*full.namespace)
+    );
+    assert!(
+        matches!(fast.subject, Subject::Pass(_) | Subject::Evict),
+        "{:?}",
+        fast.subject
+    );
+}
+
+/// Found by the fuzz target review_fast: a field repeated after the pod (here `namespace`) was
+/// read as its first value by the fast path and as its last by the full read. A repeated envelope
+/// field is now refused (400), as serde's derive does; the API server never repeats one.
+#[test]
+fn a_repeated_envelope_field_is_refused_not_read_two_ways() {
+    let body = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","resource":{"group":"","resource":"pods"},"name":"p","namespace":"a","operation":"DELETE","oldObject":{"metadata":{"name":"p"}},"namespace":"b"}}"#;
+    let err = parse(body).unwrap_err();
+    assert!(
+        err.to_string().contains("duplicate field `namespace`"),
+        "{err}"
+    );
+    // Before the pod, both paths see it.
+    let body = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","uid":"v","resource":{"group":"","resource":"pods"},"namespace":"a","operation":"DELETE","oldObject":null}}"#;
+    assert!(super::review::parse_with(body, &|_| false).is_err());
+    // Every captured review is still read.
+    for file in SAMPLES {
+        parse(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}

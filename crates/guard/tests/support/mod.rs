@@ -36,6 +36,8 @@ pub struct Counters {
     pub gets: AtomicUsize,
     pub puts_ok: AtomicUsize,
     pub conflicts: AtomicUsize,
+    /// Every status PUT, answered or refused.
+    pub status_puts: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -45,6 +47,8 @@ pub struct ApiDouble {
     pub counters: Arc<Counters>,
     /// Upper bound of a random delay added to each request, in microseconds (0: none).
     pub jitter_us: Arc<AtomicUsize>,
+    /// When non-zero, every status PUT is refused with this HTTP code (403: RBAC removed).
+    pub refuse_status_writes: Arc<AtomicUsize>,
 }
 
 pub fn pub_path(ns: &str, name: &str) -> String {
@@ -80,6 +84,7 @@ impl ApiDouble {
             })),
             counters: Arc::default(),
             jitter_us: Arc::default(),
+            refuse_status_writes: Arc::default(),
         };
         let d = double.clone();
         tokio::spawn(async move {
@@ -133,6 +138,10 @@ impl ApiDouble {
         self.counters.puts_ok.load(Ordering::SeqCst)
     }
 
+    pub fn status_puts(&self) -> usize {
+        self.counters.status_puts.load(Ordering::SeqCst)
+    }
+
     pub fn conflicts(&self) -> usize {
         self.counters.conflicts.load(Ordering::SeqCst)
     }
@@ -168,6 +177,24 @@ impl ApiDouble {
             };
         }
         if method == Method::PUT && path.ends_with("/status") {
+            self.counters.status_puts.fetch_add(1, Ordering::SeqCst);
+            let refused = self.refuse_status_writes.load(Ordering::SeqCst);
+            if refused == 403 {
+                return reply(
+                    StatusCode::FORBIDDEN,
+                    &status_json(
+                        403,
+                        "Forbidden",
+                        &format!(
+                            "podunavailablebudgets.policy.steady.dev is forbidden: User cannot update resource \"podunavailablebudgets/status\" ({path})"
+                        ),
+                    ),
+                );
+            }
+            if refused != 0 {
+                let code = StatusCode::from_u16(refused as u16).unwrap();
+                return reply(code, &status_json(refused as u16, "Invalid", "refused"));
+            }
             let obj_path = path.trim_end_matches("/status").to_owned();
             let Ok(new): Result<Value, _> = serde_json::from_slice(&body) else {
                 return reply(
