@@ -16,11 +16,10 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use steady_guard::server::{CertResolver, Limits, serve, tls_acceptor};
 use steady_runtime::Deadlines;
 use steady_runtime::serve::Http;
+use steady_testkit::h2stall::Stall;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 struct Webhook {
     addr: SocketAddr,
@@ -194,50 +193,11 @@ async fn a_connection_idle_for_6_seconds_is_still_served_with_the_default_deadli
     c.both_answer("6 s").await;
 }
 
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len();
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// `GET https://localhost/` in HPACK (static table, one literal).
-fn get_block() -> Vec<u8> {
-    let mut b = vec![0x82, 0x87, 0x84, 0x41, 9];
-    b.extend_from_slice(b"localhost");
-    b
-}
-
-/// How a hostile HTTP/2 client behaves after its TLS handshake.
-#[derive(Clone, Copy, Debug)]
-enum Stall {
-    /// The preface and SETTINGS, then nothing.
-    AfterPreface,
-    /// HEADERS without END_HEADERS, and never the CONTINUATION.
-    InHeaderBlock,
-    /// One complete request, then a HEADERS without END_HEADERS: a stalled second stream.
-    InSecondHeaderBlock,
-}
-
 /// Runs the stall and returns how long after connecting the server closed the connection.
 async fn stall(w: &Webhook, how: Stall) -> Duration {
     let started = Instant::now();
     let mut tls = w.tls(b"h2").await;
-    let mut out = PREFACE.to_vec();
-    out.extend(frame(0x4, 0, 0, &[]));
-    match how {
-        Stall::AfterPreface => {}
-        Stall::InHeaderBlock => out.extend(frame(0x1, 0x1, 1, &get_block())),
-        Stall::InSecondHeaderBlock => out.extend(frame(0x1, 0x5, 1, &get_block())),
-    }
-    tls.write_all(&out).await.unwrap();
-    if let Stall::InSecondHeaderBlock = how {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        tls.write_all(&frame(0x1, 0x1, 3, &get_block()))
-            .await
-            .unwrap();
-    }
+    how.send(&mut tls, true, "localhost").await;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match tls.read(&mut buf).await {
@@ -263,11 +223,7 @@ async fn stalled_http2_clients_are_closed_at_the_header_deadline() {
         )
         .await,
     );
-    let kinds = [
-        Stall::AfterPreface,
-        Stall::InHeaderBlock,
-        Stall::InSecondHeaderBlock,
-    ];
+    let kinds = Stall::ALL;
     let tasks: Vec<_> = (0..201)
         .map(|i| {
             let (w, how) = (w.clone(), kinds[i % 3]);

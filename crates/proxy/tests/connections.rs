@@ -8,35 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use steady_testkit::h2stall::{PREFACE, Stall, frame, get_block};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len();
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// `GET http://test/` in HPACK (static table, one literal).
-fn get_block() -> Vec<u8> {
-    let mut b = vec![0x82, 0x86, 0x84, 0x41, 4];
-    b.extend_from_slice(b"test");
-    b
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Stall {
-    /// The preface and SETTINGS, then nothing.
-    AfterPreface,
-    /// HEADERS without END_HEADERS, never the CONTINUATION.
-    InHeaderBlock,
-    /// One complete request, then a second stream's HEADERS without END_HEADERS.
-    InSecondHeaderBlock,
-}
 
 /// Reads until the server closes; returns when, and whether a GOAWAY frame came first.
 async fn until_closed(s: &mut TcpStream) -> (Instant, bool) {
@@ -64,20 +38,7 @@ async fn until_closed(s: &mut TcpStream) -> (Instant, bool) {
 async fn stall(addr: SocketAddr, how: Stall) -> Duration {
     let started = Instant::now();
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let mut out = PREFACE.to_vec();
-    out.extend(frame(0x4, 0, 0, &[]));
-    match how {
-        Stall::AfterPreface => {}
-        Stall::InHeaderBlock => out.extend(frame(0x1, 0x1, 1, &get_block())),
-        Stall::InSecondHeaderBlock => out.extend(frame(0x1, 0x5, 1, &get_block())),
-    }
-    s.write_all(&out).await.unwrap();
-    if let Stall::InSecondHeaderBlock = how {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        s.write_all(&frame(0x1, 0x1, 3, &get_block()))
-            .await
-            .unwrap();
-    }
+    how.send(&mut s, false, "test").await;
     let (at, _) = until_closed(&mut s).await;
     at - started
 }
@@ -101,11 +62,7 @@ async fn stalled_h2c_clients_are_closed_at_the_header_deadline() {
     )
     .await;
     let header = Duration::from_secs(2);
-    let kinds = [
-        Stall::AfterPreface,
-        Stall::InHeaderBlock,
-        Stall::InSecondHeaderBlock,
-    ];
+    let kinds = Stall::ALL;
     let tasks: Vec<_> = (0..201)
         .map(|i| {
             let how = kinds[i % 3];
@@ -157,7 +114,7 @@ async fn http2_max_age_sends_goaway_and_closes_a_silent_client_after_the_grace()
     let mut s = TcpStream::connect(p.addr).await.unwrap();
     let mut out = PREFACE.to_vec();
     out.extend(frame(0x4, 0, 0, &[]));
-    out.extend(frame(0x1, 0x5, 1, &get_block()));
+    out.extend(frame(0x1, 0x5, 1, &get_block(false, "test")));
     s.write_all(&out).await.unwrap();
     let (at, goaway) = tokio::time::timeout(Duration::from_secs(30), until_closed(&mut s))
         .await

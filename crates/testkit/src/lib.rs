@@ -3,7 +3,10 @@
 //! that are deleted at the end, pods marked Ready through the status subresource (the test cluster
 //! has no kubelet), the CRD, and polling.
 //!
-//! Only the test plumbing lives here; what a test proves stays in the test.
+//! Only the test plumbing lives here; what a test proves stays in the test. [`h2stall`] also
+//! serves the in-process connection tests of both servers.
+
+pub mod h2stall;
 
 use std::net::SocketAddr;
 use std::time::Duration;
