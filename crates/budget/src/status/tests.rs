@@ -178,10 +178,10 @@ fn held_pods_are_unavailable_until_they_go_or_expire() {
     let out = compute(&sp, &prev, &pods, &owners, 150);
     assert_eq!(out.status.current_available, 1);
     assert!(out.status.disrupted_pods.contains_key("web-0"));
-    // A pod that is gone is no disruption in progress: its entry goes at the first recompute,
-    // without an event, and no count changes.
-    assert!(!out.status.disrupted_pods.contains_key("gone"));
-    assert_eq!(out.status.disrupted_pods.len(), 1);
+    // A pod the view does not have may be one the informer has not delivered yet: its entry
+    // stays (counting nothing) until the expiry, then goes without an event. (Dropping it at once
+    // breaks the invariant: tests/invariant.proptest-regressions, the case of 2026-12-04.)
+    assert!(out.status.disrupted_pods.contains_key("gone"));
     assert!(out.events.is_empty());
 
     // After the expiry both entries go, each with a NotDeleted event.
@@ -340,58 +340,4 @@ fn a_pod_in_both_maps_counts_once() {
     )
     .status;
     assert_eq!((s.current_available, s.unavailable_allowed), (2, 1));
-}
-
-/// Defect 8 of issue 12: after a drain, pods long gone still showed as "disruptions in progress"
-/// until the expiry. Only pods that exist (terminating included) stay in the maps; the counts are
-/// the same either way.
-#[test]
-fn gone_pods_are_dropped_from_both_maps_at_once() {
-    let owners = Owners::default();
-    let pods = web_pods(3, None);
-    let mut terminating = pods.clone();
-    terminating[2].terminating = true;
-    let mut terminal = pods.clone();
-    terminal[1].phase = crate::PodPhase::Succeeded;
-    let prev = BudgetStatus {
-        disrupted_pods: [
-            ("web-0".to_owned(), ts(100)),
-            ("web-2".to_owned(), ts(100)),
-            ("gone-a".to_owned(), ts(100)),
-            ("gone-b".to_owned(), ts(149)),
-        ]
-        .into(),
-        unavailable_pods: [
-            ("web-1".to_owned(), ts(100)),
-            ("gone-c".to_owned(), ts(100)),
-        ]
-        .into(),
-        unavailable_allowed: 0,
-        ..Default::default()
-    };
-    let sp = spec(Policy::MinAvailable(Int(0)));
-    let keys = |m: &BTreeMap<String, Timestamp>| m.keys().cloned().collect::<Vec<_>>();
-    let out = compute(&sp, &prev, &terminating, &owners, 150);
-    assert_eq!(keys(&out.status.disrupted_pods), ["web-0", "web-2"]);
-    assert_eq!(keys(&out.status.unavailable_pods), ["web-1"]);
-    assert_eq!(
-        out.status.current_available, 0,
-        "held and terminating pods count nothing"
-    );
-    assert!(out.events.is_empty(), "{:?}", out.events);
-    // A terminal pod (an evicted pod that finished) is gone as well.
-    let mut both = terminal.clone();
-    both[2].terminating = true;
-    let out = compute(&sp, &prev, &both, &owners, 150);
-    assert_eq!(keys(&out.status.unavailable_pods), Vec::<String>::new());
-    // The same counts as with the gone entries kept: an absent pod is not available anyway.
-    let kept = compute(&sp, &prev, &[], &owners, 150);
-    assert_eq!(
-        (
-            kept.status.current_available,
-            kept.status.unavailable_allowed
-        ),
-        (0, 0)
-    );
-    assert!(kept.status.disrupted_pods.is_empty() && kept.status.unavailable_pods.is_empty());
 }
