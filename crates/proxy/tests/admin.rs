@@ -78,9 +78,12 @@ async fn post_drain_blocks_until_drained() {
     )
     .await;
     let mut c = RawConn::connect(p.addr).await.expect("connect");
+    // Timed from before the request is sent: the application answers no earlier than 800 ms
+    // after that, so a drain that waits for it cannot answer earlier either. (Timed from after
+    // the sleep below, an oversleep of 0.2 ms failed the test.)
+    let t0 = Instant::now();
     let in_flight = tokio::spawn(async move { c.get("/slow?ms=800").await });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let t0 = Instant::now();
     let admin = p.admin;
     let drain_call = tokio::spawn(async move { admin_call(admin, "POST", "/drain").await });
     assert!(
@@ -96,7 +99,7 @@ async fn post_drain_blocks_until_drained() {
     let took = t0.elapsed();
     assert_eq!(answer.map(|a| a.0), Some(200));
     assert!(
-        took >= Duration::from_millis(750),
+        took >= Duration::from_millis(800),
         "POST /drain answered after {took:?}, before the in-flight request ended"
     );
     let r = in_flight
