@@ -1,6 +1,7 @@
 //! The scenario file: a modelled cluster, its workloads and budgets, and a timeline of operations.
 //! Every struct denies unknown fields, so a misspelt key is an error naming it instead of a
-//! silently ignored line. Durations are written `90s`, `5m`, `1h30m`, `500ms` or a number of seconds.
+//! silently ignored line. Durations are written as every duration of steady is (jiff's friendly format:
+//! `90s`, `5m`, `1h30m`, `1h 30m`, `500ms`) or as a number of seconds.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -18,6 +19,8 @@ impl Dur {
         Self(s * 1000)
     }
 
+    /// Parses a span written as every duration of steady is written: jiff's friendly format
+    /// (`90s`, `1h30m`, `1h 30m`, `500ms`, `1.5s`, `5 minutes`), or a bare number of seconds.
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
         if s.is_empty() {
@@ -29,38 +32,26 @@ impl Dur {
         if let Ok(n) = s.parse::<f64>() {
             return secs_to_ms(n).map(Self).map_err(|e| e.say(s));
         }
-        let mut total = 0u64;
-        let mut rest = s;
-        while !rest.is_empty() {
-            let digits = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .ok_or_else(|| format!("duration {s:?} needs a unit: ms, s, m or h"))?;
-            let (num, tail) = rest.split_at(digits);
-            let unit_len = tail
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(tail.len());
-            let (unit, next) = tail.split_at(unit_len);
-            let n: f64 = num
-                .parse()
-                .map_err(|_| format!("duration {s:?}: {num:?} is not a number"))?;
-            let factor = match unit {
-                "ms" => 0.001,
-                "s" => 1.0,
-                "m" => 60.0,
-                "h" => 3600.0,
-                _ => {
-                    return Err(format!(
-                        "duration {s:?}: unit {unit:?} is not one of ms, s, m, h"
-                    ));
-                }
-            };
-            total = total.saturating_add(secs_to_ms(n * factor).map_err(|e| e.say(s))?);
-            if total > MAX_SPAN.0 {
-                return Err(OutOfRange::TooLong.say(s));
+        let span: jiff::SignedDuration = s.parse().map_err(|e: jiff::Error| {
+            // jiff names a number past 64 bits as such; the user asked for too long a span.
+            if e.to_string().contains("too big") {
+                OutOfRange::TooLong.say(s)
+            } else {
+                format!(
+                    "duration {s:?} is not a duration: write e.g. 500ms, 30s, 5m, 1h30m or a number of seconds"
+                )
             }
-            rest = next;
+        })?;
+        if span.is_negative() {
+            return Err(negative(s));
         }
-        Ok(Self(total))
+        let ms = span.as_millis();
+        if ms > i128::from(MAX_SPAN.0) {
+            return Err(OutOfRange::TooLong.say(s));
+        }
+        // A sub-millisecond part rounds to the nearest millisecond, as bare seconds do.
+        let rounded = (span.as_nanos() + 500_000) / 1_000_000;
+        Ok(Self(u64::try_from(rounded).unwrap_or(MAX_SPAN.0).min(MAX_SPAN.0)))
     }
 }
 
@@ -617,7 +608,20 @@ mod tests {
         assert_eq!(Dur::parse("1h30m"), Ok(Dur(5_400_000)));
         assert_eq!(Dur::parse("500ms"), Ok(Dur(500)));
         assert_eq!(Dur::parse("2.5"), Ok(Dur(2500)));
-        assert!(Dur::parse("5 minutes").is_err());
+        assert_eq!(Dur::parse("1h 30m"), Ok(Dur(5_400_000)));
+        assert_eq!(Dur::parse("5 minutes"), Ok(Dur(300_000)));
+        assert_eq!(Dur::parse("1.5s"), Ok(Dur(1500)));
+        assert_eq!(Dur::parse("0.0004s"), Ok(Dur(0)));
+        let e = Dur::parse("5 weeks").unwrap_err();
+        assert!(e.contains("is not a duration"), "{e}");
+        let e = Dur::parse("5x").unwrap_err();
+        assert!(e.contains("is not a duration"), "{e}");
+        let e = Dur::parse("18446744073709551616s").unwrap_err();
+        assert!(e.contains("longer than"), "{e}");
+        let e = Dur::parse("31d").unwrap_err();
+        assert!(e.contains("is not a duration"), "{e}");
+        let e = Dur::parse("721h").unwrap_err();
+        assert!(e.contains("longer than"), "{e}");
         assert!(Dur::parse("10").is_ok());
         assert!(Dur::parse("-3").is_err());
         assert_eq!(Dur(65_000).to_string(), "1m05s");

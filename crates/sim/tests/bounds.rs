@@ -45,9 +45,12 @@ fn huge_and_negative_durations_say_what_is_wrong() {
     assert!(e.contains("\"-5s\" is negative"), "{e}");
     let e = err("    replicas: 3\n    termination: -5", ROLL);
     assert!(e.contains("negative"), "{e}");
-    // Many small parts may not add up past the bound either.
-    let e = err("    replicas: 3\n    termination: 700h700h", ROLL);
+    // Parts that each fit may not add up past the bound either.
+    let e = err("    replicas: 3\n    termination: 719h 120m", ROLL);
     assert!(e.contains("longer than"), "{e}");
+    // A unit given twice is no duration (jiff's friendly format wants units in descending order).
+    let e = err("    replicas: 3\n    termination: 700h700h", ROLL);
+    assert!(e.contains("\"700h700h\" is not a duration"), "{e}");
 }
 
 #[test]
