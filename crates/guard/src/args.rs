@@ -53,9 +53,9 @@ pub struct Args {
     pub serving_validity_days: u32,
 
     /// How often the self-signed mode reads the Secret (to pick up another replica's rotation) and
-    /// the webhook configuration, in seconds.
-    #[arg(long, env = "STEADY_CERT_CHECK_SECONDS", default_value_t = 30)]
-    pub cert_check_seconds: u64,
+    /// the webhook configuration.
+    #[arg(long, env = "STEADY_CERT_CHECK_INTERVAL", default_value = "30s", value_parser = steady_runtime::parse_duration)]
+    pub cert_check_interval: Duration,
 
     /// Address of the HTTPS webhook listener (path /validate/pods).
     #[arg(long, env = "STEADY_LISTEN", default_value = "0.0.0.0:8443")]
@@ -70,10 +70,9 @@ pub struct Args {
     #[arg(long, env = "STEADY_GUARD_PDB_DELETES")]
     pub guard_pdb_deletes: bool,
 
-    /// Time to answer one admission review, in milliseconds; keep it below the webhook's
-    /// timeoutSeconds.
-    #[arg(long, env = "STEADY_REQUEST_DEADLINE_MS", default_value_t = 8000)]
-    pub request_deadline_ms: u64,
+    /// Time to answer one admission review; keep it below the webhook's timeoutSeconds.
+    #[arg(long, env = "STEADY_REQUEST_DEADLINE", default_value = "8s", value_parser = steady_runtime::parse_duration)]
+    pub request_deadline: Duration,
 
     /// Decisions (status writes) tried per request before refusing with 429.
     #[arg(long, env = "STEADY_MAX_ATTEMPTS", default_value_t = 10)]
@@ -84,9 +83,9 @@ pub struct Args {
     pub max_body_bytes: usize,
 
     /// Time allowed for a client to send a request head once it began (and, on a new connection,
-    /// its TLS handshake and first head), in milliseconds. Not an idle timeout: see --idle-timeout.
-    #[arg(long, env = "STEADY_HEADER_READ_TIMEOUT_MS", default_value_t = 5000)]
-    pub header_read_timeout_ms: u64,
+    /// its TLS handshake and first head). Not an idle timeout: see --idle-timeout.
+    #[arg(long, env = "STEADY_HEADER_READ_TIMEOUT", default_value = "5s", value_parser = steady_runtime::parse_duration)]
+    pub header_read_timeout: Duration,
 
     /// How long a keep-alive connection with no request in flight is kept, then closed gracefully
     /// (HTTP/2 GOAWAY; HTTP/1 between requests). Keep it above the API server's own idle timeout
@@ -104,18 +103,18 @@ pub struct Args {
     #[arg(long, env = "STEADY_MAX_HEADER_BYTES", default_value_t = steady_runtime::serve::DEFAULT_MAX_HEADER_BYTES)]
     pub max_header_bytes: usize,
 
-    /// How often the certificate and key files are checked for changes, in milliseconds.
-    #[arg(long, env = "STEADY_CERT_RELOAD_MS", default_value_t = 2000)]
-    pub cert_reload_ms: u64,
+    /// How often the certificate and key files are checked for changes.
+    #[arg(long, env = "STEADY_CERT_RELOAD_INTERVAL", default_value = "2s", value_parser = steady_runtime::parse_duration)]
+    pub cert_reload_interval: Duration,
 
-    /// How long a disruption recorded in a budget's status counts when the pod does not go away,
-    /// in seconds (then a NotDeleted Event).
-    #[arg(long, env = "STEADY_EXPIRY_SECONDS", default_value_t = 120)]
-    pub expiry_seconds: u64,
+    /// How long a disruption recorded in a budget's status counts when the pod does not go away
+    /// (then a NotDeleted Event).
+    #[arg(long, env = "STEADY_EXPIRY", default_value = "120s", value_parser = steady_runtime::parse_duration)]
+    pub expiry: Duration,
 
-    /// Full recompute of every budget at least this often, in seconds (for time-based changes).
-    #[arg(long, env = "STEADY_RESYNC_SECONDS", default_value_t = 10)]
-    pub resync_seconds: u64,
+    /// Full recompute of every budget at least this often (for time-based changes).
+    #[arg(long, env = "STEADY_RESYNC_INTERVAL", default_value = "10s", value_parser = steady_runtime::parse_duration)]
+    pub resync_interval: Duration,
 
     /// Namespace of the Lease that elects the status writer (usually steady's own namespace).
     #[arg(long, env = "STEADY_LEASE_NAMESPACE", default_value = "steady-system")]
@@ -157,18 +156,55 @@ pub enum ArgsError {
         "--tls-cert-file and --tls-key-file go together; give both (files mode) or neither (self-signed mode)"
     )]
     HalfAPair,
+    #[error(
+        "{old} is no longer read: durations are flags of their own now; set {new} instead, as a duration such as {example}"
+    )]
+    RenamedVariable {
+        old: &'static str,
+        new: &'static str,
+        example: &'static str,
+    },
+}
+
+/// The variables of the integer-millisecond and integer-second options, replaced by durations
+/// (`8s`, `2m`). Left set, they would be ignored without a word; `steady serve` refuses to start.
+const RENAMED_VARIABLES: [(&str, &str, &str); 6] = [
+    (
+        "STEADY_REQUEST_DEADLINE_MS",
+        "STEADY_REQUEST_DEADLINE",
+        "8s",
+    ),
+    (
+        "STEADY_HEADER_READ_TIMEOUT_MS",
+        "STEADY_HEADER_READ_TIMEOUT",
+        "5s",
+    ),
+    ("STEADY_CERT_RELOAD_MS", "STEADY_CERT_RELOAD_INTERVAL", "2s"),
+    (
+        "STEADY_CERT_CHECK_SECONDS",
+        "STEADY_CERT_CHECK_INTERVAL",
+        "30s",
+    ),
+    ("STEADY_EXPIRY_SECONDS", "STEADY_EXPIRY", "120s"),
+    ("STEADY_RESYNC_SECONDS", "STEADY_RESYNC_INTERVAL", "10s"),
+];
+
+/// Refuses a variable of a renamed option, naming the new one.
+pub fn check_renamed_variables(get: impl Fn(&str) -> Option<String>) -> Result<(), ArgsError> {
+    for (old, new, example) in RENAMED_VARIABLES {
+        if get(old).is_some() {
+            return Err(ArgsError::RenamedVariable { old, new, example });
+        }
+    }
+    Ok(())
 }
 
 impl Args {
-    pub fn request_deadline(&self) -> Duration {
-        Duration::from_millis(self.request_deadline_ms)
-    }
-
     /// How the webhook treats client connections.
     pub fn http(&self) -> steady_runtime::serve::Http {
         steady_runtime::serve::Http {
             deadlines: steady_runtime::Deadlines {
-                header: Duration::from_millis(self.header_read_timeout_ms.max(1)),
+                header: self.header_read_timeout.max(Duration::from_millis(1)),
                 idle: self.idle_timeout,
                 goaway_grace: steady_runtime::deadline::DEFAULT_GOAWAY_GRACE,
             },
@@ -274,6 +310,48 @@ mod tests {
             e.contains("--namespace") && e.contains("POD_NAMESPACE"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn durations_take_jiff_spellings_and_default_as_before() {
+        let a = parse(&[]);
+        assert_eq!(a.request_deadline, Duration::from_secs(8));
+        assert_eq!(a.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(a.cert_reload_interval, Duration::from_secs(2));
+        assert_eq!(a.cert_check_interval, Duration::from_secs(30));
+        assert_eq!(a.expiry, Duration::from_secs(120));
+        assert_eq!(a.resync_interval, Duration::from_secs(10));
+        let a = parse(&[
+            "--request-deadline",
+            "2500ms",
+            "--expiry",
+            "1m 30s",
+            "--resync-interval",
+            "3",
+        ]);
+        assert_eq!(a.request_deadline, Duration::from_millis(2500));
+        assert_eq!(a.expiry, Duration::from_secs(90));
+        assert_eq!(a.resync_interval, Duration::from_secs(3));
+        let e = Cli::try_parse_from(["serve", "--expiry=-5s"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("negative"), "{e}");
+    }
+
+    #[test]
+    fn a_variable_of_a_renamed_option_is_refused_with_the_new_name() {
+        let e =
+            check_renamed_variables(|k| (k == "STEADY_EXPIRY_SECONDS").then(|| "60".to_owned()))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("STEADY_EXPIRY_SECONDS")
+                && e.contains("set STEADY_EXPIRY")
+                && e.contains("120s"),
+            "{e}"
+        );
+        assert!(check_renamed_variables(|_| None).is_ok());
     }
 
     #[test]

@@ -83,13 +83,14 @@ pub async fn serve(
     use std::sync::Arc;
     use std::time::Duration;
 
+    args::check_renamed_variables(|k| std::env::var(k).ok())?;
     let cert_source = args.cert_source()?;
     let ready = admin::Readiness::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let resolver = match cert_source {
         args::CertSource::Files { cert, key } => {
             let resolver = server::CertResolver::new(&cert, &key)?;
-            resolver.spawn_reloader(Duration::from_millis(args.cert_reload_ms.max(100)));
+            resolver.spawn_reloader(args.cert_reload_interval.max(Duration::from_millis(100)));
             resolver
         }
         args::CertSource::SelfSigned(config) => {
@@ -99,7 +100,7 @@ pub async fn serve(
             tokio::spawn(certs::CertManager::new(client.clone(), config).run(
                 resolver.clone(),
                 ready.clone(),
-                Duration::from_secs(args.cert_check_seconds.max(1)),
+                args.cert_check_interval.max(Duration::from_secs(1)),
                 stop_rx.clone(),
             ));
             resolver
@@ -152,10 +153,8 @@ pub async fn serve(
         metrics: metrics.clone(),
         dirty,
         leader,
-        expiry: jiff::SignedDuration::from_secs(
-            i64::try_from(args.expiry_seconds).unwrap_or(i64::MAX),
-        ),
-        resync: Duration::from_secs(args.resync_seconds.max(1)),
+        expiry: jiff::SignedDuration::try_from(args.expiry).unwrap_or(jiff::SignedDuration::MAX),
+        resync: args.resync_interval.max(Duration::from_secs(1)),
         backoff: controller::Backoffs::default(),
         ready: Some(ready.clone()),
     };
@@ -167,7 +166,7 @@ pub async fn serve(
         Some(events),
         metrics.clone(),
         admission::Config {
-            deadline: args.request_deadline(),
+            deadline: args.request_deadline,
             max_attempts: args.max_attempts,
         },
         ready.clone(),

@@ -51,7 +51,9 @@ impl Dur {
         }
         // A sub-millisecond part rounds to the nearest millisecond, as bare seconds do.
         let rounded = (span.as_nanos() + 500_000) / 1_000_000;
-        Ok(Self(u64::try_from(rounded).unwrap_or(MAX_SPAN.0).min(MAX_SPAN.0)))
+        Ok(Self(
+            u64::try_from(rounded).unwrap_or(MAX_SPAN.0).min(MAX_SPAN.0),
+        ))
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! RBAC it needs: Secrets get/create/update in its namespace (get and update may be limited to the
 //! Secret's name with resourceNames; create cannot be), ValidatingWebhookConfigurations get/patch
-//! on its own configuration's name. It reads the Secret by polling (`--cert-check-seconds`), so it
+//! on its own configuration's name. It reads the Secret by polling (`--cert-check-interval`), so it
 //! needs no list/watch.
 
 use std::sync::Arc;
