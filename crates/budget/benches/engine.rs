@@ -95,6 +95,7 @@ fn engine(c: &mut Criterion) {
         owners: &Owners,
         now,
         expiry: DEFAULT_EXPIRY,
+        gone: steady_budget::NONE_GONE,
     };
     let status = compute_status(&input).status;
     assert!(

@@ -23,7 +23,7 @@ pub use spec::{
     UnhealthyPodPolicy,
 };
 pub use status::{
-    BudgetEvent, BudgetStatus, Condition, ConditionReason, DEFAULT_EXPIRY, StatusInput,
+    BudgetEvent, BudgetStatus, Condition, ConditionReason, DEFAULT_EXPIRY, NONE_GONE, StatusInput,
     StatusOutcome, compute_status,
 };
 pub use update::{Restart, resize_restart, update_restart};

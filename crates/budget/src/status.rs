@@ -271,7 +271,14 @@ pub struct StatusInput<'a> {
     pub owners: &'a dyn OwnerLookup,
     pub now: Timestamp,
     pub expiry: SignedDuration,
+    /// Whether a pod name is gone for good: the caller saw that pod deleted, and no pod can take
+    /// the name again (the API server generated it). Absence from `pods` alone proves nothing (the
+    /// view may lag); a deletion seen does. Pass [`NONE_GONE`] to keep every entry to its expiry.
+    pub gone: &'a dyn Fn(&str) -> bool,
 }
+
+/// For callers that know of no deletion: every entry of an absent pod stays until its expiry.
+pub const NONE_GONE: &dyn Fn(&str) -> bool = &|_| false;
 
 pub struct StatusOutcome {
     pub status: BudgetStatus,
@@ -288,6 +295,7 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
         owners,
         now,
         expiry,
+        gone,
     } = *input;
     let mut events = Vec::new();
 
@@ -335,17 +343,20 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     let mut status = previous.clone();
     status.observed_generation = generation;
 
-    // Expire map entries. An entry goes at once when a newer pod has taken its pod's name, and an
-    // updated pod's entry when its readiness changed after the unit was taken (it restarted). A pod
-    // that is terminating or missing from the view keeps its entry until the expiry, then the entry
-    // goes silently: the view may lag, and under a reused name (StatefulSets) a terminating pod in
-    // the view may be the predecessor of the pod the unit was taken for, which must stay counted.
-    // Dropping an absent pod's entry at once is NOT safe: a pod created after the controller's
-    // view and then updated in place (a container restart still to come) is absent only because the
-    // view lags; once the view catches up the pod would count as available while its disruption is
-    // still ahead (the invariant proptest found this: tests/invariant.proptest-regressions).
-    // Such entries change no count meanwhile: a terminating or absent pod is not available anyway.
-    // A pod still running at the expiry never went: its entry goes with an Event.
+    // Expire map entries. An entry goes at once when a newer pod has taken its pod's name, an
+    // updated pod's entry when its readiness changed after the unit was taken (it restarted), and
+    // an absent pod's entry when the caller saw that pod deleted under a name that cannot come
+    // back (`gone`): it is no disruption in progress any more ("4 disruptions already in progress"
+    // with nothing in flight was the complaint). Otherwise a pod that is terminating or missing
+    // from the view keeps its entry until the expiry, then the entry goes silently: the view may
+    // lag, and under a reused name (StatefulSets) a terminating pod in the view may be the
+    // predecessor of the pod the unit was taken for, which must stay counted. Absence alone is NOT
+    // proof: a pod created after the controller's view and then updated in place (a container
+    // restart still to come) is absent only because the view lags; once the view catches up the
+    // pod would count as available while its disruption is still ahead (the invariant proptest
+    // found this: tests/invariant.proptest-regressions). Dropping a gone pod's entry changes no
+    // count: an absent pod is not available anyway. A pod still running at the expiry never went:
+    // its entry goes with an Event.
     // Only pods named in the maps need finding by name; most recomputes have none.
     let mut by_name: HashMap<&str, (&PodFacts, i32)> = HashMap::new();
     if !(previous.disrupted_pods.is_empty() && previous.unavailable_pods.is_empty()) {
@@ -365,7 +376,7 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     status
         .disrupted_pods
         .retain(|name, since| match by_name.get(name.as_str()) {
-            None => !expired(since),
+            None => !expired(since) && !gone(name),
             Some((p, _)) if is_successor(p, since) => false,
             Some((p, _)) if p.terminating => !expired(since),
             Some(_) if expired(since) => {
@@ -381,7 +392,7 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     status
         .unavailable_pods
         .retain(|name, since| match by_name.get(name.as_str()) {
-            None => !expired(since),
+            None => !expired(since) && !gone(name),
             Some((p, _)) if is_successor(p, since) => false,
             Some((p, _)) if p.terminating => !expired(since),
             Some((p, _))

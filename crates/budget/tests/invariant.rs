@@ -4,7 +4,7 @@
 //! pods made unavailable on purpose never exceed what the budget allows. As in the API server,
 //! every status write is a compare-and-swap on a resourceVersion.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 use proptest::prelude::*;
@@ -96,6 +96,9 @@ struct Model {
     id: BudgetId,
     owners: Deployment,
     reuse_names: bool,
+    /// Names the controller's view saw go (a snapshot without a pod the previous one had), when
+    /// names are never reused: the guard's tombstones of pods with generated names.
+    gone: HashSet<String>,
 }
 
 const CAS_RETRIES: usize = 3;
@@ -139,6 +142,7 @@ impl Model {
             id: BudgetId::pub_("ns", "web"),
             owners: Deployment { replicas: n as i32 },
             reuse_names,
+            gone: HashSet::new(),
         };
         m.recompute();
         m.replicas = vec![m.store.clone(); replicas];
@@ -154,9 +158,24 @@ impl Model {
             owners: &self.owners,
             now: self.now,
             expiry: DEFAULT_EXPIRY,
+            gone: &|name| self.gone.contains(name),
         });
         // The leader reads the latest status before writing, so its CAS succeeds here.
         self.store = (out.status, self.store.1 + 1);
+    }
+
+    /// The controller's pod informer catches up with the world; a pod it had and no longer sees
+    /// was deleted, and with generated names (a ReplicaSet's) its name never comes back.
+    fn controller_sees_pods(&mut self) {
+        let next: Vec<PodFacts> = self.pods.iter().map(|p| p.facts.clone()).collect();
+        if !self.reuse_names {
+            for old in &self.controller_pods {
+                if !next.iter().any(|p| p.name == old.name) {
+                    self.gone.insert(old.name.clone());
+                }
+            }
+        }
+        self.controller_pods = next;
     }
 
     fn request(&mut self, replica: usize, pod: usize, op: Operation) {
@@ -272,7 +291,7 @@ proptest! {
             match a {
                 Action::Request { replica, pod, op } => m.request(replica % replicas, pod, op),
                 Action::RefreshReplica { replica } => m.replicas[replica % replicas] = m.store.clone(),
-                Action::ControllerSeesPods => m.controller_pods = m.pods.iter().map(|p| p.facts.clone()).collect(),
+                Action::ControllerSeesPods => m.controller_sees_pods(),
                 Action::Recompute => m.recompute(),
                 Action::Progress { pod } => m.progress(pod),
                 Action::Tick { secs } => m.now = m.now.checked_add(jiff::SignedDuration::from_secs(secs)).unwrap(),

@@ -109,7 +109,7 @@ proptest! {
         for op in Operation::ALL {
             let _ = decide(&Request { pod: &target, operation: op, owners: &Resolution::default(), now }, &[view]);
         }
-        let out = compute_status(&StatusInput { spec: &spec, generation, previous: &status, pods: &pods, owners: &NoOwners, now, expiry: DEFAULT_EXPIRY });
+        let out = compute_status(&StatusInput { spec: &spec, generation, previous: &status, pods: &pods, owners: &NoOwners, now, expiry: DEFAULT_EXPIRY, gone: steady_budget::NONE_GONE });
         prop_assert!(out.status.unavailable_allowed >= 0);
         prop_assert!(out.status.desired_available >= 0);
     }

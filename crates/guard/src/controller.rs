@@ -207,6 +207,7 @@ impl Controller {
                         owners: &*idx,
                         now,
                         expiry: self.expiry,
+                        gone: &|name| idx.is_gone(ns, name),
                     })
                 }
                 // The CRD's schema refuses such specs; an object stored before a schema change

@@ -88,11 +88,25 @@ impl Feed for Pods {
         }
     }
     fn delete(&self, w: &Watches, p: Pod) {
+        // A name the API server generated (a ReplicaSet's, a DaemonSet's, a Job's pods) never
+        // comes back; a StatefulSet's or a hand-named pod's can, so only the former are gone.
+        let generated = p
+            .metadata
+            .generate_name
+            .as_deref()
+            .zip(p.metadata.name.as_deref())
+            .is_some_and(|(prefix, name)| !prefix.is_empty() && name.starts_with(prefix));
         let (ns, name) = (
             p.metadata.namespace.unwrap_or_default(),
             p.metadata.name.unwrap_or_default(),
         );
-        if w.index.write().delete_pod(&ns, &name) {
+        let mut index = w.index.write();
+        let removed = index.delete_pod(&ns, &name);
+        if generated {
+            index.note_gone(&ns, &name, std::time::Instant::now());
+        }
+        drop(index);
+        if removed || generated {
             w.dirty.mark([ns]);
         }
     }

@@ -40,6 +40,7 @@ fn compute(
         owners,
         now: ts(now),
         expiry: DEFAULT_EXPIRY,
+        gone: crate::NONE_GONE,
     })
 }
 
@@ -340,4 +341,55 @@ fn a_pod_in_both_maps_counts_once() {
     )
     .status;
     assert_eq!((s.current_available, s.unavailable_allowed), (2, 1));
+}
+
+/// Defect 8 of issue 12: after a drain, pods long gone still showed as "disruptions in progress"
+/// until the expiry. An entry goes at once when its pod was seen deleted under a name that cannot
+/// come back; an entry of a pod merely absent from the view (or terminating) still waits for the
+/// expiry, and the counts are the same either way.
+#[test]
+fn pods_seen_gone_leave_both_maps_at_once() {
+    let owners = Owners::default();
+    let pods = web_pods(3, None);
+    let prev = BudgetStatus {
+        disrupted_pods: [
+            ("web-0".to_owned(), ts(100)),
+            ("gone-a".to_owned(), ts(100)),
+            ("absent".to_owned(), ts(100)),
+        ]
+        .into(),
+        unavailable_pods: [("gone-b".to_owned(), ts(149))].into(),
+        ..Default::default()
+    };
+    let sp = spec(Policy::MinAvailable(Int(0)));
+    let gone = |name: &str| name.starts_with("gone-") || name == "web-0";
+    let with = |gone: &dyn Fn(&str) -> bool| {
+        compute_status(&StatusInput {
+            spec: &sp,
+            generation: 1,
+            previous: &prev,
+            pods: &pods,
+            owners: &owners,
+            now: ts(150),
+            expiry: DEFAULT_EXPIRY,
+            gone,
+        })
+    };
+    let out = with(&gone);
+    let keys = |m: &BTreeMap<String, Timestamp>| m.keys().cloned().collect::<Vec<_>>();
+    // web-0 is in the view: whatever `gone` says of its name, the pod is there and held.
+    assert_eq!(keys(&out.status.disrupted_pods), ["absent", "web-0"]);
+    assert!(out.status.unavailable_pods.is_empty());
+    assert!(out.events.is_empty(), "{:?}", out.events);
+    let kept = with(crate::NONE_GONE);
+    assert_eq!(kept.status.disrupted_pods.len(), 3);
+    assert_eq!(kept.status.unavailable_pods.len(), 1);
+    assert_eq!(
+        (out.status.current_available, out.status.unavailable_allowed),
+        (
+            kept.status.current_available,
+            kept.status.unavailable_allowed
+        ),
+        "dropping a gone pod's entry changes no count"
+    );
 }

@@ -7,6 +7,7 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use steady_budget::{
@@ -191,7 +192,17 @@ pub struct Index {
     owners: HashMap<OwnerKey, OwnerInfo>,
     /// namespace → budgets, in a stable order (the order units are taken in).
     budgets: HashMap<String, BTreeMap<BudgetId, Arc<BudgetEntry>>>,
+    /// namespace → pods seen deleted under a name the API server generated, with when: such a
+    /// name never comes back, so a budget's entry for it is no disruption in progress any more.
+    gone: HashMap<String, HashMap<String, Instant>>,
+    gone_count: usize,
 }
+
+/// Tombstones older than this are forgotten; an entry whose tombstone is gone waits for its own
+/// expiry instead (the default is 2 minutes), which is the safe side.
+const GONE_KEEP: Duration = Duration::from_secs(3600);
+/// At most this many tombstones are kept (a few MiB); past it the oldest go first.
+const MAX_GONE: usize = 100_000;
 
 /// The index shared by the watches, the webhook and the controller.
 #[derive(Debug, Clone, Default)]
@@ -216,6 +227,12 @@ impl Index {
     pub fn apply_pod(&mut self, pod: PodFacts) -> bool {
         let namespace = pod.namespace.clone();
         let stored = self.interner.compact(pod);
+        if let Some(gone) = self.gone.get_mut(&namespace)
+            && gone.remove(&*stored.name).is_some()
+        {
+            // A pod holds the name again after all: it is not gone.
+            self.gone_count -= 1;
+        }
         let ns = self.pods.entry(namespace).or_default();
         match ns.get(&*stored.name) {
             Some(old) if old.same(&stored) => false,
@@ -240,6 +257,46 @@ impl Index {
             self.interner.collect();
         }
         removed
+    }
+
+    /// Records that the watch saw pod `name` deleted, and the API server generated that name
+    /// (`metadata.generateName`), so no pod will take it again.
+    pub fn note_gone(&mut self, namespace: &str, name: &str, now: Instant) {
+        if self.gone_count >= MAX_GONE {
+            self.forget_gone(now);
+        }
+        let names = self.gone.entry(namespace.to_owned()).or_default();
+        if names.insert(name.to_owned(), now).is_none() {
+            self.gone_count += 1;
+        }
+    }
+
+    /// Whether pod `name` of `namespace` was seen deleted under a generated name.
+    pub fn is_gone(&self, namespace: &str, name: &str) -> bool {
+        self.gone
+            .get(namespace)
+            .is_some_and(|names| names.contains_key(name))
+    }
+
+    /// Drops tombstones older than [`GONE_KEEP`]; when that frees too little, the older half.
+    fn forget_gone(&mut self, now: Instant) {
+        let mut keep_after = now.checked_sub(GONE_KEEP);
+        if self.gone_count >= MAX_GONE {
+            let mut times: Vec<Instant> = self
+                .gone
+                .values()
+                .flat_map(|m| m.values().copied())
+                .collect();
+            let mid = times.len() / 2;
+            let (_, median, _) = times.select_nth_unstable(mid);
+            keep_after = keep_after.max(Some(*median));
+        }
+        let Some(after) = keep_after else { return };
+        for names in self.gone.values_mut() {
+            names.retain(|_, at| *at > after);
+        }
+        self.gone.retain(|_, names| !names.is_empty());
+        self.gone_count = self.gone.values().map(HashMap::len).sum();
     }
 
     /// Replaces every pod (a watch's initial list or a re-list). Returns the namespaces whose

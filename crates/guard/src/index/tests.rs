@@ -110,6 +110,32 @@ fn pods_apply_delete_reset() {
 }
 
 #[test]
+fn pods_seen_deleted_under_generated_names_are_gone_until_a_pod_takes_the_name() {
+    use std::time::{Duration, Instant};
+    let mut idx = Index::default();
+    let t0 = Instant::now();
+    assert!(!idx.is_gone("a", "web-x1"));
+    idx.note_gone("a", "web-x1", t0);
+    assert!(idx.is_gone("a", "web-x1"));
+    assert!(!idx.is_gone("b", "web-x1"), "per namespace");
+    idx.apply_pod(mk_pod("a", "web-x1", &[], None));
+    assert!(!idx.is_gone("a", "web-x1"), "a pod holds the name again");
+    // Past the cap the oldest tombstones go first; the newest stay.
+    for i in 0..MAX_GONE {
+        idx.note_gone("a", &format!("p{i}"), t0 + Duration::from_millis(i as u64));
+    }
+    idx.note_gone("a", "newest", t0 + Duration::from_secs(1000));
+    assert!(idx.is_gone("a", "newest"));
+    assert!(idx.is_gone("a", &format!("p{}", MAX_GONE - 1)));
+    assert!(!idx.is_gone("a", "p0"));
+    assert!(idx.gone_count <= MAX_GONE / 2 + 2, "{}", idx.gone_count);
+    // An hour on, the old ones are forgotten at the next overflow.
+    idx.forget_gone(t0 + GONE_KEEP + Duration::from_secs(1001));
+    assert!(!idx.is_gone("a", "newest"));
+    assert_eq!(idx.gone_count, 0);
+}
+
+#[test]
 fn owners_resolve_through_the_index() {
     let mut idx = Index::default();
     let (k, v) = mk_owner("a", "Deployment", "web", 4, None);
