@@ -645,3 +645,36 @@ async fn silent_clients_are_cut_off() {
     let r = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut out)).await;
     assert!(r.is_ok(), "the half-sent request was not cut off");
 }
+
+/// A client that asks to close (`Connection: close`) and reads to the end gets the whole answer
+/// and a TLS close_notify, not a bare TCP close: rustls reports a close without close_notify as
+/// an unexpected EOF, and a reader that stops at that error loses the answer (the certificate
+/// end-to-end test did, against a real API server).
+#[tokio::test]
+async fn a_connection_the_client_closes_ends_with_close_notify() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = start(0).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(w.ca.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(w.addr).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tls.read_to_string(&mut out))
+        .await
+        .expect("the connection is closed after the answer");
+    assert!(read.is_ok(), "{read:?} after {out:?}");
+    assert!(out.starts_with("HTTP/1.1 404"), "{out}");
+}

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use steady_runtime::limit::Admission as Slot;
-use steady_runtime::serve::Http;
+use steady_runtime::serve::{Http, linger};
 use steady_runtime::{Activity, ConnLimit, Expiry, Tracked, Watched};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -32,9 +32,6 @@ use crate::upstream::{Client, ProxyBody, Upstream};
 /// client is likely about to send the next one, which then gets `Connection: close` instead of
 /// racing our FIN (nginx's `keepalive_min_timeout` idea).
 const SPARE_RECENTLY_USED: Duration = Duration::from_millis(500);
-/// How long we keep reading after shutting down our write side, so unread client bytes do not
-/// turn our close into an RST.
-const LINGER: Duration = Duration::from_secs(2);
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
@@ -461,15 +458,4 @@ where
     if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
         tracing::debug!(error = %e, "upgraded connection ended with an error");
     }
-}
-
-/// Closes without RST: shut our write side, read out what the client still sends, then close.
-async fn linger<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) {
-    let _ = tokio::time::timeout(LINGER, async {
-        io.shutdown().await?;
-        let mut buf = [0u8; 4096];
-        while io.read(&mut buf).await? != 0 {}
-        Ok::<_, std::io::Error>(())
-    })
-    .await;
 }

@@ -150,21 +150,26 @@ where
                 }
             }
         };
-        let io = conn.into_parts().io.into_inner().into_inner();
+        let mut io = conn.into_parts().io.into_inner().into_inner();
         if closed_by_us {
             linger(io).await;
+        } else {
+            // poll_without_shutdown leaves the close to us: TLS wants its close_notify (a client
+            // reading to the end saw an unexpected EOF and lost the answer without it), TCP a FIN.
+            use tokio::io::AsyncWriteExt;
+            let _ = tokio::time::timeout(LINGER, io.shutdown()).await;
         }
         ended
     }
 }
 
 /// How long a connection we closed keeps being read after our FIN.
-const LINGER: Duration = Duration::from_secs(2);
+pub const LINGER: Duration = Duration::from_secs(2);
 
 /// Closes without RST: a request the client sent as we closed would otherwise be unread data,
 /// and closing a socket with unread data resets it. The client sees an orderly close instead,
 /// which HTTP clients retry on a reused connection.
-async fn linger<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) {
+pub async fn linger<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _ = tokio::time::timeout(LINGER, async {
         io.shutdown().await?;
