@@ -240,6 +240,22 @@ pub enum BudgetKind {
     PodDisruptionBudget,
 }
 
+impl BudgetKind {
+    /// The Kubernetes kind, as messages, Events, metrics labels and reports spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PodUnavailableBudget => "PodUnavailableBudget",
+            Self::PodDisruptionBudget => "PodDisruptionBudget",
+        }
+    }
+}
+
+impl fmt::Display for BudgetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Names one budget object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct BudgetId {
@@ -260,7 +276,7 @@ impl BudgetId {
 
 impl fmt::Display for BudgetId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} {}/{}", self.kind, self.namespace, self.name)
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
     }
 }
 
@@ -330,6 +346,22 @@ mod tests {
         assert_eq!(
             BudgetSpec::from_pdb(&both, OperationSet::PDB_MODE),
             Err(PdbError::Policy)
+        );
+    }
+
+    #[test]
+    fn budget_kinds_are_spelled_as_kubernetes_kinds() {
+        assert_eq!(
+            BudgetKind::PodUnavailableBudget.as_str(),
+            "PodUnavailableBudget"
+        );
+        assert_eq!(
+            BudgetKind::PodDisruptionBudget.as_str(),
+            "PodDisruptionBudget"
+        );
+        assert_eq!(
+            BudgetId::pub_("ns", "web").to_string(),
+            "PodUnavailableBudget ns/web"
         );
     }
 

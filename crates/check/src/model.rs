@@ -18,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use steady_budget::BudgetKind;
 use steady_budget::selector::Selector;
 
 /// A pod's labels, sorted by key. A pair list, not a map: a `BTreeMap`'s smallest allocation is
@@ -271,6 +272,16 @@ pub struct TargetRef {
     pub api_version: String,
     pub kind: String,
     pub name: String,
+}
+
+impl BudgetInfo {
+    pub fn kind(&self) -> BudgetKind {
+        if self.is_pub {
+            BudgetKind::PodUnavailableBudget
+        } else {
+            BudgetKind::PodDisruptionBudget
+        }
+    }
 }
 
 impl Object {

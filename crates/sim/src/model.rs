@@ -178,14 +178,7 @@ pub struct Budget {
 
 impl Budget {
     pub fn label(&self) -> String {
-        format!("{} {}", kind_name(self.id.kind), self.id.name)
-    }
-}
-
-pub fn kind_name(k: BudgetKind) -> &'static str {
-    match k {
-        BudgetKind::PodDisruptionBudget => "PodDisruptionBudget",
-        BudgetKind::PodUnavailableBudget => "PodUnavailableBudget",
+        format!("{} {}", self.id.kind.as_str(), self.id.name)
     }
 }
 

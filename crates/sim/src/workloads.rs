@@ -7,7 +7,7 @@
 use steady_budget::Operation;
 
 use crate::engine::{Ev, Sim, tally};
-use crate::model::{ReplicaSet, Strategy, kind_name};
+use crate::model::{ReplicaSet, Strategy};
 use crate::scenario::WorkloadKind;
 
 impl Sim {
@@ -176,7 +176,7 @@ impl Sim {
                 let retry = self.now + u64::from(d.retry_after_seconds.max(1)) * 1000;
                 self.m.workloads[w].next_delete_at = retry;
                 self.push(retry, Ev::Reconcile(w));
-                let label = format!("{} {}", kind_name(d.budget.kind), d.budget.name);
+                let label = format!("{} {}", d.budget.kind.as_str(), d.budget.name);
                 let now = self.now;
                 tally(
                     &mut self.tracks[w].controller_denials,

@@ -14,14 +14,6 @@ fn budgets<'a>(ctx: &'a Ctx<'a>) -> impl Iterator<Item = (usize, &'a BudgetInfo)
         .filter_map(|&i| ctx.obj(i).budget().map(|b| (i, b)))
 }
 
-fn kind_name(b: &BudgetInfo) -> &'static str {
-    if b.is_pub {
-        "PodUnavailableBudget"
-    } else {
-        "PodDisruptionBudget"
-    }
-}
-
 /// Why a budget's spec is invalid, if it is.
 fn invalid(ctx: &Ctx<'_>, i: usize, b: &BudgetInfo) -> Vec<String> {
     let mut why = Vec::new();
@@ -218,7 +210,7 @@ the selectors disjoint so each pod has one budget of each kind.",
                         None,
                         format!(
                             "{} {} and {} both select the pods of {}",
-                            kind_name(ba),
+                            ba.kind().as_str(),
                             ctx.obj(a.min(b)).name,
                             ctx.obj(a.max(b)).name,
                             ctx.obj(w).display()
@@ -351,7 +343,7 @@ maxSurge ≥ 1), or loosen the budget.",
                         None,
                         format!(
                             "rolling update may take {down} of {replicas} pods down at once, but {} {} allows {allowed}",
-                            kind_name(info),
+                            info.kind().as_str(),
                             ctx.obj(b).name
                         ),
                     ));
