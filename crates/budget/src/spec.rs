@@ -127,6 +127,17 @@ impl Policy {
             Self::MaxUnavailable(v) => expected.saturating_sub(v.scaled(expected)).max(0),
         }
     }
+
+    /// Disruptions allowed with `healthy` of `expected` pods available: the healthy pods above
+    /// [`Policy::desired`], floored at 0. A percentage of no expected pods allows none, as in
+    /// Kubernetes, so a budget whose workloads are not counted yet cannot be drained through.
+    pub fn allowed(self, expected: i32, healthy: i32) -> i32 {
+        if expected == 0 && self.is_percent() {
+            0
+        } else {
+            healthy.saturating_sub(self.desired(expected)).max(0)
+        }
+    }
 }
 
 impl fmt::Display for Policy {
@@ -374,6 +385,29 @@ mod tests {
         assert_eq!(Policy::MaxUnavailable(Percent(25)).desired(10), 7);
         assert_eq!(Policy::MaxUnavailable(Int(8)).desired(5), 0);
         assert_eq!(Policy::MaxUnavailable(Percent(100)).desired(0), 0);
+    }
+
+    #[test]
+    fn allowed_counts() {
+        use IntOrPercent::*;
+        // Every pod healthy.
+        assert_eq!(Policy::MaxUnavailable(Int(1)).allowed(5, 5), 1);
+        assert_eq!(Policy::MaxUnavailable(Percent(25)).allowed(10, 10), 3);
+        assert_eq!(Policy::MaxUnavailable(Percent(10)).allowed(5, 5), 1);
+        assert_eq!(Policy::MaxUnavailable(Int(0)).allowed(5, 5), 0);
+        assert_eq!(Policy::MaxUnavailable(Int(8)).allowed(5, 5), 5);
+        assert_eq!(Policy::MinAvailable(Int(2)).allowed(5, 5), 3);
+        assert_eq!(Policy::MinAvailable(Percent(60)).allowed(5, 5), 2);
+        assert_eq!(Policy::MinAvailable(Percent(100)).allowed(3, 3), 0);
+        assert_eq!(Policy::MinAvailable(Int(7)).allowed(5, 5), 0);
+        // Some pods already down use up the allowance.
+        assert_eq!(Policy::MaxUnavailable(Int(2)).allowed(5, 4), 1);
+        assert_eq!(Policy::MinAvailable(Int(4)).allowed(5, 3), 0);
+        // Nothing expected: a percentage allows nothing, an integer counts what is there.
+        assert_eq!(Policy::MaxUnavailable(Percent(100)).allowed(0, 2), 0);
+        assert_eq!(Policy::MinAvailable(Percent(0)).allowed(0, 2), 0);
+        assert_eq!(Policy::MinAvailable(Int(0)).allowed(0, 2), 2);
+        assert_eq!(Policy::MaxUnavailable(Int(1)).allowed(0, 0), 0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use steady_budget::IntOrPercent;
+use steady_budget::{IntOrPercent, Policy};
 
 use super::{Ctx, Fix, Rule, Severity};
 use crate::model::{BudgetInfo, WorkloadKind};
@@ -63,14 +63,14 @@ pub fn allowance(ctx: &Ctx<'_>, i: usize, b: &BudgetInfo) -> Option<(i32, i32)> 
     let expected = b
         .total_replicas
         .unwrap_or_else(|| ws.iter().map(|&w| ctx.min_replicas(w)).sum());
-    let allowed = if let Some(m) = &b.max_unavailable {
-        IntOrPercent::from_int_or_string(m).ok()?.scaled(expected)
+    let policy = if let Some(m) = &b.max_unavailable {
+        Policy::MaxUnavailable(IntOrPercent::from_int_or_string(m).ok()?)
     } else if let Some(m) = &b.min_available {
-        expected - IntOrPercent::from_int_or_string(m).ok()?.scaled(expected)
+        Policy::MinAvailable(IntOrPercent::from_int_or_string(m).ok()?)
     } else {
         return None;
     };
-    Some((expected, allowed.clamp(0, expected.max(0))))
+    Some((expected, policy.allowed(expected, expected)))
 }
 
 pub const BUDGET_MISSING: Rule = Rule {
