@@ -8,6 +8,7 @@ pub mod decision;
 pub mod intstr;
 pub mod owner;
 pub mod pod;
+pub mod rolling;
 pub mod selector;
 pub mod spec;
 pub mod status;
@@ -17,6 +18,7 @@ pub use decision::{Allow, BudgetView, Decision, Denial, DenyReason, Request, Tak
 pub use intstr::{IntOrPercent, IntOrPercentError};
 pub use owner::{NoOwners, OwnerInfo, OwnerLookup, Resolution, resolve, resolve_from};
 pub use pod::{OwnerRef, PodFacts, PodPhase};
+pub use rolling::RollingUpdate;
 pub use selector::{Labels, Selector, SelectorError};
 pub use spec::{
     BudgetId, BudgetKind, BudgetSpec, Operation, OperationSet, PdbError, Policy, Target, TargetRef,

@@ -175,6 +175,8 @@ pub struct Workload {
     pub strategy: Option<String>,
     /// Rolling-update `maxUnavailable` as written.
     pub max_unavailable: Option<IntOrString>,
+    /// A Deployment's rolling-update `maxSurge` as written.
+    pub max_surge: Option<IntOrString>,
     pub pod_management_policy: Option<String>,
     pub service_name: Option<String>,
     /// Has a controller owner (a ReplicaSet of a Deployment, a Pod of a ReplicaSet): judged
@@ -552,8 +554,13 @@ fn decode_in(
                 strategy: s.strategy.as_ref().and_then(|x| x.type_.clone()),
                 max_unavailable: s
                     .strategy
+                    .as_ref()
+                    .and_then(|x| x.rolling_update.as_ref())
+                    .and_then(|r| r.max_unavailable.clone()),
+                max_surge: s
+                    .strategy
                     .and_then(|x| x.rolling_update)
-                    .and_then(|r| r.max_unavailable),
+                    .and_then(|r| r.max_surge),
                 pod_management_policy: None,
                 service_name: None,
                 owned: false,
@@ -579,6 +586,7 @@ fn decode_in(
                     .update_strategy
                     .and_then(|x| x.rolling_update)
                     .and_then(|r| r.max_unavailable),
+                max_surge: None,
                 pod_management_policy: s.pod_management_policy,
                 service_name: s.service_name.filter(|n| !n.is_empty()),
                 owned: false,
@@ -604,6 +612,7 @@ fn decode_in(
                     .update_strategy
                     .and_then(|x| x.rolling_update)
                     .and_then(|r| r.max_unavailable),
+                max_surge: None,
                 pod_management_policy: None,
                 service_name: None,
                 owned: false,
@@ -627,6 +636,7 @@ fn decode_in(
                 progress_deadline_seconds: None,
                 strategy: None,
                 max_unavailable: None,
+                max_surge: None,
                 pod_management_policy: None,
                 service_name: None,
                 owned,
@@ -660,6 +670,7 @@ fn decode_in(
                 progress_deadline_seconds: None,
                 strategy: None,
                 max_unavailable: None,
+                max_surge: None,
                 pod_management_policy: None,
                 service_name: None,
                 owned: false,
@@ -680,6 +691,7 @@ fn decode_in(
                 progress_deadline_seconds: None,
                 strategy: None,
                 max_unavailable: None,
+                max_surge: None,
                 pod_management_policy: None,
                 service_name: None,
                 owned,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use steady_budget::{
     BudgetId, BudgetKind, BudgetSpec, BudgetStatus, IntOrPercent, Labels, Operation, OperationSet,
-    OwnerInfo, OwnerLookup, OwnerRef, PodFacts, Policy, Selector, Target, TargetRef,
+    OwnerInfo, OwnerLookup, OwnerRef, PodFacts, Policy, RollingUpdate, Selector, Target, TargetRef,
     UnhealthyPodPolicy,
 };
 
@@ -30,68 +30,41 @@ pub struct Node {
     pub pods: Vec<usize>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Surge {
-    Int(u32),
-    Percent(u32),
-}
-
-impl Surge {
-    fn parse(v: &IntOrString, field: &str) -> Result<Self, Invalid> {
-        match v {
-            IntOrString::Int(n) if *n < 0 => Err(invalid(field, format!("{n} must be ≥ 0"))),
-            IntOrString::Int(n) => u32::try_from(*n)
-                .ok()
-                .filter(|n| *n <= MAX_REPLICAS)
-                .map(Self::Int)
-                .ok_or_else(|| {
-                    invalid(
-                        field,
-                        format!(
-                            "{n} is more pods than the simulator models (at most {MAX_REPLICAS})"
-                        ),
-                    )
-                }),
-            IntOrString::String(s) => {
-                let Some(p) = s.strip_suffix('%').and_then(|p| p.parse::<u64>().ok()) else {
-                    return Err(invalid(
-                        field,
-                        format!("{s:?} is not an integer or a percentage like \"25%\""),
-                    ));
-                };
-                if p > 100 {
-                    return Err(invalid(
-                        field,
-                        format!("{s:?} is over 100%: write a percentage from 0% to 100%"),
-                    ));
-                }
-                Ok(Self::Percent(p as u32))
+/// A `maxSurge` / `maxUnavailable` value from a scenario, within what the simulator models.
+fn rolling_value(v: &IntOrString, field: &str) -> Result<IntOrPercent, Invalid> {
+    match v {
+        IntOrString::Int(n) if *n < 0 => Err(invalid(field, format!("{n} must be ≥ 0"))),
+        IntOrString::Int(n) => u32::try_from(*n)
+            .ok()
+            .filter(|n| *n <= MAX_REPLICAS)
+            .map(|n| IntOrPercent::Int(n as i32))
+            .ok_or_else(|| {
+                invalid(
+                    field,
+                    format!("{n} is more pods than the simulator models (at most {MAX_REPLICAS})"),
+                )
+            }),
+        IntOrString::String(s) => {
+            let Some(p) = s.strip_suffix('%').and_then(|p| p.parse::<u64>().ok()) else {
+                return Err(invalid(
+                    field,
+                    format!("{s:?} is not an integer or a percentage like \"25%\""),
+                ));
+            };
+            if p > 100 {
+                return Err(invalid(
+                    field,
+                    format!("{s:?} is over 100%: write a percentage from 0% to 100%"),
+                ));
             }
-        }
-    }
-
-    fn is_zero(self) -> bool {
-        matches!(self, Self::Int(0) | Self::Percent(0))
-    }
-
-    /// maxSurge rounds up, maxUnavailable rounds down, as the Deployment controller does.
-    pub fn resolve(self, total: i32, round_up: bool) -> i32 {
-        match self {
-            Self::Int(n) => n as i32,
-            Self::Percent(p) => {
-                let x = total as i64 * p as i64;
-                (if round_up { (x + 99) / 100 } else { x / 100 }) as i32
-            }
+            Ok(IntOrPercent::Percent(p as u8))
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    Rolling {
-        max_surge: Surge,
-        max_unavailable: Surge,
-    },
+    Rolling(RollingUpdate),
     Recreate,
 }
 
@@ -356,28 +329,26 @@ impl Model {
                     Strategy::Recreate
                 }
                 st => {
-                    let pick = |v: Option<&IntOrString>, name: &str| match v {
-                        Some(v) => Surge::parse(v, &format!("{f}.strategy.{name}")),
-                        None => Ok(Surge::Percent(25)),
+                    let pick = |v: Option<&IntOrString>, name: &str| {
+                        v.map(|v| rolling_value(v, &format!("{f}.strategy.{name}")))
+                            .transpose()
                     };
-                    let max_surge =
-                        pick(st.as_ref().and_then(|s| s.max_surge.as_ref()), "maxSurge")?;
-                    let max_unavailable = pick(
-                        st.as_ref().and_then(|s| s.max_unavailable.as_ref()),
-                        "maxUnavailable",
-                    )?;
+                    let rolling = RollingUpdate::deployment(
+                        pick(st.as_ref().and_then(|s| s.max_surge.as_ref()), "maxSurge")?,
+                        pick(
+                            st.as_ref().and_then(|s| s.max_unavailable.as_ref()),
+                            "maxUnavailable",
+                        )?,
+                    );
                     // As the API server's validation: such a Deployment could never roll.
-                    if max_surge.is_zero() && max_unavailable.is_zero() {
+                    if !rolling.can_progress() {
                         return Err(invalid(
                             &format!("{f}.strategy.maxUnavailable"),
                             "may not be 0 when maxSurge is 0 (the rollout could never start; \
                              Kubernetes rejects it too): raise one of them",
                         ));
                     }
-                    Strategy::Rolling {
-                        max_surge,
-                        max_unavailable,
-                    }
+                    Strategy::Rolling(rolling)
                 }
             };
             let readiness = match &w.readiness {

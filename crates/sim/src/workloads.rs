@@ -66,18 +66,12 @@ impl Sim {
                 let wl = &mut self.m.workloads[w];
                 wl.replica_sets[new_idx].replicas = if old_left == 0 { replicas } else { 0 };
             }
-            Strategy::Rolling {
-                max_surge,
-                max_unavailable,
-            } => {
+            Strategy::Rolling(rolling) => {
                 if old_total == 0 {
                     wl.replica_sets[new_idx].replicas = replicas;
                 } else {
-                    let surge = max_surge.resolve(replicas, true);
-                    let mut unavail = max_unavailable.resolve(replicas, false);
-                    if surge == 0 && unavail == 0 {
-                        unavail = 1;
-                    }
+                    let surge = rolling.surge(replicas);
+                    let unavail = rolling.unavailable(replicas);
                     // Scale up the new revision within replicas + maxSurge.
                     let new_rs = &mut wl.replica_sets[new_idx];
                     let all = old_total + new_rs.replicas;

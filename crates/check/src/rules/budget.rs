@@ -2,7 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use steady_budget::{IntOrPercent, Policy};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use steady_budget::{IntOrPercent, Policy, RollingUpdate};
 
 use super::{Ctx, Fix, Rule, Severity};
 use crate::model::{BudgetInfo, WorkloadKind};
@@ -307,29 +308,26 @@ maxSurge ≥ 1), or loosen the budget.",
                 continue;
             };
             let replicas = ctx.min_replicas(w);
+            // A value the API server would refuse leaves the rollout unknown: no finding.
+            let value = |v: &Option<IntOrString>| match v {
+                None => Some(None),
+                Some(v) => IntOrPercent::from_int_or_string(v).ok().map(Some),
+            };
             let rolling = match wl.kind {
-                WorkloadKind::Deployment if wl.strategy.as_deref() != Some("Recreate") => wl
-                    .max_unavailable
-                    .as_ref()
-                    .map_or(Some(IntOrPercent::Percent(25)), |v| {
-                        IntOrPercent::from_int_or_string(v).ok()
-                    }),
-                WorkloadKind::StatefulSet if wl.strategy.as_deref() != Some("OnDelete") => wl
-                    .max_unavailable
-                    .as_ref()
-                    .map_or(Some(IntOrPercent::Int(1)), |v| {
-                        IntOrPercent::from_int_or_string(v).ok()
-                    }),
+                WorkloadKind::Deployment if wl.strategy.as_deref() != Some("Recreate") => {
+                    value(&wl.max_unavailable).map(|unavailable| {
+                        // An unreadable maxSurge is taken at its default: only maxUnavailable is
+                        // compared with the budget.
+                        RollingUpdate::deployment(value(&wl.max_surge).flatten(), unavailable)
+                    })
+                }
+                WorkloadKind::StatefulSet if wl.strategy.as_deref() != Some("OnDelete") => {
+                    value(&wl.max_unavailable).map(RollingUpdate::stateful_set)
+                }
                 _ => None,
             };
             let Some(rolling) = rolling else { continue };
-            // Rolling-update maxUnavailable rounds down (maxSurge rounds up).
-            let down = match rolling {
-                IntOrPercent::Int(n) => n,
-                IntOrPercent::Percent(p) => {
-                    (i64::from(replicas.max(0)) * i64::from(p) / 100) as i32
-                }
-            };
+            let down = rolling.unavailable(replicas);
             for &b in ctx.index.budgets_of.get(&w).into_iter().flatten() {
                 let Some(info) = ctx.obj(b).budget() else {
                     continue;
