@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::input::{BudgetSpecError, BudgetSpecInput, ValueInput};
 use crate::intstr::IntOrPercent;
 use crate::pod::{OwnerRef, PodFacts, group_of};
 use crate::selector::Selector;
@@ -183,49 +184,22 @@ pub struct BudgetSpec {
     pub ignored_pod_selector: Option<Selector>,
 }
 
-/// Why a PodDisruptionBudget cannot be used as a budget.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PdbError {
-    #[error("the PodDisruptionBudget has no selector, so it selects no pods")]
-    NoSelector,
-    #[error("spec.selector: {0}")]
-    Selector(#[from] crate::selector::SelectorError),
-    #[error("spec.{field}: {source}")]
-    Value {
-        field: &'static str,
-        source: crate::intstr::IntOrPercentError,
-    },
-    #[error("set exactly one of spec.minAvailable and spec.maxUnavailable")]
-    Policy,
-}
-
 impl BudgetSpec {
     /// A PodDisruptionBudget as a budget guarding `protect` (usually [`OperationSet::PDB_NATIVE`]
     /// or [`OperationSet::PDB_MODE`]).
     pub fn from_pdb(
         spec: &k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec,
         protect: OperationSet,
-    ) -> Result<Self, PdbError> {
-        let selector = Selector::from_k8s(spec.selector.as_ref().ok_or(PdbError::NoSelector)?)?;
-        let value = |field, v| {
-            IntOrPercent::from_int_or_string(v).map_err(|source| PdbError::Value { field, source })
-        };
-        let policy = match (&spec.min_available, &spec.max_unavailable) {
-            (Some(v), None) => Policy::MinAvailable(value("minAvailable", v)?),
-            (None, Some(v)) => Policy::MaxUnavailable(value("maxUnavailable", v)?),
-            _ => return Err(PdbError::Policy),
-        };
-        Ok(Self {
-            target: Target::Selector(selector),
-            policy,
-            protect,
-            unhealthy_pod_policy: match spec.unhealthy_pod_eviction_policy.as_deref() {
-                Some("AlwaysAllow") => UnhealthyPodPolicy::AlwaysAllow,
-                _ => UnhealthyPodPolicy::IfHealthyBudget,
-            },
-            total_replicas: None,
-            ignored_pod_selector: None,
-        })
+    ) -> Result<Self, BudgetSpecError> {
+        BudgetSpecInput {
+            selector: spec.selector.as_ref(),
+            min_available: spec.min_available.as_ref().map(ValueInput::from),
+            max_unavailable: spec.max_unavailable.as_ref().map(ValueInput::from),
+            protect: Some(protect),
+            unhealthy_pod_policy: spec.unhealthy_pod_eviction_policy.as_deref(),
+            ..BudgetSpecInput::new(BudgetKind::PodDisruptionBudget)
+        }
+        .validate()
     }
 
     /// Whether the budget covers the pod, given the pod's owner chain (see [`crate::owner`]). Only
@@ -348,7 +322,7 @@ mod tests {
         };
         assert_eq!(
             BudgetSpec::from_pdb(&none, OperationSet::PDB_MODE),
-            Err(PdbError::NoSelector)
+            Err(BudgetSpecError::NoSelector)
         );
         let both = PodDisruptionBudgetSpec {
             min_available: Some(IntOrString::Int(1)),
@@ -356,7 +330,7 @@ mod tests {
         };
         assert_eq!(
             BudgetSpec::from_pdb(&both, OperationSet::PDB_MODE),
-            Err(PdbError::Policy)
+            Err(BudgetSpecError::Policy("both"))
         );
     }
 

@@ -239,7 +239,7 @@ pub async fn why(
         let Some(spec) = &b.spec else { continue };
         let spec = match BudgetSpec::from_pdb(spec, OperationSet::PDB_NATIVE) {
             Ok(s) => s,
-            Err(steady_budget::PdbError::NoSelector) => continue,
+            Err(steady_budget::BudgetSpecError::NoSelector) => continue,
             Err(e) => {
                 notes.push(format!("PodDisruptionBudget {bname} cannot be read ({e})"));
                 continue;
