@@ -18,8 +18,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
-use steady_budget::BudgetKind;
 use steady_budget::selector::Selector;
+use steady_budget::{BudgetKind, BudgetSpecInput, ValueInput};
 
 /// A pod's labels, sorted by key. A pair list, not a map: a `BTreeMap`'s smallest allocation is
 /// one 544-byte node, which for 25,000 workloads with two labels each is 13 MB of a 200 MB
@@ -282,6 +282,23 @@ impl BudgetInfo {
             BudgetKind::PodUnavailableBudget
         } else {
             BudgetKind::PodDisruptionBudget
+        }
+    }
+
+    /// The spec as the engine's validation reads it: what the webhook would make of this budget.
+    pub fn spec_input(&self) -> BudgetSpecInput<'_> {
+        BudgetSpecInput {
+            selector: self.selector.as_ref(),
+            target_ref: self.target_ref.as_ref().map(|t| steady_budget::TargetRef {
+                api_version: t.api_version.clone(),
+                kind: t.kind.clone(),
+                name: t.name.clone(),
+            }),
+            min_available: self.min_available.as_ref().map(ValueInput::from),
+            max_unavailable: self.max_unavailable.as_ref().map(ValueInput::from),
+            unhealthy_pod_policy: self.unhealthy_policy.as_deref(),
+            total_replicas: self.total_replicas,
+            ..BudgetSpecInput::new(self.kind())
         }
     }
 }
@@ -779,13 +796,7 @@ fn decode_in(
                 }),
                 min_available: s.min_available,
                 max_unavailable: s.max_unavailable,
-                unhealthy_policy: s.unhealthy_pod_policy.map(|p| {
-                    match p {
-                        steady_api::UnhealthyPodPolicy::IfHealthyBudget => "IfHealthyBudget",
-                        steady_api::UnhealthyPodPolicy::AlwaysAllow => "AlwaysAllow",
-                    }
-                    .to_owned()
-                }),
+                unhealthy_policy: s.unhealthy_pod_policy.map(|p| p.as_str().to_owned()),
                 total_replicas: s.total_replicas,
             };
             (d.metadata, Body::Budget(Box::new(info)))
