@@ -6,8 +6,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use steady_budget::{
-    BudgetSpec, BudgetStatus, IntOrPercent, IntOrPercentError, Operation, OperationSet, Policy,
-    Selector, SelectorError, Target, TargetRef,
+    BudgetKind, BudgetSpec, BudgetSpecInput, BudgetStatus, Operation, TargetRef, ValueInput,
 };
 
 /// Int ≥ 0, or a whole percentage from "0%" to "100%". Written once, used on both fields.
@@ -135,86 +134,47 @@ pub enum UnhealthyPodPolicy {
     AlwaysAllow,
 }
 
-/// Why a stored spec cannot be turned into a budget. The CRD schema refuses all of these at
-/// admission; they remain for objects written before a schema change, or read from files.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SpecError {
-    #[error("set exactly one of spec.selector and spec.targetRef (found {0})")]
-    Target(&'static str),
-    #[error("set exactly one of spec.minAvailable and spec.maxUnavailable (found {0})")]
-    Policy(&'static str),
-    #[error("spec.{field}: {source}")]
-    Value {
-        field: &'static str,
-        source: IntOrPercentError,
-    },
-    #[error("spec.{field}: {source}")]
-    Selector {
-        field: &'static str,
-        source: SelectorError,
-    },
-    #[error("spec.totalReplicas is {0}: it must be 0 or more")]
-    TotalReplicas(i32),
-}
+/// Why a stored spec cannot be turned into a budget: the engine's own error, so the condition
+/// the controller writes and the finding `steady check` reports say the same. The CRD schema
+/// refuses all of these at admission; they remain for objects written before a schema change, or
+/// read from files.
+pub use steady_budget::BudgetSpecError as SpecError;
 
 impl PodUnavailableBudgetSpec {
     /// The engine's view of this spec.
     pub fn to_budget_spec(&self) -> Result<BudgetSpec, SpecError> {
-        let target = match (&self.selector, &self.target_ref) {
-            (Some(s), None) => {
-                Target::Selector(Selector::from_k8s(s).map_err(|source| SpecError::Selector {
-                    field: "selector",
-                    source,
-                })?)
-            }
-            (None, Some(t)) => Target::Ref(TargetRef {
+        self.to_input().validate()
+    }
+
+    /// This spec as the engine's validation reads it.
+    pub fn to_input(&self) -> BudgetSpecInput<'_> {
+        BudgetSpecInput {
+            selector: self.selector.as_ref(),
+            target_ref: self.target_ref.as_ref().map(|t| TargetRef {
                 api_version: t.api_version.clone(),
                 kind: t.kind.clone(),
                 name: t.name.clone(),
             }),
-            (Some(_), Some(_)) => return Err(SpecError::Target("both")),
-            (None, None) => return Err(SpecError::Target("neither")),
-        };
-        let value = |field, v: &IntOrString| {
-            IntOrPercent::from_int_or_string(v).map_err(|source| SpecError::Value { field, source })
-        };
-        let policy = match (&self.min_available, &self.max_unavailable) {
-            (Some(v), None) => Policy::MinAvailable(value("minAvailable", v)?),
-            (None, Some(v)) => Policy::MaxUnavailable(value("maxUnavailable", v)?),
-            (Some(_), Some(_)) => return Err(SpecError::Policy("both")),
-            (None, None) => return Err(SpecError::Policy("neither")),
-        };
-        let protect = match &self.protect_operations {
-            None => OperationSet::ALL,
-            Some(ops) => ops.iter().map(|op| op.operation()).collect(),
-        };
-        if let Some(n) = self.total_replicas
-            && n < 0
-        {
-            return Err(SpecError::TotalReplicas(n));
-        }
-        let ignored_pod_selector = self
-            .ignored_pod_selector
-            .as_ref()
-            .map(Selector::from_k8s)
-            .transpose()
-            .map_err(|source| SpecError::Selector {
-                field: "ignoredPodSelector",
-                source,
-            })?;
-        Ok(BudgetSpec {
-            target,
-            policy,
-            protect,
-            unhealthy_pod_policy: match self.unhealthy_pod_policy {
-                Some(UnhealthyPodPolicy::AlwaysAllow) => {
-                    steady_budget::UnhealthyPodPolicy::AlwaysAllow
-                }
-                _ => steady_budget::UnhealthyPodPolicy::IfHealthyBudget,
-            },
+            min_available: self.min_available.as_ref().map(ValueInput::from),
+            max_unavailable: self.max_unavailable.as_ref().map(ValueInput::from),
+            protect: self
+                .protect_operations
+                .as_ref()
+                .map(|ops| ops.iter().map(|op| op.operation()).collect()),
+            unhealthy_pod_policy: self.unhealthy_pod_policy.map(UnhealthyPodPolicy::as_str),
             total_replicas: self.total_replicas,
-            ignored_pod_selector,
-        })
+            ignored_pod_selector: self.ignored_pod_selector.as_ref(),
+            ..BudgetSpecInput::new(BudgetKind::PodUnavailableBudget)
+        }
+    }
+}
+
+impl UnhealthyPodPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IfHealthyBudget => "IfHealthyBudget",
+            Self::AlwaysAllow => "AlwaysAllow",
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use crate::owner::Resolution;
 use crate::pod::PodFacts;
-use crate::spec::{BudgetId, BudgetKind, BudgetSpec, Operation, UnhealthyPodPolicy};
+use crate::spec::{BudgetId, BudgetSpec, Operation, UnhealthyPodPolicy};
 use crate::status::BudgetStatus;
 
 /// Refusals carry HTTP 429 so `kubectl drain` and controllers retry instead of failing.
@@ -218,17 +218,10 @@ fn in_progress(s: &BudgetStatus) -> String {
     }
 }
 
-fn kind_name(kind: BudgetKind) -> &'static str {
-    match kind {
-        BudgetKind::PodUnavailableBudget => "PodUnavailableBudget",
-        BudgetKind::PodDisruptionBudget => "PodDisruptionBudget",
-    }
-}
-
 fn denial(req: &Request<'_>, b: &BudgetView<'_>, why: DenyReason) -> Denial {
     let pod = req.pod;
     let s = b.status;
-    let kind = kind_name(b.id.kind);
+    let kind = b.id.kind.as_str();
     let (message, cause, retry_after_seconds) = match why {
         DenyReason::StillProcessing => (
             format!(

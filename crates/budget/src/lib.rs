@@ -5,21 +5,25 @@
 #![forbid(unsafe_code)]
 
 pub mod decision;
+pub mod input;
 pub mod intstr;
 pub mod owner;
 pub mod pod;
+pub mod rolling;
 pub mod selector;
 pub mod spec;
 pub mod status;
 pub mod update;
 
 pub use decision::{Allow, BudgetView, Decision, Denial, DenyReason, Request, Take, decide};
+pub use input::{BudgetSpecError, BudgetSpecInput, ValueInput};
 pub use intstr::{IntOrPercent, IntOrPercentError};
 pub use owner::{NoOwners, OwnerInfo, OwnerLookup, Resolution, resolve, resolve_from};
 pub use pod::{OwnerRef, PodFacts, PodPhase};
+pub use rolling::RollingUpdate;
 pub use selector::{Labels, Selector, SelectorError};
 pub use spec::{
-    BudgetId, BudgetKind, BudgetSpec, Operation, OperationSet, PdbError, Policy, Target, TargetRef,
+    BudgetId, BudgetKind, BudgetSpec, Operation, OperationSet, Policy, Target, TargetRef,
     UnhealthyPodPolicy,
 };
 pub use status::{

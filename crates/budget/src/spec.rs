@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::input::{BudgetSpecError, BudgetSpecInput, ValueInput};
 use crate::intstr::IntOrPercent;
 use crate::pod::{OwnerRef, PodFacts, group_of};
 use crate::selector::Selector;
@@ -127,6 +128,17 @@ impl Policy {
             Self::MaxUnavailable(v) => expected.saturating_sub(v.scaled(expected)).max(0),
         }
     }
+
+    /// Disruptions allowed with `healthy` of `expected` pods available: the healthy pods above
+    /// [`Policy::desired`], floored at 0. A percentage of no expected pods allows none, as in
+    /// Kubernetes, so a budget whose workloads are not counted yet cannot be drained through.
+    pub fn allowed(self, expected: i32, healthy: i32) -> i32 {
+        if expected == 0 && self.is_percent() {
+            0
+        } else {
+            healthy.saturating_sub(self.desired(expected)).max(0)
+        }
+    }
 }
 
 impl fmt::Display for Policy {
@@ -172,49 +184,22 @@ pub struct BudgetSpec {
     pub ignored_pod_selector: Option<Selector>,
 }
 
-/// Why a PodDisruptionBudget cannot be used as a budget.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PdbError {
-    #[error("the PodDisruptionBudget has no selector, so it selects no pods")]
-    NoSelector,
-    #[error("spec.selector: {0}")]
-    Selector(#[from] crate::selector::SelectorError),
-    #[error("spec.{field}: {source}")]
-    Value {
-        field: &'static str,
-        source: crate::intstr::IntOrPercentError,
-    },
-    #[error("set exactly one of spec.minAvailable and spec.maxUnavailable")]
-    Policy,
-}
-
 impl BudgetSpec {
     /// A PodDisruptionBudget as a budget guarding `protect` (usually [`OperationSet::PDB_NATIVE`]
     /// or [`OperationSet::PDB_MODE`]).
     pub fn from_pdb(
         spec: &k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec,
         protect: OperationSet,
-    ) -> Result<Self, PdbError> {
-        let selector = Selector::from_k8s(spec.selector.as_ref().ok_or(PdbError::NoSelector)?)?;
-        let value = |field, v| {
-            IntOrPercent::from_int_or_string(v).map_err(|source| PdbError::Value { field, source })
-        };
-        let policy = match (&spec.min_available, &spec.max_unavailable) {
-            (Some(v), None) => Policy::MinAvailable(value("minAvailable", v)?),
-            (None, Some(v)) => Policy::MaxUnavailable(value("maxUnavailable", v)?),
-            _ => return Err(PdbError::Policy),
-        };
-        Ok(Self {
-            target: Target::Selector(selector),
-            policy,
-            protect,
-            unhealthy_pod_policy: match spec.unhealthy_pod_eviction_policy.as_deref() {
-                Some("AlwaysAllow") => UnhealthyPodPolicy::AlwaysAllow,
-                _ => UnhealthyPodPolicy::IfHealthyBudget,
-            },
-            total_replicas: None,
-            ignored_pod_selector: None,
-        })
+    ) -> Result<Self, BudgetSpecError> {
+        BudgetSpecInput {
+            selector: spec.selector.as_ref(),
+            min_available: spec.min_available.as_ref().map(ValueInput::from),
+            max_unavailable: spec.max_unavailable.as_ref().map(ValueInput::from),
+            protect: Some(protect),
+            unhealthy_pod_policy: spec.unhealthy_pod_eviction_policy.as_deref(),
+            ..BudgetSpecInput::new(BudgetKind::PodDisruptionBudget)
+        }
+        .validate()
     }
 
     /// Whether the budget covers the pod, given the pod's owner chain (see [`crate::owner`]). Only
@@ -240,6 +225,22 @@ pub enum BudgetKind {
     PodDisruptionBudget,
 }
 
+impl BudgetKind {
+    /// The Kubernetes kind, as messages, Events, metrics labels and reports spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PodUnavailableBudget => "PodUnavailableBudget",
+            Self::PodDisruptionBudget => "PodDisruptionBudget",
+        }
+    }
+}
+
+impl fmt::Display for BudgetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Names one budget object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct BudgetId {
@@ -260,7 +261,7 @@ impl BudgetId {
 
 impl fmt::Display for BudgetId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} {}/{}", self.kind, self.namespace, self.name)
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
     }
 }
 
@@ -321,7 +322,7 @@ mod tests {
         };
         assert_eq!(
             BudgetSpec::from_pdb(&none, OperationSet::PDB_MODE),
-            Err(PdbError::NoSelector)
+            Err(BudgetSpecError::NoSelector)
         );
         let both = PodDisruptionBudgetSpec {
             min_available: Some(IntOrString::Int(1)),
@@ -329,7 +330,23 @@ mod tests {
         };
         assert_eq!(
             BudgetSpec::from_pdb(&both, OperationSet::PDB_MODE),
-            Err(PdbError::Policy)
+            Err(BudgetSpecError::Policy("both"))
+        );
+    }
+
+    #[test]
+    fn budget_kinds_are_spelled_as_kubernetes_kinds() {
+        assert_eq!(
+            BudgetKind::PodUnavailableBudget.as_str(),
+            "PodUnavailableBudget"
+        );
+        assert_eq!(
+            BudgetKind::PodDisruptionBudget.as_str(),
+            "PodDisruptionBudget"
+        );
+        assert_eq!(
+            BudgetId::pub_("ns", "web").to_string(),
+            "PodUnavailableBudget ns/web"
         );
     }
 
@@ -342,6 +359,29 @@ mod tests {
         assert_eq!(Policy::MaxUnavailable(Percent(25)).desired(10), 7);
         assert_eq!(Policy::MaxUnavailable(Int(8)).desired(5), 0);
         assert_eq!(Policy::MaxUnavailable(Percent(100)).desired(0), 0);
+    }
+
+    #[test]
+    fn allowed_counts() {
+        use IntOrPercent::*;
+        // Every pod healthy.
+        assert_eq!(Policy::MaxUnavailable(Int(1)).allowed(5, 5), 1);
+        assert_eq!(Policy::MaxUnavailable(Percent(25)).allowed(10, 10), 3);
+        assert_eq!(Policy::MaxUnavailable(Percent(10)).allowed(5, 5), 1);
+        assert_eq!(Policy::MaxUnavailable(Int(0)).allowed(5, 5), 0);
+        assert_eq!(Policy::MaxUnavailable(Int(8)).allowed(5, 5), 5);
+        assert_eq!(Policy::MinAvailable(Int(2)).allowed(5, 5), 3);
+        assert_eq!(Policy::MinAvailable(Percent(60)).allowed(5, 5), 2);
+        assert_eq!(Policy::MinAvailable(Percent(100)).allowed(3, 3), 0);
+        assert_eq!(Policy::MinAvailable(Int(7)).allowed(5, 5), 0);
+        // Some pods already down use up the allowance.
+        assert_eq!(Policy::MaxUnavailable(Int(2)).allowed(5, 4), 1);
+        assert_eq!(Policy::MinAvailable(Int(4)).allowed(5, 3), 0);
+        // Nothing expected: a percentage allows nothing, an integer counts what is there.
+        assert_eq!(Policy::MaxUnavailable(Percent(100)).allowed(0, 2), 0);
+        assert_eq!(Policy::MinAvailable(Percent(0)).allowed(0, 2), 0);
+        assert_eq!(Policy::MinAvailable(Int(0)).allowed(0, 2), 2);
+        assert_eq!(Policy::MaxUnavailable(Int(1)).allowed(0, 0), 0);
     }
 
     #[test]

@@ -458,11 +458,7 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     status.total_replicas = expected;
     status.desired_available = desired;
     status.current_available = current;
-    status.unavailable_allowed = if expected == 0 && spec.policy.is_percent() {
-        0
-    } else {
-        (current - desired).max(0)
-    };
+    status.unavailable_allowed = spec.policy.allowed(expected, current);
     status.set_allowed_condition(generation, now);
     StatusOutcome { status, events }
 }

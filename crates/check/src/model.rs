@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use steady_budget::selector::Selector;
+use steady_budget::{BudgetKind, BudgetSpecInput, ValueInput};
 
 /// A pod's labels, sorted by key. A pair list, not a map: a `BTreeMap`'s smallest allocation is
 /// one 544-byte node, which for 25,000 workloads with two labels each is 13 MB of a 200 MB
@@ -174,6 +175,8 @@ pub struct Workload {
     pub strategy: Option<String>,
     /// Rolling-update `maxUnavailable` as written.
     pub max_unavailable: Option<IntOrString>,
+    /// A Deployment's rolling-update `maxSurge` as written.
+    pub max_surge: Option<IntOrString>,
     pub pod_management_policy: Option<String>,
     pub service_name: Option<String>,
     /// Has a controller owner (a ReplicaSet of a Deployment, a Pod of a ReplicaSet): judged
@@ -271,6 +274,33 @@ pub struct TargetRef {
     pub api_version: String,
     pub kind: String,
     pub name: String,
+}
+
+impl BudgetInfo {
+    pub fn kind(&self) -> BudgetKind {
+        if self.is_pub {
+            BudgetKind::PodUnavailableBudget
+        } else {
+            BudgetKind::PodDisruptionBudget
+        }
+    }
+
+    /// The spec as the engine's validation reads it: what the webhook would make of this budget.
+    pub fn spec_input(&self) -> BudgetSpecInput<'_> {
+        BudgetSpecInput {
+            selector: self.selector.as_ref(),
+            target_ref: self.target_ref.as_ref().map(|t| steady_budget::TargetRef {
+                api_version: t.api_version.clone(),
+                kind: t.kind.clone(),
+                name: t.name.clone(),
+            }),
+            min_available: self.min_available.as_ref().map(ValueInput::from),
+            max_unavailable: self.max_unavailable.as_ref().map(ValueInput::from),
+            unhealthy_pod_policy: self.unhealthy_policy.as_deref(),
+            total_replicas: self.total_replicas,
+            ..BudgetSpecInput::new(self.kind())
+        }
+    }
 }
 
 impl Object {
@@ -541,8 +571,13 @@ fn decode_in(
                 strategy: s.strategy.as_ref().and_then(|x| x.type_.clone()),
                 max_unavailable: s
                     .strategy
+                    .as_ref()
+                    .and_then(|x| x.rolling_update.as_ref())
+                    .and_then(|r| r.max_unavailable.clone()),
+                max_surge: s
+                    .strategy
                     .and_then(|x| x.rolling_update)
-                    .and_then(|r| r.max_unavailable),
+                    .and_then(|r| r.max_surge),
                 pod_management_policy: None,
                 service_name: None,
                 owned: false,
@@ -568,6 +603,7 @@ fn decode_in(
                     .update_strategy
                     .and_then(|x| x.rolling_update)
                     .and_then(|r| r.max_unavailable),
+                max_surge: None,
                 pod_management_policy: s.pod_management_policy,
                 service_name: s.service_name.filter(|n| !n.is_empty()),
                 owned: false,
@@ -593,6 +629,7 @@ fn decode_in(
                     .update_strategy
                     .and_then(|x| x.rolling_update)
                     .and_then(|r| r.max_unavailable),
+                max_surge: None,
                 pod_management_policy: None,
                 service_name: None,
                 owned: false,
@@ -616,6 +653,7 @@ fn decode_in(
                 progress_deadline_seconds: None,
                 strategy: None,
                 max_unavailable: None,
+                max_surge: None,
                 pod_management_policy: None,
                 service_name: None,
                 owned,
@@ -649,6 +687,7 @@ fn decode_in(
                 progress_deadline_seconds: None,
                 strategy: None,
                 max_unavailable: None,
+                max_surge: None,
                 pod_management_policy: None,
                 service_name: None,
                 owned: false,
@@ -669,6 +708,7 @@ fn decode_in(
                 progress_deadline_seconds: None,
                 strategy: None,
                 max_unavailable: None,
+                max_surge: None,
                 pod_management_policy: None,
                 service_name: None,
                 owned,
@@ -756,13 +796,7 @@ fn decode_in(
                 }),
                 min_available: s.min_available,
                 max_unavailable: s.max_unavailable,
-                unhealthy_policy: s.unhealthy_pod_policy.map(|p| {
-                    match p {
-                        steady_api::UnhealthyPodPolicy::IfHealthyBudget => "IfHealthyBudget",
-                        steady_api::UnhealthyPodPolicy::AlwaysAllow => "AlwaysAllow",
-                    }
-                    .to_owned()
-                }),
+                unhealthy_policy: s.unhealthy_pod_policy.map(|p| p.as_str().to_owned()),
                 total_replicas: s.total_replicas,
             };
             (d.metadata, Body::Budget(Box::new(info)))

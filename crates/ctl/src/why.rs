@@ -13,8 +13,8 @@ use kube::core::GroupVersionKind;
 use serde::Serialize;
 use steady_api::PodUnavailableBudget;
 use steady_budget::{
-    BudgetSpec, Operation, OperationSet, OwnerInfo, OwnerLookup, OwnerRef, PodFacts, PodPhase,
-    Selector, resolve,
+    BudgetKind, BudgetSpec, Operation, OperationSet, OwnerInfo, OwnerLookup, OwnerRef, PodFacts,
+    PodPhase, Selector, resolve,
 };
 
 use crate::plugin::{KubeArgs, PluginError};
@@ -207,7 +207,7 @@ pub async fn why(
                 }
                 let status = b.status.clone().unwrap_or_default();
                 budgets.push(GuardingBudget {
-                    kind: "PodUnavailableBudget".into(),
+                    kind: BudgetKind::PodUnavailableBudget.as_str().into(),
                     name: bname,
                     policy: spec.policy.to_string(),
                     allowed: status.unavailable_allowed,
@@ -239,7 +239,7 @@ pub async fn why(
         let Some(spec) = &b.spec else { continue };
         let spec = match BudgetSpec::from_pdb(spec, OperationSet::PDB_NATIVE) {
             Ok(s) => s,
-            Err(steady_budget::PdbError::NoSelector) => continue,
+            Err(steady_budget::BudgetSpecError::NoSelector) => continue,
             Err(e) => {
                 notes.push(format!("PodDisruptionBudget {bname} cannot be read ({e})"));
                 continue;
@@ -251,7 +251,7 @@ pub async fn why(
         let status = b.status.clone().unwrap_or_default();
         let disrupted = status.disrupted_pods.unwrap_or_default();
         budgets.push(GuardingBudget {
-            kind: "PodDisruptionBudget".into(),
+            kind: BudgetKind::PodDisruptionBudget.as_str().into(),
             name: bname,
             policy: spec.policy.to_string(),
             allowed: status.disruptions_allowed,
@@ -511,7 +511,10 @@ pub fn render(r: &WhyReport) -> String {
             }
         }
     }
-    if r.budgets.iter().any(|b| b.kind == "PodUnavailableBudget") {
+    if r.budgets
+        .iter()
+        .any(|b| b.kind == BudgetKind::PodUnavailableBudget.as_str())
+    {
         match &r.guard_webhook {
             GuardCoverage::Checked { covering, .. } if !covering.is_empty() => {}
             GuardCoverage::Checked { excluding, .. } if !excluding.is_empty() => {

@@ -19,7 +19,7 @@ pub fn budget_ref(b: &BudgetEntry) -> ObjectReference {
         BudgetKind::PodUnavailableBudget => "policy.steady.dev/v1alpha1",
         BudgetKind::PodDisruptionBudget => "policy/v1",
     };
-    let kind = kind_name(b);
+    let kind = b.id.kind.as_str();
     ObjectReference {
         api_version: Some(api_version.into()),
         kind: Some(kind.into()),
@@ -27,13 +27,6 @@ pub fn budget_ref(b: &BudgetEntry) -> ObjectReference {
         namespace: Some(b.id.namespace.clone()),
         uid: b.uid.clone(),
         ..Default::default()
-    }
-}
-
-fn kind_name(b: &BudgetEntry) -> &'static str {
-    match b.id.kind {
-        BudgetKind::PodUnavailableBudget => "PodUnavailableBudget",
-        BudgetKind::PodDisruptionBudget => "PodDisruptionBudget",
     }
 }
 
@@ -144,7 +137,7 @@ impl Events {
                 reason: "StatusWriteFailed".into(),
                 note: Some(clip(format!(
                     "cannot write the status of {} {}/{} ({reason}): {error}; retrying in {}s; {what_to_do}",
-                    kind_name(budget),
+                    budget.id.kind.as_str(),
                     budget.id.namespace,
                     budget.id.name,
                     retry_in.as_secs().max(1),

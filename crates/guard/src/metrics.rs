@@ -7,7 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use steady_budget::{BudgetId, BudgetKind};
+use steady_budget::BudgetId;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
@@ -29,10 +29,7 @@ pub struct BudgetLabels {
 impl BudgetLabels {
     pub fn of(id: &BudgetId) -> Self {
         Self {
-            kind: match id.kind {
-                BudgetKind::PodUnavailableBudget => "PodUnavailableBudget",
-                BudgetKind::PodDisruptionBudget => "PodDisruptionBudget",
-            },
+            kind: id.kind.as_str(),
             namespace: id.namespace.clone(),
             budget: id.name.clone(),
         }

@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use steady_budget::{
-    BudgetId, BudgetKind, BudgetSpec, BudgetStatus, IntOrPercent, Labels, Operation, OperationSet,
-    OwnerInfo, OwnerLookup, OwnerRef, PodFacts, Policy, Selector, Target, TargetRef,
-    UnhealthyPodPolicy,
+    BudgetId, BudgetKind, BudgetSpec, BudgetSpecError, BudgetSpecInput, BudgetStatus, IntOrPercent,
+    Labels, Operation, OperationSet, OwnerInfo, OwnerLookup, OwnerRef, PodFacts, RollingUpdate,
+    TargetRef, ValueInput,
 };
 
 use crate::scenario::{
@@ -30,68 +31,41 @@ pub struct Node {
     pub pods: Vec<usize>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Surge {
-    Int(u32),
-    Percent(u32),
-}
-
-impl Surge {
-    fn parse(v: &IntOrString, field: &str) -> Result<Self, Invalid> {
-        match v {
-            IntOrString::Int(n) if *n < 0 => Err(invalid(field, format!("{n} must be ≥ 0"))),
-            IntOrString::Int(n) => u32::try_from(*n)
-                .ok()
-                .filter(|n| *n <= MAX_REPLICAS)
-                .map(Self::Int)
-                .ok_or_else(|| {
-                    invalid(
-                        field,
-                        format!(
-                            "{n} is more pods than the simulator models (at most {MAX_REPLICAS})"
-                        ),
-                    )
-                }),
-            IntOrString::String(s) => {
-                let Some(p) = s.strip_suffix('%').and_then(|p| p.parse::<u64>().ok()) else {
-                    return Err(invalid(
-                        field,
-                        format!("{s:?} is not an integer or a percentage like \"25%\""),
-                    ));
-                };
-                if p > 100 {
-                    return Err(invalid(
-                        field,
-                        format!("{s:?} is over 100%: write a percentage from 0% to 100%"),
-                    ));
-                }
-                Ok(Self::Percent(p as u32))
+/// A `maxSurge` / `maxUnavailable` value from a scenario, within what the simulator models.
+fn rolling_value(v: &IntOrString, field: &str) -> Result<IntOrPercent, Invalid> {
+    match v {
+        IntOrString::Int(n) if *n < 0 => Err(invalid(field, format!("{n} must be ≥ 0"))),
+        IntOrString::Int(n) => u32::try_from(*n)
+            .ok()
+            .filter(|n| *n <= MAX_REPLICAS)
+            .map(|n| IntOrPercent::Int(n as i32))
+            .ok_or_else(|| {
+                invalid(
+                    field,
+                    format!("{n} is more pods than the simulator models (at most {MAX_REPLICAS})"),
+                )
+            }),
+        IntOrString::String(s) => {
+            let Some(p) = s.strip_suffix('%').and_then(|p| p.parse::<u64>().ok()) else {
+                return Err(invalid(
+                    field,
+                    format!("{s:?} is not an integer or a percentage like \"25%\""),
+                ));
+            };
+            if p > 100 {
+                return Err(invalid(
+                    field,
+                    format!("{s:?} is over 100%: write a percentage from 0% to 100%"),
+                ));
             }
-        }
-    }
-
-    fn is_zero(self) -> bool {
-        matches!(self, Self::Int(0) | Self::Percent(0))
-    }
-
-    /// maxSurge rounds up, maxUnavailable rounds down, as the Deployment controller does.
-    pub fn resolve(self, total: i32, round_up: bool) -> i32 {
-        match self {
-            Self::Int(n) => n as i32,
-            Self::Percent(p) => {
-                let x = total as i64 * p as i64;
-                (if round_up { (x + 99) / 100 } else { x / 100 }) as i32
-            }
+            Ok(IntOrPercent::Percent(p as u8))
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    Rolling {
-        max_surge: Surge,
-        max_unavailable: Surge,
-    },
+    Rolling(RollingUpdate),
     Recreate,
 }
 
@@ -178,14 +152,7 @@ pub struct Budget {
 
 impl Budget {
     pub fn label(&self) -> String {
-        format!("{} {}", kind_name(self.id.kind), self.id.name)
-    }
-}
-
-pub fn kind_name(k: BudgetKind) -> &'static str {
-    match k {
-        BudgetKind::PodDisruptionBudget => "PodDisruptionBudget",
-        BudgetKind::PodUnavailableBudget => "PodUnavailableBudget",
+        format!("{} {}", self.id.kind.as_str(), self.id.name)
     }
 }
 
@@ -363,28 +330,26 @@ impl Model {
                     Strategy::Recreate
                 }
                 st => {
-                    let pick = |v: Option<&IntOrString>, name: &str| match v {
-                        Some(v) => Surge::parse(v, &format!("{f}.strategy.{name}")),
-                        None => Ok(Surge::Percent(25)),
+                    let pick = |v: Option<&IntOrString>, name: &str| {
+                        v.map(|v| rolling_value(v, &format!("{f}.strategy.{name}")))
+                            .transpose()
                     };
-                    let max_surge =
-                        pick(st.as_ref().and_then(|s| s.max_surge.as_ref()), "maxSurge")?;
-                    let max_unavailable = pick(
-                        st.as_ref().and_then(|s| s.max_unavailable.as_ref()),
-                        "maxUnavailable",
-                    )?;
+                    let rolling = RollingUpdate::deployment(
+                        pick(st.as_ref().and_then(|s| s.max_surge.as_ref()), "maxSurge")?,
+                        pick(
+                            st.as_ref().and_then(|s| s.max_unavailable.as_ref()),
+                            "maxUnavailable",
+                        )?,
+                    );
                     // As the API server's validation: such a Deployment could never roll.
-                    if max_surge.is_zero() && max_unavailable.is_zero() {
+                    if !rolling.can_progress() {
                         return Err(invalid(
                             &format!("{f}.strategy.maxUnavailable"),
                             "may not be 0 when maxSurge is 0 (the rollout could never start; \
                              Kubernetes rejects it too): raise one of them",
                         ));
                     }
-                    Strategy::Rolling {
-                        max_surge,
-                        max_unavailable,
-                    }
+                    Strategy::Rolling(rolling)
                 }
             };
             let readiness = match &w.readiness {
@@ -501,10 +466,7 @@ impl Model {
                 ));
             }
             let spec = budget_spec(b, &f, &workload_index)?;
-            let kind = match b.kind {
-                scenario::BudgetKindSpec::PodDisruptionBudget => BudgetKind::PodDisruptionBudget,
-                scenario::BudgetKindSpec::PodUnavailableBudget => BudgetKind::PodUnavailableBudget,
-            };
+            let kind = b.kind.budget_kind();
             let id = BudgetId {
                 kind,
                 namespace: s.namespace.clone(),
@@ -553,94 +515,96 @@ fn budget_spec(
     f: &str,
     workloads: &HashMap<String, usize>,
 ) -> Result<BudgetSpec, Invalid> {
-    let target = match (&b.selector, &b.target_ref) {
-        (Some(sel), None) => {
-            if sel.is_empty() {
-                return Err(invalid(
-                    &format!("{f}.selector"),
-                    "an empty selector would cover every pod; name the labels",
-                ));
-            }
-            Target::Selector(Selector::from_labels(
-                sel.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            ))
-        }
-        (None, Some(t)) => {
-            if !workloads.contains_key(&t.name) {
-                return Err(invalid(
-                    &format!("{f}.targetRef.name"),
-                    format!("no workload named {}", t.name),
-                ));
-            }
-            let kind = match t.kind {
-                WorkloadKind::Deployment => "Deployment",
-                WorkloadKind::StatefulSet => "StatefulSet",
-            };
-            Target::Ref(TargetRef {
-                api_version: "apps/v1".into(),
-                kind: kind.into(),
-                name: t.name.clone(),
-            })
-        }
-        _ => return Err(invalid(f, "set exactly one of selector and targetRef")),
-    };
-    let conv = |v: &IntOrString, name: &str| -> Result<IntOrPercent, Invalid> {
-        let r = match v {
-            IntOrString::Int(n) => IntOrPercent::from_int(*n),
-            IntOrString::String(s) => IntOrPercent::parse(s),
-        };
-        r.map_err(|e| invalid(&format!("{f}.{name}"), e.to_string()))
-    };
-    let policy = match (&b.min_available, &b.max_unavailable) {
-        (Some(v), None) => Policy::MinAvailable(conv(v, "minAvailable")?),
-        (None, Some(v)) => Policy::MaxUnavailable(conv(v, "maxUnavailable")?),
-        _ => {
+    // What only a scenario can get wrong comes first, as it did when the simulator validated
+    // budgets itself; the rest is the engine's validation, worded for the scenario's fields.
+    match (&b.selector, &b.target_ref) {
+        (Some(sel), None) if sel.is_empty() => {
             return Err(invalid(
-                f,
-                "set exactly one of minAvailable and maxUnavailable",
+                &format!("{f}.selector"),
+                "an empty selector would cover every pod; name the labels",
             ));
         }
-    };
-    let protect = match (b.kind, &b.protect_operations) {
-        (scenario::BudgetKindSpec::PodDisruptionBudget, None) => OperationSet::PDB_NATIVE,
-        (scenario::BudgetKindSpec::PodDisruptionBudget, Some(_)) => {
+        (None, Some(t)) if !workloads.contains_key(&t.name) => {
             return Err(invalid(
-                &format!("{f}.protectOperations"),
-                "PodDisruptionBudgets always guard evictions only; use a PodUnavailableBudget",
+                &format!("{f}.targetRef.name"),
+                format!("no workload named {}", t.name),
             ));
         }
-        (_, None) => OperationSet::ALL,
-        (_, Some(ops)) => {
-            let mut set = OperationSet::NONE;
-            for o in ops {
-                set = set.with(Operation::parse(o).ok_or_else(|| {
+        _ => {}
+    }
+    let kind = b.kind.budget_kind();
+    let protect = match (kind, &b.protect_operations) {
+        (_, None) => Ok(None),
+        (BudgetKind::PodDisruptionBudget, Some(_)) => Err(invalid(
+            &format!("{f}.protectOperations"),
+            "PodDisruptionBudgets always guard evictions only; use a PodUnavailableBudget",
+        )),
+        (_, Some(ops)) => ops
+            .iter()
+            .map(|o| {
+                Operation::parse(o).ok_or_else(|| {
                     invalid(
                         &format!("{f}.protectOperations"),
                         format!("{o:?} is not one of Delete, Evict, Update, Resize"),
                     )
-                })?);
+                })
+            })
+            .collect::<Result<OperationSet, _>>()
+            .map(Some),
+    };
+    let selector = b.selector.as_ref().map(|labels| LabelSelector {
+        match_labels: Some(labels.clone()),
+        match_expressions: None,
+    });
+    fn value(v: &IntOrString) -> ValueInput<'_> {
+        match v {
+            IntOrString::Int(n) => ValueInput::Int(*n),
+            IntOrString::String(s) => ValueInput::String(s),
+        }
+    }
+    let input = BudgetSpecInput {
+        selector: selector.as_ref(),
+        target_ref: b.target_ref.as_ref().map(|t| TargetRef {
+            api_version: "apps/v1".into(),
+            kind: match t.kind {
+                WorkloadKind::Deployment => "Deployment",
+                WorkloadKind::StatefulSet => "StatefulSet",
             }
-            set
-        }
+            .into(),
+            name: t.name.clone(),
+        }),
+        min_available: b.min_available.as_ref().map(value),
+        max_unavailable: b.max_unavailable.as_ref().map(value),
+        protect: protect.as_ref().ok().copied().flatten(),
+        unhealthy_pod_policy: b.unhealthy_pod_policy.as_deref(),
+        ..BudgetSpecInput::new(kind)
     };
-    let unhealthy_pod_policy = match b.unhealthy_pod_policy.as_deref() {
-        None | Some("IfHealthyBudget") => UnhealthyPodPolicy::IfHealthyBudget,
-        Some("AlwaysAllow") => UnhealthyPodPolicy::AlwaysAllow,
-        Some(o) => {
-            return Err(invalid(
-                &format!("{f}.unhealthyPodPolicy"),
-                format!("{o:?} is not IfHealthyBudget or AlwaysAllow"),
-            ));
+    let scenario_error = |e: BudgetSpecError| match e {
+        BudgetSpecError::Target(_) | BudgetSpecError::NoSelector => {
+            invalid(f, "set exactly one of selector and targetRef")
         }
+        BudgetSpecError::Policy(_) => {
+            invalid(f, "set exactly one of minAvailable and maxUnavailable")
+        }
+        BudgetSpecError::Value { field, source } => {
+            invalid(&format!("{f}.{field}"), source.to_string())
+        }
+        BudgetSpecError::UnhealthyPodPolicy { value, .. } => invalid(
+            &format!("{f}.unhealthyPodPolicy"),
+            format!("{value:?} is not IfHealthyBudget or AlwaysAllow"),
+        ),
+        // Not reachable from a scenario (matchLabels only, no totalReplicas), but worded anyway.
+        e => invalid(f, e.to_string()),
     };
-    Ok(BudgetSpec {
-        target,
-        policy,
-        protect,
-        unhealthy_pod_policy,
-        total_replicas: None,
-        ignored_pod_selector: None,
-    })
+    // protectOperations is checked after the policy and before unhealthyPodPolicy.
+    match (input.validate(), protect) {
+        (Err(e), _) if !matches!(e, BudgetSpecError::UnhealthyPodPolicy { .. }) => {
+            Err(scenario_error(e))
+        }
+        (_, Err(e)) => Err(e),
+        (Err(e), _) => Err(scenario_error(e)),
+        (Ok(spec), Ok(_)) => Ok(spec),
+    }
 }
 
 /// Nodes of a zone in declaration order.

@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use steady_budget::{Denial, Operation, Restart, resize_restart, update_restart};
 
 use crate::engine::{DenialStat, Ev, Sim, tally};
-use crate::model::{Model, kind_name, nodes_of_zone};
+use crate::model::{Model, nodes_of_zone};
 use crate::scenario::{Invalid, Scenario, Step};
 
 /// `kubectl drain` retries a refused eviction after this long, whatever the server suggests.
@@ -622,7 +622,7 @@ impl Sim {
     }
 
     fn note_op_denial(&mut self, op: usize, d: &Denial) {
-        let label = format!("{} {}", kind_name(d.budget.kind), d.budget.name);
+        let label = format!("{} {}", d.budget.kind.as_str(), d.budget.name);
         let now = self.now;
         tally(&mut self.ops[op].denials, label, d, now);
     }

@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::engine::{DenialStat, Sim};
-use crate::model::kind_name;
 use crate::ops::{OpKind, Outcome};
 use crate::scenario::Dur;
 
@@ -117,7 +116,7 @@ pub fn build(sim: &Sim) -> RunReport {
             let t = &sim.budget_tracks[i];
             BudgetReport {
                 name: b.id.name.clone(),
-                kind: kind_name(b.id.kind).into(),
+                kind: b.id.kind.as_str().into(),
                 policy: b.spec.policy.to_string(),
                 desired_available: t.series.first().map(|x| x.2).unwrap_or(0),
                 min_current_available: t.min_current,

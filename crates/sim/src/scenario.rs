@@ -416,6 +416,15 @@ pub enum BudgetKindSpec {
     PodUnavailableBudget,
 }
 
+impl BudgetKindSpec {
+    pub fn budget_kind(self) -> steady_budget::BudgetKind {
+        match self {
+            Self::PodDisruptionBudget => steady_budget::BudgetKind::PodDisruptionBudget,
+            Self::PodUnavailableBudget => steady_budget::BudgetKind::PodUnavailableBudget,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Budget {

@@ -7,7 +7,7 @@
 use steady_budget::Operation;
 
 use crate::engine::{Ev, Sim, tally};
-use crate::model::{ReplicaSet, Strategy, kind_name};
+use crate::model::{ReplicaSet, Strategy};
 use crate::scenario::WorkloadKind;
 
 impl Sim {
@@ -66,18 +66,12 @@ impl Sim {
                 let wl = &mut self.m.workloads[w];
                 wl.replica_sets[new_idx].replicas = if old_left == 0 { replicas } else { 0 };
             }
-            Strategy::Rolling {
-                max_surge,
-                max_unavailable,
-            } => {
+            Strategy::Rolling(rolling) => {
                 if old_total == 0 {
                     wl.replica_sets[new_idx].replicas = replicas;
                 } else {
-                    let surge = max_surge.resolve(replicas, true);
-                    let mut unavail = max_unavailable.resolve(replicas, false);
-                    if surge == 0 && unavail == 0 {
-                        unavail = 1;
-                    }
+                    let surge = rolling.surge(replicas);
+                    let unavail = rolling.unavailable(replicas);
                     // Scale up the new revision within replicas + maxSurge.
                     let new_rs = &mut wl.replica_sets[new_idx];
                     let all = old_total + new_rs.replicas;
@@ -176,7 +170,7 @@ impl Sim {
                 let retry = self.now + u64::from(d.retry_after_seconds.max(1)) * 1000;
                 self.m.workloads[w].next_delete_at = retry;
                 self.push(retry, Ev::Reconcile(w));
-                let label = format!("{} {}", kind_name(d.budget.kind), d.budget.name);
+                let label = format!("{} {}", d.budget.kind.as_str(), d.budget.name);
                 let now = self.now;
                 tally(
                     &mut self.tracks[w].controller_denials,

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use steady_budget::IntOrPercent;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use steady_budget::{BudgetSpec, BudgetSpecError, IntOrPercent, RollingUpdate};
 
 use super::{Ctx, Fix, Rule, Severity};
 use crate::model::{BudgetInfo, WorkloadKind};
@@ -14,71 +15,35 @@ fn budgets<'a>(ctx: &'a Ctx<'a>) -> impl Iterator<Item = (usize, &'a BudgetInfo)
         .filter_map(|&i| ctx.obj(i).budget().map(|b| (i, b)))
 }
 
-fn kind_name(b: &BudgetInfo) -> &'static str {
-    if b.is_pub {
-        "PodUnavailableBudget"
-    } else {
-        "PodDisruptionBudget"
-    }
-}
-
-/// Why a budget's spec is invalid, if it is.
-fn invalid(ctx: &Ctx<'_>, i: usize, b: &BudgetInfo) -> Vec<String> {
-    let mut why = Vec::new();
-    if b.is_pub {
-        match (&b.selector, &b.target_ref) {
-            (Some(_), Some(_)) => why.push("sets both selector and targetRef".to_owned()),
-            (None, None) => why.push("sets neither selector nor targetRef".to_owned()),
-            _ => {}
-        }
-    }
-    if b.min_available.is_some() && b.max_unavailable.is_some() {
-        why.push("sets both minAvailable and maxUnavailable".to_owned());
-    }
-    for (field, v) in [
-        ("minAvailable", &b.min_available),
-        ("maxUnavailable", &b.max_unavailable),
-    ] {
-        if let Some(v) = v
-            && let Err(e) = IntOrPercent::from_int_or_string(v)
-        {
-            why.push(format!("{field}: {e}"));
-        }
-    }
-    if let Some(e) = ctx.index.invalid_selector.get(&i) {
-        why.push(e.clone());
-    }
-    if let Some(p) = &b.unhealthy_policy
-        && !matches!(p.as_str(), "IfHealthyBudget" | "AlwaysAllow")
-    {
-        why.push(format!(
-            "unhealthy pod policy {p:?} is not IfHealthyBudget or AlwaysAllow"
-        ));
-    }
-    why
+/// Why a budget's spec is invalid, if it is: the engine's own reasons, all of them. A budget
+/// without a policy and a PodDisruptionBudget without a selector are left to
+/// budget-no-policy and budget-selects-nothing, which say more about them.
+fn invalid(b: &BudgetInfo) -> Vec<String> {
+    b.spec_input()
+        .errors()
+        .into_iter()
+        .filter(|e| {
+            !matches!(
+                e,
+                BudgetSpecError::Policy("neither") | BudgetSpecError::NoSelector
+            )
+        })
+        .map(|e| e.to_string())
+        .collect()
 }
 
 /// (expected pods, disruptions allowed when every pod is healthy) for a valid budget that selects
 /// at least one workload. Workloads under an HPA count with the HPA's minReplicas.
 pub fn allowance(ctx: &Ctx<'_>, i: usize, b: &BudgetInfo) -> Option<(i32, i32)> {
-    if !invalid(ctx, i, b).is_empty() {
-        return None;
-    }
+    let spec = BudgetSpec::try_from(b.spec_input()).ok()?;
     let ws = ctx.index.selected_by_budget.get(&i)?;
     if ws.is_empty() {
         return None;
     }
-    let expected = b
+    let expected = spec
         .total_replicas
         .unwrap_or_else(|| ws.iter().map(|&w| ctx.min_replicas(w)).sum());
-    let allowed = if let Some(m) = &b.max_unavailable {
-        IntOrPercent::from_int_or_string(m).ok()?.scaled(expected)
-    } else if let Some(m) = &b.min_available {
-        expected - IntOrPercent::from_int_or_string(m).ok()?.scaled(expected)
-    } else {
-        return None;
-    };
-    Some((expected, allowed.clamp(0, expected.max(0))))
+    Some((expected, spec.policy.allowed(expected, expected)))
 }
 
 pub const BUDGET_MISSING: Rule = Rule {
@@ -123,7 +88,7 @@ pod policy.\n\nFix: correct the fields named in the message.",
     fix: None,
     check: |ctx, out| {
         for (i, b) in budgets(ctx) {
-            let why = invalid(ctx, i, b);
+            let why = invalid(b);
             if !why.is_empty() {
                 out.push(ctx.hit(i, None, why.join("; ")));
             }
@@ -163,7 +128,7 @@ match the pod template labels of the workload to protect.",
     fix: None,
     check: |ctx, out| {
         for (i, b) in budgets(ctx) {
-            if !invalid(ctx, i, b).is_empty() {
+            if !invalid(b).is_empty() {
                 continue;
             }
             if ctx
@@ -218,7 +183,7 @@ the selectors disjoint so each pod has one budget of each kind.",
                         None,
                         format!(
                             "{} {} and {} both select the pods of {}",
-                            kind_name(ba),
+                            ba.kind().as_str(),
                             ctx.obj(a.min(b)).name,
                             ctx.obj(a.max(b)).name,
                             ctx.obj(w).display()
@@ -315,29 +280,26 @@ maxSurge ≥ 1), or loosen the budget.",
                 continue;
             };
             let replicas = ctx.min_replicas(w);
+            // A value the API server would refuse leaves the rollout unknown: no finding.
+            let value = |v: &Option<IntOrString>| match v {
+                None => Some(None),
+                Some(v) => IntOrPercent::from_int_or_string(v).ok().map(Some),
+            };
             let rolling = match wl.kind {
-                WorkloadKind::Deployment if wl.strategy.as_deref() != Some("Recreate") => wl
-                    .max_unavailable
-                    .as_ref()
-                    .map_or(Some(IntOrPercent::Percent(25)), |v| {
-                        IntOrPercent::from_int_or_string(v).ok()
-                    }),
-                WorkloadKind::StatefulSet if wl.strategy.as_deref() != Some("OnDelete") => wl
-                    .max_unavailable
-                    .as_ref()
-                    .map_or(Some(IntOrPercent::Int(1)), |v| {
-                        IntOrPercent::from_int_or_string(v).ok()
-                    }),
+                WorkloadKind::Deployment if wl.strategy.as_deref() != Some("Recreate") => {
+                    value(&wl.max_unavailable).map(|unavailable| {
+                        // An unreadable maxSurge is taken at its default: only maxUnavailable is
+                        // compared with the budget.
+                        RollingUpdate::deployment(value(&wl.max_surge).flatten(), unavailable)
+                    })
+                }
+                WorkloadKind::StatefulSet if wl.strategy.as_deref() != Some("OnDelete") => {
+                    value(&wl.max_unavailable).map(RollingUpdate::stateful_set)
+                }
                 _ => None,
             };
             let Some(rolling) = rolling else { continue };
-            // Rolling-update maxUnavailable rounds down (maxSurge rounds up).
-            let down = match rolling {
-                IntOrPercent::Int(n) => n,
-                IntOrPercent::Percent(p) => {
-                    (i64::from(replicas.max(0)) * i64::from(p) / 100) as i32
-                }
-            };
+            let down = rolling.unavailable(replicas);
             for &b in ctx.index.budgets_of.get(&w).into_iter().flatten() {
                 let Some(info) = ctx.obj(b).budget() else {
                     continue;
@@ -351,7 +313,7 @@ maxSurge ≥ 1), or loosen the budget.",
                         None,
                         format!(
                             "rolling update may take {down} of {replicas} pods down at once, but {} {} allows {allowed}",
-                            kind_name(info),
+                            info.kind().as_str(),
                             ctx.obj(b).name
                         ),
                     ));

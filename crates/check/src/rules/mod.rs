@@ -101,8 +101,6 @@ pub struct Index<'a> {
     pub budgets_of: HashMap<usize, Vec<usize>>,
     /// budget → workloads it selects.
     pub selected_by_budget: HashMap<usize, Vec<usize>>,
-    /// Budgets whose selector is invalid (bad operator, …) with the reason.
-    pub invalid_selector: HashMap<usize, String>,
 }
 
 pub struct Ctx<'a> {
@@ -169,7 +167,6 @@ impl<'a> Index<'a> {
             selected_by_service: HashMap::new(),
             budgets_of: HashMap::new(),
             selected_by_budget: HashMap::new(),
-            invalid_selector: HashMap::new(),
         };
         // (namespace, label key, label value) → workloads whose pods carry that label.
         let mut by_label: HashMap<(&str, &str, &str), Vec<usize>> = HashMap::new();
@@ -252,10 +249,8 @@ impl<'a> Index<'a> {
             let ws: Vec<usize> = if let Some(sel) = &info.selector {
                 match Selector::from_k8s(sel) {
                     Ok(sel) => candidates(&o.namespace, &sel),
-                    Err(e) => {
-                        ix.invalid_selector.insert(b, e.to_string());
-                        Vec::new()
-                    }
+                    // budget-invalid reports it, through the engine's validation.
+                    Err(_) => Vec::new(),
                 }
             } else if let Some(t) = &info.target_ref {
                 by_name
