@@ -191,12 +191,19 @@ impl BudgetSpec {
         spec: &k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec,
         protect: OperationSet,
     ) -> Result<Self, BudgetSpecError> {
+        // A live PDB's policy value this version does not know (a newer Kubernetes') is read as
+        // Kubernetes' eviction handler reads it, IfHealthyBudget: refusing the spec would make the
+        // guard skip the budget and allow everything it covers. (The checker, on manifests, reports it.)
+        let unhealthy_pod_policy = spec
+            .unhealthy_pod_eviction_policy
+            .as_deref()
+            .filter(|p| *p == "AlwaysAllow");
         BudgetSpecInput {
             selector: spec.selector.as_ref(),
             min_available: spec.min_available.as_ref().map(ValueInput::from),
             max_unavailable: spec.max_unavailable.as_ref().map(ValueInput::from),
             protect: Some(protect),
-            unhealthy_pod_policy: spec.unhealthy_pod_eviction_policy.as_deref(),
+            unhealthy_pod_policy,
             ..BudgetSpecInput::new(BudgetKind::PodDisruptionBudget)
         }
         .validate()
@@ -313,6 +320,17 @@ mod tests {
             ..Default::default()
         };
         let b = BudgetSpec::from_pdb(&pdb, OperationSet::PDB_MODE).unwrap();
+        // An unknown policy (a newer Kubernetes') is read as Kubernetes reads it, not refused.
+        let newer = PodDisruptionBudgetSpec {
+            unhealthy_pod_eviction_policy: Some("SomethingNew".into()),
+            ..pdb.clone()
+        };
+        assert_eq!(
+            BudgetSpec::from_pdb(&newer, OperationSet::PDB_MODE)
+                .unwrap()
+                .unhealthy_pod_policy,
+            crate::UnhealthyPodPolicy::IfHealthyBudget
+        );
         assert_eq!(b.policy, Policy::MaxUnavailable(IntOrPercent::Percent(25)));
         assert_eq!(b.unhealthy_pod_policy, UnhealthyPodPolicy::AlwaysAllow);
         assert_eq!(b.protect, OperationSet::PDB_MODE);

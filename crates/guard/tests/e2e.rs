@@ -19,54 +19,11 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use steady_api::PodUnavailableBudget;
-use steady_testkit::{Namespaces, client, eventually, free_port, http_get, kubeconfig};
+use steady_testkit::{
+    Namespaces, api_code, client, eventually, free_port, http_get, kubeconfig, mark_all_ready,
+};
 
 const RUN_LABEL: &str = "steady-e2e";
-
-/// A round-robin TCP proxy standing in for the guard's Service.
-async fn proxy(backends: Vec<SocketAddr>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut n = 0usize;
-        loop {
-            let Ok((mut inbound, _)) = listener.accept().await else {
-                continue;
-            };
-            let backend = backends[n % backends.len()];
-            n += 1;
-            tokio::spawn(async move {
-                if let Ok(mut out) = tokio::net::TcpStream::connect(backend).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// Marks every pod of `ns` that is not Ready yet (and not being deleted) Ready; returns how many.
-async fn mark_ready(client: &Client, ns: &str) -> usize {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let mut n = 0;
-    for p in pods.list(&ListParams::default()).await.unwrap() {
-        let ready = p
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        if ready || p.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
-        if steady_testkit::mark_ready(&pods, p.metadata.name.as_deref().unwrap())
-            .await
-            .is_ok()
-        {
-            n += 1;
-        }
-    }
-    n
-}
 
 async fn budget_status(client: &Client, ns: &str, name: &str) -> Value {
     let api: Api<PodUnavailableBudget> = Api::namespaced(client.clone(), ns);
@@ -78,13 +35,6 @@ fn deployment(name: &str, replicas: i32) -> Value {
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}}})
-}
-
-fn code_of(e: &kube::Error) -> Option<u16> {
-    match e {
-        kube::Error::Api(s) => Some(s.code),
-        _ => None,
-    }
 }
 
 /// The ValidatingWebhookConfiguration `steady install` renders (same rules, matchConditions,
@@ -108,32 +58,12 @@ fn shipped_webhook(
         ..InstallOptions::default()
     };
     let rendered = render(&opts).expect("the install renders");
-    let mut whc = rendered
+    let whc = rendered
         .find("ValidatingWebhookConfiguration", run)
         .expect("the install renders a ValidatingWebhookConfiguration")
         .object
         .clone();
-    let webhooks = whc["webhooks"].as_array_mut().unwrap();
-    assert_eq!(
-        webhooks.len(),
-        1,
-        "one webhook in the shipped configuration"
-    );
-    let hook = &mut webhooks[0];
-    assert_eq!(
-        hook["failurePolicy"], "Fail",
-        "the default install fails closed"
-    );
-    assert!(hook["matchConditions"].is_array(), "{hook}");
-    hook["clientConfig"] = json!({
-        "url": format!("https://{front}/validate/pods"),
-        "caBundle": k8s_openapi::ByteString(ca_pem.to_vec()),
-    });
-    assert_eq!(
-        hook["namespaceSelector"]["matchLabels"][RUN_LABEL], run,
-        "{hook}"
-    );
-    serde_json::from_value(whc).expect("a ValidatingWebhookConfiguration")
+    steady_testkit::url_webhook(whc, RUN_LABEL, run, front, ca_pem)
 }
 
 struct Env {
@@ -235,7 +165,7 @@ async fn guard_on_a_real_api_server() {
         let admin = *admin;
         steady_testkit::until_ok("replica ready", admin, "/readyz", 60).await;
     }
-    let front = proxy(backends).await;
+    let front = steady_testkit::round_robin_proxy(backends).await;
     let whc = shipped_webhook(&run, &system, front, cert.cert.pem().as_bytes());
     Api::<ValidatingWebhookConfiguration>::all(client.clone())
         .create(&PostParams::default(), &whc)
@@ -331,7 +261,7 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
     eventually("3 pods Ready and the budget converged", 60, || {
         let (client, ns) = (client.clone(), ns.clone());
         async move {
-            mark_ready(&client, &ns).await;
+            mark_all_ready(&client, &ns).await;
             let st = budget_status(&client, &ns, "web").await;
             if st["totalReplicas"] == 3
                 && st["currentAvailable"] == 3
@@ -422,7 +352,7 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
         .evict(&names[1], &EvictParams::default())
         .await
         .expect_err("second eviction refused");
-    assert_eq!(code_of(&e), Some(429), "{e}");
+    assert_eq!(api_code(&e), Some(429), "{e}");
     let msg = e.to_string();
     assert!(
         msg.contains(&names[1]) && msg.contains("PodUnavailableBudget web"),
@@ -452,7 +382,7 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
         .delete(&names[1], &DeleteParams::default())
         .await
         .expect_err("direct delete refused");
-    assert_eq!(code_of(&e), Some(429), "{e}");
+    assert_eq!(api_code(&e), Some(429), "{e}");
     println!("e2e ok: direct delete refused with 429");
     // The real kubectl prints the refusal at once: with a Retry-After, client-go retried the 429
     // ten times silently first (about 50 s).
@@ -472,14 +402,14 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
         .patch(&names[2], &PatchParams::default(), &Patch::Strategic(json!({"spec": {"containers": [{"name": "app", "image": "registry.example/app:2"}]}})))
         .await
         .expect_err("image update refused");
-    assert_eq!(code_of(&e), Some(429), "{e}");
+    assert_eq!(api_code(&e), Some(429), "{e}");
     println!("e2e ok: image update refused with 429; metadata edit allowed");
 
     // 7. Once the replacement is Ready, the budget allows one again, and the refused delete goes through.
     eventually("replacement Ready, one unit back", 60, || {
         let (client, ns) = (client.clone(), ns.clone());
         async move {
-            mark_ready(&client, &ns).await;
+            mark_all_ready(&client, &ns).await;
             let st = budget_status(&client, &ns, "web").await;
             if st["unavailableAllowed"] == 1 && st["currentAvailable"] == 3 {
                 Ok(())
@@ -538,7 +468,7 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
     eventually("10 pods Ready, 2 allowed", 90, || {
         let (client, ns) = (client.clone(), ns.clone());
         async move {
-            mark_ready(&client, &ns).await;
+            mark_all_ready(&client, &ns).await;
             let st = budget_status(&client, &ns, "race").await;
             if st["currentAvailable"] == 10 && st["unavailableAllowed"] == 2 {
                 Ok(())
@@ -575,9 +505,9 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
             Ok(_) => {
                 evicted.insert(name);
             }
-            Err(e) if code_of(&e) == Some(429) => refused += 1,
+            Err(e) if api_code(&e) == Some(429) => refused += 1,
             // A second eviction of a pod already gone.
-            Err(e) if code_of(&e) == Some(404) => {}
+            Err(e) if api_code(&e) == Some(404) => {}
             Err(e) => panic!("unexpected eviction error: {e}"),
         }
     }
@@ -613,7 +543,7 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
     eventually("3 pods Ready, PDB allows 1", 90, || {
         let (client, ns, pdbs) = (client.clone(), ns.clone(), pdbs.clone());
         async move {
-            mark_ready(&client, &ns).await;
+            mark_all_ready(&client, &ns).await;
             let st = pdbs
                 .get("legacy")
                 .await
@@ -652,7 +582,7 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
         .delete(&names[1], &DeleteParams::default())
         .await
         .expect_err("second delete refused by the PDB");
-    assert_eq!(code_of(&e), Some(429), "{e}");
+    assert_eq!(api_code(&e), Some(429), "{e}");
     assert!(e.to_string().contains("PodDisruptionBudget legacy"), "{e}");
     println!("e2e ok: PDB mode refuses the second direct delete with 429: {e}");
 
@@ -695,7 +625,7 @@ async fn rollouts(env: &mut Env, admins: &[SocketAddr]) {
     eventually("10 pods Ready, 3 allowed", 90, || {
         let (client, ns) = (client.clone(), ns.clone());
         async move {
-            mark_ready(&client, &ns).await;
+            mark_all_ready(&client, &ns).await;
             let st = budget_status(&client, &ns, "shared").await;
             if st["currentAvailable"] == 10
                 && st["desiredAvailable"] == 7
@@ -841,7 +771,7 @@ async fn drain(env: &mut Env, admins: &[SocketAddr]) {
     eventually("3 bound pods Ready, 1 allowed", 60, || {
         let (client, ns) = (client.clone(), ns.clone());
         async move {
-            mark_ready(&client, &ns).await;
+            mark_all_ready(&client, &ns).await;
             let st = budget_status(&client, &ns, "drainme").await;
             if st["currentAvailable"] == 3 && st["unavailableAllowed"] == 1 {
                 Ok(())
@@ -936,7 +866,7 @@ async fn drain(env: &mut Env, admins: &[SocketAddr]) {
                     .await;
             }
         }
-        mark_ready(&client, &ns).await;
+        mark_all_ready(&client, &ns).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     use tokio::io::AsyncReadExt;

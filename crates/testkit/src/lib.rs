@@ -1,7 +1,8 @@
 //! Helpers shared by the end-to-end tests of steady-guard and steady-ctl: the kubeconfig of the
 //! tier (`STEADY_E2E_KUBECONFIG`; the tests are `#[ignore]`d without it), a client that shows refusals as they are, namespaces of one run
 //! that are deleted at the end, pods marked Ready through the status subresource (the test cluster
-//! has no kubelet), the CRD, and polling.
+//! has no kubelet), the CRD, polling, and the guard's front: a round-robin TCP proxy and the
+//! shipped webhook configuration pointed at it by URL.
 //!
 //! Only the test plumbing lives here; what a test proves stays in the test. [`h2stall`] also
 //! serves the in-process connection tests of both servers.
@@ -11,11 +12,12 @@ pub mod h2stall;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The variable that switches the end-to-end tier on: a kubeconfig of a real kube-apiserver.
 pub const KUBECONFIG_ENV: &str = "STEADY_E2E_KUBECONFIG";
@@ -185,4 +187,113 @@ impl Namespaces {
             let _ = api.delete(n, &DeleteParams::default()).await;
         }
     }
+}
+
+/// The HTTP status code of an API error (`None` for a transport or client error).
+pub fn api_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+/// Whether the pod has condition Ready=True.
+pub fn is_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Marks every pod of `ns` that is not Ready yet (and not being deleted) Ready; returns how many.
+pub async fn mark_all_ready(client: &Client, ns: &str) -> usize {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let Ok(list) = pods.list(&Default::default()).await else {
+        return 0;
+    };
+    let mut n = 0;
+    for p in list {
+        if is_ready(&p) || p.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let Some(name) = p.metadata.name.as_deref() else {
+            continue;
+        };
+        if mark_ready(&pods, name).await.is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// A round-robin TCP proxy standing in for the guard's Service: each connection goes to the next
+/// backend; a backend that refuses the connection (a replica killed or restarting) is skipped for
+/// the next one, as a Service stops routing to an endpoint that is gone. A connection is dropped
+/// only when no backend accepts it.
+pub async fn round_robin_proxy(backends: Vec<SocketAddr>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port for the proxy");
+    let addr = listener.local_addr().expect("the proxy's address");
+    tokio::spawn(async move {
+        let mut n = 0usize;
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                continue;
+            };
+            let first = n;
+            n += 1;
+            let backends = backends.clone();
+            tokio::spawn(async move {
+                for k in 0..backends.len() {
+                    let backend = backends[(first + k) % backends.len()];
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The ValidatingWebhookConfiguration `steady install` renders (`rendered`: its object, rendered
+/// with the opt-in namespace selection `label: run`), with only what must differ in a test changed:
+/// the clientConfig points at `front` by URL with `ca_pem` as its caBundle. The rules,
+/// matchConditions, sideEffects, failurePolicy and timeout stay as shipped; the namespaceSelector
+/// is checked to select only the run's namespaces.
+///
+/// Taking the rendered object rather than rendering it here keeps steady-testkit free of
+/// steady-ctl, whose own tests depend on steady-testkit.
+pub fn url_webhook(
+    mut rendered: Value,
+    label: &str,
+    run: &str,
+    front: SocketAddr,
+    ca_pem: &[u8],
+) -> ValidatingWebhookConfiguration {
+    let webhooks = rendered["webhooks"]
+        .as_array_mut()
+        .expect("the rendered configuration has webhooks");
+    assert_eq!(
+        webhooks.len(),
+        1,
+        "one webhook in the shipped configuration"
+    );
+    let hook = &mut webhooks[0];
+    assert_eq!(
+        hook["failurePolicy"], "Fail",
+        "the default install fails closed"
+    );
+    assert!(hook["matchConditions"].is_array(), "{hook}");
+    hook["clientConfig"] = json!({
+        "url": format!("https://{front}/validate/pods"),
+        "caBundle": k8s_openapi::ByteString(ca_pem.to_vec()),
+    });
+    assert_eq!(
+        hook["namespaceSelector"]["matchLabels"][label], run,
+        "{hook}"
+    );
+    serde_json::from_value(rendered).expect("a ValidatingWebhookConfiguration")
 }
