@@ -595,6 +595,85 @@ async fn scenarios(env: &mut Env, admins: &[SocketAddr]) {
     //     it (maxUnavailable 100%); new pods turn Ready 2 s after they appear. At most 3 of the 10
     //     pods may be unavailable at any moment, and both rollouts must still complete.
     rollouts(env, admins).await;
+
+    // 13. pods/resize through the shipped rules: a resize that restarts a container (its
+    //     resizePolicy says RestartContainer) takes a unit like any disruption and is refused
+    //     when none is left; one that restarts nothing is allowed without a unit.
+    resize(env).await;
+}
+
+async fn resize(env: &mut Env) {
+    let client = env.client.clone();
+    let ns = env.namespace("resize").await;
+    let pp = PostParams::default();
+    let pubs: Api<PodUnavailableBudget> = Api::namespaced(client.clone(), &ns);
+    pubs.create(
+        &pp,
+        &serde_json::from_value(json!({"metadata": {"name": "sized"},
+        "spec": {"selector": {"matchLabels": {"app": "sized"}}, "minAvailable": 2}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let resources = json!({"requests": {"cpu": "100m", "memory": "64Mi"},
+        "limits": {"cpu": "100m", "memory": "64Mi"}});
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "sized"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "sized"}},
+            "template": {"metadata": {"labels": {"app": "sized"}},
+                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1",
+                    "resources": resources,
+                    "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "RestartContainer"},
+                        {"resourceName": "memory", "restartPolicy": "NotRequired"}]}]}}}});
+    Api::<Deployment>::namespaced(client.clone(), &ns)
+        .create(&pp, &serde_json::from_value(d).unwrap())
+        .await
+        .unwrap();
+    eventually("2 sized pods Ready and the budget converged", 60, || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            mark_all_ready(&client, &ns).await;
+            let st = budget_status(&client, &ns, "sized").await;
+            if st["currentAvailable"] == 2 && st["desiredAvailable"] == 2 {
+                Ok(())
+            } else {
+                Err(st.to_string())
+            }
+        }
+    })
+    .await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let name = pods.list(&ListParams::default()).await.unwrap().items[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    let resize = |cpu: &str, memory: &str| {
+        json!({"spec": {"containers": [{"name": "app", "resources": {
+            "requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}}}]}})
+    };
+    let e = pods
+        .patch_subresource(
+            "resize",
+            &name,
+            &PatchParams::default(),
+            &Patch::Strategic(resize("200m", "64Mi")),
+        )
+        .await
+        .expect_err("a restarting resize is refused");
+    assert_eq!(api_code(&e), Some(429), "{e}");
+    assert!(e.to_string().contains("PodUnavailableBudget sized"), "{e}");
+    println!("e2e ok: a resize that restarts a container refused with 429: {e}");
+    pods.patch_subresource(
+        "resize",
+        &name,
+        &PatchParams::default(),
+        &Patch::Strategic(resize("100m", "128Mi")),
+    )
+    .await
+    .expect("a resize that restarts nothing is allowed");
+    let st = budget_status(&client, &ns, "sized").await;
+    assert!(st["unavailablePods"].get(&name).is_none(), "{st}");
+    println!("e2e ok: a resize that restarts nothing allowed without a unit");
 }
 
 async fn rollouts(env: &mut Env, admins: &[SocketAddr]) {
