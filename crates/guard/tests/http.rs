@@ -605,6 +605,24 @@ async fn certificate_rotation_needs_no_restart() {
     assert_eq!((status, served), (200, new_ca));
 }
 
+/// A TLS connection to the webhook trusting its CA, for tests that write raw bytes.
+async fn tls_connect(w: &Webhook) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(w.ca.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(w.addr).await.unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn silent_clients_are_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -624,20 +642,7 @@ async fn silent_clients_are_cut_off() {
         started.elapsed()
     );
     // A handshake but only half a request head: also closed.
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(w.ca.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(w.addr).await.unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
+    let mut tls = tls_connect(&w).await;
     tls.write_all(b"POST /validate/pods HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();
@@ -654,20 +659,7 @@ async fn silent_clients_are_cut_off() {
 async fn a_connection_the_client_closes_ends_with_close_notify() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let w = start(0).await;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(w.ca.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(w.addr).await.unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
+    let mut tls = tls_connect(&w).await;
     tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
