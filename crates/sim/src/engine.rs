@@ -125,6 +125,32 @@ pub struct Sim {
     pub budget_tracks: Vec<BudgetTrack>,
     pub events: u64,
     pub domains: BTreeMap<String, crate::model::Domains>,
+    /// Operations whose outcome is Running, in timeline order.
+    pub running: BTreeSet<usize>,
+    /// Operations not finished yet (not started ones included).
+    pub unfinished: usize,
+    /// For each operation, the later ones that start `after` it, in timeline order.
+    pub dependents: Vec<Vec<usize>>,
+    /// Queued events that are not retries, timeouts or back-offs (see `only_retries_left`).
+    live_events: usize,
+    /// Budgets whose `dirty` flag was set since `measure` last looked (a superset: `ask` may
+    /// have refreshed some already).
+    budgets_dirty: BTreeSet<usize>,
+    /// Budgets below their desired availability (`below_since` set).
+    below: BTreeSet<usize>,
+}
+
+/// Events that cannot change anything once every operation has finished: pending timeouts,
+/// retries of finished drains and in-place changes, and controller back-offs.
+fn is_retry(e: &Ev) -> bool {
+    matches!(
+        e,
+        Ev::Reconcile(_)
+            | Ev::OpDeadline(_)
+            | Ev::Evict { .. }
+            | Ev::DrainNext(_)
+            | Ev::InPlace { .. }
+    )
 }
 
 impl Sim {
@@ -134,6 +160,13 @@ impl Sim {
         let domains = crate::model::domains(&m.nodes, &m.workloads);
         let n_w = m.workloads.len();
         let n_b = m.budgets.len();
+        let mut dependents = vec![Vec::new(); ops.len()];
+        for (j, o) in ops.iter().enumerate() {
+            if let Some(i) = o.after {
+                dependents[i].push(j);
+            }
+        }
+        let unfinished = ops.len();
         let mut sim = Self {
             m,
             enforce,
@@ -152,6 +185,12 @@ impl Sim {
             budget_tracks: vec![BudgetTrack::default(); n_b],
             events: 0,
             domains,
+            running: BTreeSet::new(),
+            unfinished,
+            dependents,
+            live_events: 0,
+            budgets_dirty: BTreeSet::new(),
+            below: BTreeSet::new(),
         };
         sim.bootstrap();
         for i in 0..sim.ops.len() {
@@ -165,6 +204,9 @@ impl Sim {
 
     pub fn push(&mut self, at: u64, ev: Ev) {
         self.seq += 1;
+        if !is_retry(&ev) {
+            self.live_events += 1;
+        }
         self.queue.push(Reverse((at, self.seq, ev)));
     }
 
@@ -184,12 +226,14 @@ impl Sim {
             }
             // Drop the readiness events queued while binding: these pods are Ready already.
             self.queue.clear();
+            self.live_events = 0;
             if !changed || round > 0 && self.pending.len() == self.pods.len() {
                 break;
             }
         }
         for b in 0..self.m.budgets.len() {
             self.m.budgets[b].dirty = true;
+            self.budgets_dirty.insert(b);
         }
         self.avail_dirty.extend(0..self.m.workloads.len());
         self.measure();
@@ -208,6 +252,9 @@ impl Sim {
                     break;
                 }
                 self.queue.pop();
+                if !is_retry(&ev) {
+                    self.live_events -= 1;
+                }
                 self.events += 1;
                 self.handle(ev);
             }
@@ -225,25 +272,17 @@ impl Sim {
         for b in &mut self.budget_tracks {
             b.below_since = None;
         }
+        self.below.clear();
     }
 
     fn all_ops_done(&self) -> bool {
-        self.ops.iter().all(|o| o.finished.is_some())
+        self.unfinished == 0
     }
 
     /// Once every operation has finished, only pod lifecycle events can still change anything;
     /// pending timeouts, retries of finished drains and controller back-offs cannot.
     fn only_retries_left(&self) -> bool {
-        self.queue.iter().all(|Reverse((_, _, e))| {
-            matches!(
-                e,
-                Ev::Reconcile(_)
-                    | Ev::OpDeadline(_)
-                    | Ev::Evict { .. }
-                    | Ev::DrainNext(_)
-                    | Ev::InPlace { .. }
-            )
-        })
+        self.live_events == 0
     }
 
     fn handle(&mut self, ev: Ev) {
@@ -282,6 +321,7 @@ impl Sim {
         self.avail_dirty.insert(w);
         for &b in &self.m.workloads[w].budgets {
             self.m.budgets[b].dirty = true;
+            self.budgets_dirty.insert(b);
         }
     }
 
@@ -315,7 +355,7 @@ impl Sim {
             self.node_emptied(n);
         }
         self.pending.remove(&p);
-        self.m.workloads[w].pods.retain(|&x| x != p);
+        self.m.workloads[w].pods.remove(&p);
         self.sched_dirty = true;
         self.touch(w);
     }
@@ -353,7 +393,7 @@ impl Sim {
             node: None,
             gone: false,
         });
-        wl.pods.push(id);
+        wl.pods.insert(id);
         self.pending.insert(id);
         self.sched_dirty = true;
         self.touch(w);
@@ -520,7 +560,7 @@ impl Sim {
                 t.series.push((now, n));
             }
         }
-        for b in 0..self.m.budgets.len() {
+        while let Some(b) = self.budgets_dirty.pop_first() {
             if !self.m.budgets[b].dirty {
                 continue;
             }
@@ -537,10 +577,14 @@ impl Sim {
                 t.series.push((now, cur, des));
             }
             match (cur < des, t.below_since) {
-                (true, None) => t.below_since = Some(now),
+                (true, None) => {
+                    t.below_since = Some(now);
+                    self.below.insert(b);
+                }
                 (false, Some(since)) => {
                     t.below_ms += now - since;
                     t.below_since = None;
+                    self.below.remove(&b);
                 }
                 _ => {}
             }
@@ -549,7 +593,8 @@ impl Sim {
 
     /// Accounts time below budget up to `t` for budgets still below.
     fn close_below(&mut self, t: u64) {
-        for b in &mut self.budget_tracks {
+        for &b in &self.below {
+            let b = &mut self.budget_tracks[b];
             if let Some(since) = b.below_since {
                 b.below_ms += t.saturating_sub(since);
                 b.below_since = Some(t);

@@ -2,7 +2,7 @@
 //! construction (with validation) from a scenario. Budgets are translated into steady-budget's
 //! `BudgetSpec`, so every later decision is the webhook's own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use steady_budget::{
@@ -106,8 +106,8 @@ pub struct Workload {
     pub revision: u32,
     /// Deployments only: one per template revision, oldest first.
     pub replica_sets: Vec<ReplicaSet>,
-    /// Pods not gone yet.
-    pub pods: Vec<usize>,
+    /// Pods not gone yet, oldest (lowest id) first.
+    pub pods: BTreeSet<usize>,
     pub next_seq: u32,
     /// The controller backs off after a refused delete, as controllers do on 429.
     pub next_delete_at: u64,
@@ -429,7 +429,7 @@ impl Model {
                 spread,
                 revision: 1,
                 replica_sets: Vec::new(),
-                pods: Vec::new(),
+                pods: BTreeSet::new(),
                 next_seq: 0,
                 next_delete_at: 0,
                 budgets: Vec::new(),

@@ -420,6 +420,7 @@ impl Sim {
         let now = self.now;
         self.ops[i].started = Some(now);
         self.ops[i].outcome = Outcome::Running;
+        self.running.insert(i);
         match &self.ops[i].kind {
             OpKind::Drain(d) => {
                 // Like `kubectl drain a b …`, all named nodes are cordoned first; a maintenance
@@ -489,13 +490,16 @@ impl Sim {
     }
 
     fn finish_op(&mut self, i: usize, outcome: Outcome) {
+        if self.ops[i].finished.is_none() {
+            self.unfinished -= 1;
+        }
         self.ops[i].finished = Some(self.now);
         self.ops[i].outcome = outcome;
-        for j in 0..self.ops.len() {
-            if self.ops[j].after == Some(i) {
-                let at = self.now + self.ops[j].at;
-                self.push(at, Ev::OpStart(j));
-            }
+        self.running.remove(&i);
+        for k in 0..self.dependents[i].len() {
+            let j = self.dependents[i][k];
+            let at = self.now + self.ops[j].at;
+            self.push(at, Ev::OpStart(j));
         }
     }
 
@@ -583,6 +587,11 @@ impl Sim {
         let now = self.now;
         let mut ask = Vec::new();
         let mut done = false;
+        // Taken out rather than cloned: it holds every pod of the workload still to change.
+        let mut queue = match &mut self.ops[i].kind {
+            OpKind::InPlace(c) => std::mem::take(&mut c.queue),
+            _ => return,
+        };
         if let OpKind::InPlace(c) = &self.ops[i].kind {
             let pods = &self.pods;
             let keep: Vec<(usize, bool)> = c
@@ -597,7 +606,6 @@ impl Sim {
                     !(restarted && self.available(p))
                 })
                 .collect();
-            let mut queue = c.queue.clone();
             let mut active = keep;
             while active.len() < c.parallel
                 && let Some(p) = queue.pop_front()
@@ -630,14 +638,13 @@ impl Sim {
     /// A workload controller's delete was refused: charge it to the running operation that
     /// asked for the change (a rollout, scale or HPA step), if any.
     pub fn note_controller_denial(&mut self, w: usize, _label: String, d: &Denial) {
-        let running = (0..self.ops.len()).rev().find(|&i| {
+        let running = self.running.iter().rev().copied().find(|&i| {
             let o = &self.ops[i];
-            o.outcome == Outcome::Running
-                && match o.kind {
-                    OpKind::Rollout(x) | OpKind::Scale(x, _) => x == w,
-                    OpKind::Hpa { workload, .. } => workload == w,
-                    _ => false,
-                }
+            match o.kind {
+                OpKind::Rollout(x) | OpKind::Scale(x, _) => x == w,
+                OpKind::Hpa { workload, .. } => workload == w,
+                _ => false,
+            }
         });
         if let Some(i) = running {
             self.note_op_denial(i, d);
@@ -650,7 +657,8 @@ impl Sim {
             return;
         }
         let now = self.now;
-        for i in 0..self.ops.len() {
+        let running: Vec<usize> = self.running.iter().copied().collect();
+        for i in running {
             if self.ops[i].outcome != Outcome::Running {
                 continue;
             }
@@ -674,7 +682,8 @@ impl Sim {
 
     /// Finishes rollouts and scale operations whose workload has converged.
     pub fn check_ops(&mut self) {
-        for i in 0..self.ops.len() {
+        let running: Vec<usize> = self.running.iter().copied().collect();
+        for i in running {
             if self.ops[i].outcome != Outcome::Running {
                 continue;
             }
