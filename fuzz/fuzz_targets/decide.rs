@@ -3,8 +3,12 @@
 //! budget. Never a panic, and the answers keep their promises:
 //! - a unit is taken only from a budget that has one, and taking it leaves a count ≥ 0;
 //! - a refusal is a 429 that names the pod;
-//! - a recomputed status allows nothing it cannot (≥ 0, at most current − desired), holds only pods
-//!   that exist, and is a fixed point (recomputing it again changes nothing).
+//! - a recomputed status allows nothing it cannot (≥ 0, at most current − desired) and is a fixed
+//!   point (recomputing it again changes nothing);
+//! - it holds no name the previous status did not (with the same time), and the entry of a pod absent
+//!   from the view stays exactly while it is not expired and not `gone` (absence alone is no proof);
+//! - `gone` only drops entries: the result with it is the result with `NONE_GONE` less some entries
+//!   of `gone` names, with the same counts.
 #![no_main]
 
 use std::collections::HashMap;
@@ -13,7 +17,7 @@ use arbitrary::Arbitrary;
 use jiff::{SignedDuration, Timestamp};
 use libfuzzer_sys::fuzz_target;
 use steady_budget::{
-    BudgetId, BudgetSpec, BudgetStatus, BudgetView, Decision, IntOrPercent, Operation,
+    BudgetId, BudgetSpec, BudgetStatus, BudgetView, Decision, IntOrPercent, NONE_GONE, Operation,
     OperationSet, OwnerInfo, OwnerLookup, OwnerRef, PodFacts, PodPhase, Policy, Request, Selector,
     StatusInput, Target, TargetRef, UnhealthyPodPolicy, compute_status, decide, resolve,
 };
@@ -28,6 +32,9 @@ struct Input {
     owners: Vec<OwnerIn>,
     now: u32,
     expiry: u16,
+    /// Bit `i` set: the name `p{i}` is gone for good (`gone` of `StatusInput`). Every name a pod or
+    /// a status map can carry is one of `p0`…`p11`.
+    gone: u16,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -150,6 +157,11 @@ fn owners(input: &[OwnerIn]) -> Owners {
     Owners(map)
 }
 
+/// The inverse of `pod_name`: `p{i}` → `i`.
+fn name_index(name: &str) -> u32 {
+    name[1..].parse().expect("a pod_name")
+}
+
 fn held(entries: &[(u8, u32)]) -> std::collections::BTreeMap<String, Timestamp> {
     entries
         .iter()
@@ -248,6 +260,10 @@ fuzz_target!(|input: Input| {
             status,
         })
         .collect();
+    let gone_bits = input.gone;
+    let gone = move |name: &str| gone_bits & (1 << name_index(name)) != 0;
+    let absent = |name: &str| !pods.iter().any(|p| p.name == name);
+    let expired = |since: &Timestamp| now.duration_since(*since) > expiry;
     let resolution = resolve(&target, &owners);
     for op in Operation::ALL {
         let req = Request {
@@ -292,6 +308,7 @@ fuzz_target!(|input: Input| {
             owners: &owners,
             now,
             expiry,
+            gone: &gone,
         };
         let out = compute_status(&si).status;
         assert!(
@@ -302,11 +319,27 @@ fuzz_target!(|input: Input| {
             out.unavailable_allowed <= (out.current_available - out.desired_available).max(0),
             "{out:?}"
         );
-        for name in out.disrupted_pods.keys().chain(out.unavailable_pods.keys()) {
-            assert!(
-                pods.iter().any(|p| &p.name == name),
-                "{name} held but gone: {out:?}"
-            );
+        for (now_held, before) in [
+            (&out.disrupted_pods, &status.disrupted_pods),
+            (&out.unavailable_pods, &status.unavailable_pods),
+        ] {
+            for (name, since) in now_held {
+                assert_eq!(
+                    before.get(name),
+                    Some(since),
+                    "{name} held but not by the previous status: {out:?}"
+                );
+            }
+            // A pod absent from the view is no proof of anything: its entry stays until the expiry
+            // unless its name is gone for good.
+            for (name, since) in before.iter().filter(|(name, _)| absent(name)) {
+                assert_eq!(
+                    now_held.contains_key(name),
+                    !expired(since) && !gone(name),
+                    "absent {name} since {since}, gone {}: {out:?}",
+                    gone(name)
+                );
+            }
         }
         let again = compute_status(&StatusInput {
             previous: &out,
@@ -314,5 +347,35 @@ fuzz_target!(|input: Input| {
         })
         .status;
         assert_eq!(again, out, "a recompute of a recomputed status changed it");
+        // `gone` drops entries and nothing else: no count moves (an absent pod is not available).
+        let none_gone = compute_status(&StatusInput {
+            gone: NONE_GONE,
+            ..si
+        })
+        .status;
+        let mut expected = none_gone.clone();
+        expected
+            .disrupted_pods
+            .retain(|name, _| out.disrupted_pods.contains_key(name));
+        expected
+            .unavailable_pods
+            .retain(|name, _| out.unavailable_pods.contains_key(name));
+        assert_eq!(
+            expected, out,
+            "gone changed more than entries: {none_gone:?}"
+        );
+        for name in none_gone
+            .disrupted_pods
+            .keys()
+            .filter(|n| !out.disrupted_pods.contains_key(*n))
+            .chain(
+                none_gone
+                    .unavailable_pods
+                    .keys()
+                    .filter(|n| !out.unavailable_pods.contains_key(*n)),
+            )
+        {
+            assert!(gone(name), "{name} dropped but not gone: {out:?}");
+        }
     }
 });
