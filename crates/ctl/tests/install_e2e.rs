@@ -17,6 +17,12 @@ use steady_ctl::install::{
 };
 use steady_ctl::uninstall::Removal;
 
+/// The guard's controller keeps every budget of the cluster: two guards running at once (tests of
+/// this binary run in parallel) would write each other's budgets, and the backoff test would see
+/// none of its own writes fail. Tests that run a guard take this first. (Other binaries run one
+/// after the other; no other guard may run on the cluster meanwhile.)
+static ONE_GUARD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn options(suffix: &str) -> InstallOptions {
     InstallOptions {
         namespace: format!("steady-e2e-{suffix}"),
@@ -342,6 +348,7 @@ async fn an_existing_namespace_is_kept() {
 #[tokio::test]
 #[ignore = "needs STEADY_E2E_KUBECONFIG"]
 async fn the_installed_rbac_is_enough_for_the_guard() {
+    let _one = ONE_GUARD.lock().await;
     let kubeconfig = steady_testkit::kubeconfig("install e2e");
     let client = steady_testkit::client(&kubeconfig).await;
     let suffix = format!("{:08x}", rand::random::<u32>());
@@ -392,9 +399,16 @@ async fn http_status(port: u16, path: &str) -> Option<u16> {
         .ok()
 }
 
-async fn run_guard_as_installed(client: &Client, kubeconfig: &str, opts: &InstallOptions) {
+/// The guard as `steady install` runs it: the rendered arguments (addresses on loopback, its Lease
+/// in the install's namespace) and a client with the installed ServiceAccount's token. Returns the
+/// client, the arguments and the admin port.
+async fn guard_as_installed(
+    client: &Client,
+    kubeconfig: &str,
+    opts: &InstallOptions,
+) -> (Client, steady_guard::Args, u16) {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+    use k8s_openapi::api::core::v1::ServiceAccount;
 
     #[derive(clap::Parser)]
     struct Serve {
@@ -402,9 +416,6 @@ async fn run_guard_as_installed(client: &Client, kubeconfig: &str, opts: &Instal
         args: steady_guard::Args,
     }
 
-    install::install(client, opts, |_| {})
-        .await
-        .expect("install");
     let token = Api::<ServiceAccount>::namespaced(client.clone(), &opts.namespace)
         .create_token_request(
             &opts.name,
@@ -454,7 +465,15 @@ async fn run_guard_as_installed(client: &Client, kubeconfig: &str, opts: &Instal
     let args = <Serve as clap::Parser>::try_parse_from(&argv)
         .unwrap_or_else(|e| panic!("the rendered guard arguments do not parse: {argv:?}: {e}"))
         .args;
+    (guard_client, args, admin_port)
+}
 
+async fn run_guard_as_installed(client: &Client, kubeconfig: &str, opts: &InstallOptions) {
+    use k8s_openapi::api::core::v1::Secret;
+    install::install(client, opts, |_| {})
+        .await
+        .expect("install");
+    let (guard_client, args, admin_port) = guard_as_installed(client, kubeconfig, opts).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let guard = tokio::spawn(steady_guard::serve(args, guard_client, async move {
         let _ = stopped.await;
@@ -564,4 +583,208 @@ async fn a_terminating_namespace_is_refused() {
         }
         Err(other) => panic!("expected NamespaceTerminating, got {other}"),
     }
+}
+
+async fn metrics_text(port: u16) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    let _ = s
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Issue 12 defect 2 on a real API server: with the right to write budget status taken away (the
+/// installed ClusterRole without `podunavailablebudgets/status`), the guard's controller backs off
+/// per budget instead of retrying every 50 ms (~20 writes a second), counts the failures in
+/// `steady_guard_status_write_errors_total{reason="Forbidden"}` and says why in a Warning Event on
+/// the budget.
+#[tokio::test]
+#[ignore = "needs STEADY_E2E_KUBECONFIG"]
+async fn a_forbidden_status_write_backs_off() {
+    let _one = ONE_GUARD.lock().await;
+    let kubeconfig = steady_testkit::kubeconfig("install e2e");
+    let client = steady_testkit::client(&kubeconfig).await;
+    let suffix = format!("{:08x}", rand::random::<u32>());
+    let opts = options(&suffix);
+    let app = format!("steady-e2e-{suffix}-app");
+    let outcome = AssertUnwindSafe(forbidden_status_writes(&client, &kubeconfig, &opts, &app))
+        .catch_unwind()
+        .await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let _ = namespaces.delete(&app, &Default::default()).await;
+    let un = UninstallOptions {
+        namespace: opts.namespace.clone(),
+        name: opts.name.clone(),
+        delete_crd: false,
+    };
+    let _ = install::uninstall(&client, &un, |_| {}).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn forbidden_status_writes(
+    client: &Client,
+    kubeconfig: &str,
+    opts: &InstallOptions,
+    app: &str,
+) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    use kube::api::PostParams;
+    use serde_json::json;
+
+    install::install(client, opts, |_| {})
+        .await
+        .expect("install");
+    // Take away the status write, as an operator trimming RBAC (or a broken upgrade) would.
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    let mut role = roles
+        .get(&opts.name)
+        .await
+        .expect("the installed ClusterRole");
+    let rules = role.rules.take().unwrap_or_default();
+    let before = rules.len();
+    role.rules = Some(
+        rules
+            .into_iter()
+            .filter(|r| {
+                !r.resources
+                    .iter()
+                    .flatten()
+                    .any(|res| res == "podunavailablebudgets/status")
+            })
+            .collect(),
+    );
+    assert_eq!(
+        role.rules.as_ref().map(Vec::len),
+        Some(before - 1),
+        "the installed ClusterRole grants podunavailablebudgets/status in one rule"
+    );
+    roles
+        .replace(&opts.name, &PostParams::default(), &role)
+        .await
+        .expect("replace the ClusterRole");
+
+    // A namespace of the run with 2 Ready pods under a budget.
+    let pp = PostParams::default();
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": app}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&pp, &ns)
+        .await
+        .unwrap();
+    let d: Deployment = serde_json::from_value(json!({"metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}}}))
+    .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), app)
+        .create(&pp, &d)
+        .await
+        .unwrap();
+    let b: steady_api::PodUnavailableBudget = serde_json::from_value(json!({
+        "apiVersion": "policy.steady.dev/v1alpha1", "kind": "PodUnavailableBudget",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "minAvailable": 1}}))
+    .unwrap();
+    Api::<steady_api::PodUnavailableBudget>::namespaced(client.clone(), app)
+        .create(&pp, &b)
+        .await
+        .unwrap();
+    steady_testkit::eventually("2 pods exist and are Ready", 60, || async {
+        steady_testkit::mark_all_ready(client, app).await;
+        let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), app)
+            .list(&Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let ready = pods
+            .items
+            .iter()
+            .filter(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .count();
+        if ready == 2 {
+            Ok(())
+        } else {
+            Err(format!("{ready} of {} Ready", pods.items.len()))
+        }
+    })
+    .await;
+
+    let (guard_client, args, admin_port) = guard_as_installed(client, kubeconfig, opts).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let guard = tokio::spawn(steady_guard::serve(args, guard_client, async move {
+        let _ = stopped.await;
+    }));
+    let series = format!(
+        "steady_guard_status_write_errors_total{{namespace=\"{app}\",budget=\"web\",reason=\"Forbidden\"}}"
+    );
+    let count = |text: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with(&series))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .sum()
+    };
+    // The first refusal, then 20 s of backoff (1 s doubling, jittered: about 5 attempts).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let first = loop {
+        let n = count(&metrics_text(admin_port).await);
+        if n > 0 {
+            break tokio::time::Instant::now();
+        }
+        if tokio::time::Instant::now() >= deadline || guard.is_finished() {
+            let m = metrics_text(admin_port).await;
+            let lines: Vec<&str> = m
+                .lines()
+                .filter(|l| l.starts_with("steady_guard"))
+                .collect();
+            panic!("the guard never tried to write the status: {lines:#?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep_until(first + std::time::Duration::from_secs(20)).await;
+    let attempts = count(&metrics_text(admin_port).await);
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), guard).await;
+    assert!(
+        (2..=10).contains(&attempts),
+        "{attempts} refused status writes in 20 s (retrying every 50 ms would be ~400)"
+    );
+    // The Warning Event says which budget and why.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), app);
+    let notes: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("StatusWriteFailed"))
+        .filter_map(|e| e.note)
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("Forbidden") && n.contains("podunavailablebudgets/status")),
+        "{notes:?}"
+    );
+    // In the API server's words, not a debug dump of its Status object.
+    assert!(
+        notes.iter().all(|n| !n.contains("Status {")),
+        "{notes:?}"
+    );
+    println!(
+        "e2e ok: {attempts} refused status writes in 20 s, with a Warning Event: {}",
+        notes[0]
+    );
 }

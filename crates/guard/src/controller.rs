@@ -279,7 +279,7 @@ impl Controller {
                     self.metrics.status_write_failed(&b.id, e.reason());
                     tracing::warn!(budget = %b.id, reason = e.reason(), error = %e, retry_in = ?retry_in, "cannot write the budget status");
                     if let Some(events) = &self.events {
-                        events.status_write_failed(b, e.reason(), &e.to_string(), retry_in);
+                        events.status_write_failed(b, e.reason(), &e.detail(), retry_in);
                     }
                 }
             }

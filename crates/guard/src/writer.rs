@@ -48,6 +48,15 @@ impl WriteError {
         }
     }
 
+    /// What went wrong in one line for people (a Warning Event): the API server's own message
+    /// when it answered, not the debug dump of its Status object that `Display` carries.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Api(kube::Error::Api(s)) if !s.message.is_empty() => s.message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     fn from_kube(e: kube::Error) -> Self {
         match &e {
             kube::Error::Api(s) if s.is_conflict() => Self::Conflict,
