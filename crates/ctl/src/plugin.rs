@@ -39,6 +39,8 @@ pub enum PluginCommand {
     Status(crate::status::StatusArgs),
     /// Say which budgets guard a pod and whether evicting it now would be allowed.
     Why(crate::why::WhyArgs),
+    /// Predict a drain, rollout or scale on the live cluster before doing it.
+    Plan(crate::plan::PlanArgs),
 }
 
 /// How to reach the cluster: the same flags and defaults as kubectl.
@@ -140,6 +142,7 @@ pub async fn run(command: PluginCommand) -> Result<std::process::ExitCode, Plugi
     match command {
         PluginCommand::Status(args) => crate::status::run(&args, &mut out).await,
         PluginCommand::Why(args) => crate::why::run(&args, &mut out).await,
+        PluginCommand::Plan(args) => crate::plan::run(&args, &mut out).await,
     }
 }
 

@@ -341,7 +341,10 @@ impl Model {
                 let Some(&n) = node_index.get(&p.node) else {
                     return Err(invalid(
                         &format!("{f}.pods[{j}].node"),
-                        format!("node {:?} is not in the cluster; check cluster.nodes", p.node),
+                        format!(
+                            "node {:?} is not in the cluster; check cluster.nodes",
+                            p.node
+                        ),
                     ));
                 };
                 placed.push((p.name.clone(), n, p.ready));
@@ -536,8 +539,7 @@ impl Model {
                 .iter()
                 .enumerate()
                 .filter(|(_, (probe, owner))| {
-                    probe.namespace == namespace
-                        && spec.selects(probe, std::slice::from_ref(owner))
+                    probe.namespace == namespace && spec.selects(probe, std::slice::from_ref(owner))
                 })
                 .map(|(j, _)| j)
                 .collect();
