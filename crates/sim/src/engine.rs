@@ -384,19 +384,26 @@ impl Sim {
     /// Running pods the scenario says are not Ready stay so (bootstrap made every bound pod Ready).
     fn unready_running(&mut self) {
         for w in 0..self.m.workloads.len() {
-            let pods: Vec<usize> = self.m.workloads[w].pods.iter().copied().collect();
-            for p in pods {
-                let name = &self.pods[p].facts.name;
-                if self.m.workloads[w]
-                    .placed
-                    .iter()
-                    .any(|(n, _, ready)| !ready && n == name)
-                {
-                    self.pods[p].facts.ready = false;
-                    self.pods[p].facts.ready_changed = None;
-                    self.touch(w);
-                }
+            let unready: std::collections::HashSet<&str> = self.m.workloads[w]
+                .placed
+                .iter()
+                .filter(|(_, _, ready)| !ready)
+                .map(|(n, _, _)| n.as_str())
+                .collect();
+            if unready.is_empty() {
+                continue;
             }
+            let pods: Vec<usize> = self.m.workloads[w]
+                .pods
+                .iter()
+                .copied()
+                .filter(|&p| unready.contains(self.pods[p].facts.name.as_str()))
+                .collect();
+            for p in pods {
+                self.pods[p].facts.ready = false;
+                self.pods[p].facts.ready_changed = None;
+            }
+            self.touch(w);
         }
     }
 

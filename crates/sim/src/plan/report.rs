@@ -254,7 +254,14 @@ pub fn build(
             })
             .collect();
         let object = format!("{} {}", wl.kind_str(), built.facts.workloads[w]);
-        let (reason, fix) = if selected.is_empty() && !wl.node_selector.is_empty() {
+        let (reason, fix) = if open.is_empty() {
+            (
+                format!(
+                    "{n} pod(s) cannot be rescheduled: no node takes new pods (every one is cordoned, tainted NoSchedule/NoExecute, not Ready or full)"
+                ),
+                "uncordon or add a node before the drain (a node that lost its kubelet is tainted unreachable)".to_owned(),
+            )
+        } else if selected.is_empty() && !wl.node_selector.is_empty() {
             let sel: Vec<String> = wl
                 .node_selector
                 .iter()
