@@ -180,6 +180,40 @@ fn pods_start_where_they_run() {
 }
 
 #[test]
+fn workloads_with_no_pod_on_a_node_are_left_out() {
+    let mut state = shop();
+    let mut extra = deployment("other", "pending", &["node-x", "node-y"], json!({}));
+    extra.truncate(2);
+    let list = json!({"kind": "List", "items": extra});
+    let more = ClusterState::parse("more.json", &list.to_string()).unwrap();
+    state.deployments.extend(more.deployments);
+    state.replica_sets.extend(more.replica_sets);
+    let p = plan(&state, &drain(&["node-c"]), None).unwrap();
+    assert_eq!(
+        p.report.notes,
+        ["1 workload(s) with no pod on a node of the state are left out: other/pending"]
+    );
+    // As without it: the drain of node-c completes, capacity is not taken by 2 pods started
+    // Pending.
+    assert!(p.report.passed);
+    assert_eq!(p.sim.m.workloads.len(), 3);
+    let e = plan(
+        &state,
+        &Operation::Rollout {
+            targets: vec![Target::parse("deploy/pending", "other").unwrap()],
+        },
+        None,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert_eq!(
+        e,
+        "other/pending has no pod on any node, so nothing to plan; its pods are Pending"
+    );
+}
+
+#[test]
 fn a_pod_not_ready_stays_so() {
     let mut state = shop();
     let p = state

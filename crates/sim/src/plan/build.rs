@@ -458,6 +458,7 @@ pub fn build(
     // Workloads with their running pods.
     let mut workloads = Vec::with_capacity(ins.len());
     let mut placement_skipped = 0usize;
+    let mut not_running = Vec::new();
     for (i, w) in ins.iter().enumerate() {
         let kind = match w.kind {
             WorkloadKind::Deployment => "Deployment",
@@ -488,6 +489,13 @@ pub fn build(
             ));
         }
         let mut pods = std::mem::take(&mut running[i]);
+        if pods.is_empty() && replicas > 0 {
+            // No pod on any node: the scheduler cannot place them now (or the state has not
+            // the nodes they run on). Started Pending, the model would place them on the first
+            // free slots and crowd out the replacements a drain needs; they have nothing to lose.
+            not_running.push(format!("{ns}/{}", w.meta.name.as_deref().unwrap_or("")));
+            continue;
+        }
         // Ready pods first, then by name: the ones kept when more run than wanted.
         pods.sort_by(|a, b| (!a.ready, &a.name).cmp(&(!b.ready, &b.name)));
         pods.truncate(replicas as usize);
@@ -519,6 +527,19 @@ pub fn build(
             node_selector: pod_spec.node_selector.clone().unwrap_or_default(),
             pods,
         });
+    }
+    if !not_running.is_empty() {
+        let shown: Vec<&str> = not_running.iter().take(5).map(String::as_str).collect();
+        let more = if not_running.len() > 5 {
+            format!(" and {} more", not_running.len() - 5)
+        } else {
+            String::new()
+        };
+        notes.push(format!(
+            "{} workload(s) with no pod on a node of the state are left out: {}{more}",
+            not_running.len(),
+            shown.join(", ")
+        ));
     }
     if placement_skipped > 0 {
         notes.push(format!(
@@ -567,6 +588,11 @@ pub fn build(
         });
         if found {
             Ok(t.key())
+        } else if not_running.contains(&t.key()) {
+            Err(PlanError::Invalid(format!(
+                "{} has no pod on any node, so nothing to plan; its pods are Pending",
+                t.key()
+            )))
         } else {
             Err(PlanError::NoSuchWorkload {
                 kind: match t.kind {
