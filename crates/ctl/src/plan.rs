@@ -206,9 +206,6 @@ async fn try_run(args: &PlanArgs, out: &mut impl Write) -> Result<ExitCode, Plan
         },
     };
     let plan = steady_sim::plan::plan(&state, &op, common.timeout)?;
-    for n in &plan.report.notes {
-        eprintln!("note: {n}");
-    }
     let write_err = |path: &PathBuf, message: String| PlanCmdError::Write {
         path: path.display().to_string(),
         message,
