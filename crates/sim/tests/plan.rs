@@ -214,6 +214,15 @@ fn workloads_with_no_pod_on_a_node_are_left_out() {
 }
 
 #[test]
+fn an_unknown_pdb_unhealthy_policy_reads_as_if_healthy_budget() {
+    let mut state = shop();
+    let spec = state.pod_disruption_budgets[0].spec.as_mut().unwrap();
+    spec.unhealthy_pod_eviction_policy = Some("Sometimes".into());
+    let p = plan(&state, &drain(&["node-c"]), None).unwrap();
+    assert!(p.report.passed, "{}", report::human(&p.report));
+}
+
+#[test]
 fn a_pod_not_ready_stays_so() {
     let mut state = shop();
     let p = state
@@ -346,6 +355,8 @@ fn rollout_and_scale() {
     .unwrap();
     // Scaling to 0 is what was asked: the workload's own replicas are 0 then, not an outage.
     assert_eq!(p.report.workloads[0].min_available, 0);
+    assert!(p.report.passed, "{}", report::human(&p.report));
+    assert!(p.report.blockers.is_empty());
     assert_eq!(
         Target::parse("sts/db", "x").unwrap().kind,
         WorkloadKind::StatefulSet

@@ -566,7 +566,11 @@ pub fn build(
                 .and_then(|s| s.max_unavailable.as_ref())
                 .map(int_or_string),
             protect: None,
-            unhealthy: spec.and_then(|s| s.unhealthy_pod_eviction_policy.clone()),
+            // A value this version does not know is read as IfHealthyBudget, as Kubernetes'
+            // eviction handler and steady's guard read it.
+            unhealthy: spec
+                .and_then(|s| s.unhealthy_pod_eviction_policy.clone())
+                .filter(|p| p == "AlwaysAllow"),
         });
     }
     for v in &state.pod_unavailable_budgets {

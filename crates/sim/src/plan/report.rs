@@ -168,7 +168,8 @@ pub fn build(
             .iter()
             .map(|&b| budget_label(sim, built, b))
             .collect();
-        if w.min_available <= 0 && start > 0 {
+        // Scaled to 0 on purpose is what was asked, not an outage.
+        if w.min_available <= 0 && start > 0 && sim.m.workloads[i].replicas > 0 {
             outages.push(i);
         }
         workloads.push(WorkloadPlan {
