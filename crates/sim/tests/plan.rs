@@ -499,3 +499,40 @@ fn hostile_states_get_a_clear_error_naming_the_object() {
         .to_string();
     assert!(t.contains("--timeout 0s"), "{t}");
 }
+
+#[test]
+fn statefulset_under_a_pod_unavailable_budget() {
+    let labels = json!({"app": "zk"});
+    let mut items = vec![
+        node("n1", "zone-a", 10),
+        node("n2", "zone-b", 10),
+        node("n3", "zone-c", 10),
+    ];
+    items.push(json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "zk", "namespace": "data"},
+        "spec": {"replicas": 3, "serviceName": "zk", "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "zk", "image": "zk:3",
+                "readinessProbe": {"exec": {"command": ["ok"]}, "initialDelaySeconds": 20}}]}}}}));
+    for (i, n) in ["n1", "n2", "n3"].iter().enumerate() {
+        items.push(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("zk-{i}"), "namespace": "data", "labels": labels,
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "zk", "uid": "s", "controller": true}]},
+            "spec": {"nodeName": n, "containers": [{"name": "zk", "image": "zk:3"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}));
+    }
+    items.push(json!({"apiVersion": "policy.steady.dev/v1alpha1", "kind": "PodUnavailableBudget",
+        "metadata": {"name": "zk", "namespace": "data"},
+        "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "zk"}, "maxUnavailable": 1}}));
+    let list = json!({"kind": "List", "items": items});
+    let state = ClusterState::parse("x", &list.to_string()).unwrap();
+    let p = plan(&state, &drain(&["n1", "n2"]), None).unwrap();
+    let r = &p.report;
+    assert!(r.passed, "{}", report::human(r));
+    // zk-0 leaves n1 (gone at 0:05) and comes back under its own name, Ready 20 + 10 s later
+    // (0:35); only then may zk-1 on n2 go (gone at 0:40): the budget refuses it meanwhile.
+    let took: Vec<Option<f64>> = r.nodes.iter().map(|n| n.took_seconds).collect();
+    assert_eq!(took, [Some(5.0), Some(35.0)]);
+    assert_eq!(r.nodes[1].drained_seconds, Some(40.0));
+    assert_eq!(r.refusals[0].budget, "PodUnavailableBudget zk");
+    assert_eq!(r.workloads[0].name, "data/zk");
+    assert_eq!(r.workloads[0].min_available, 2);
+}
