@@ -151,6 +151,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn plan_parses_as_the_plugin_names_it() {
+        use clap::Parser as _;
+        let cli = PluginCli::try_parse_from([
+            "kubectl steady",
+            "plan",
+            "drain",
+            "node-1",
+            "node-2",
+            "--parallel",
+            "2",
+            "--timeout",
+            "1h 30m",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+        let PluginCommand::Plan(args) = cli.command else {
+            panic!("not plan");
+        };
+        let crate::plan::PlanOp::Drain {
+            nodes,
+            parallel,
+            common,
+        } = args.op
+        else {
+            panic!("not drain");
+        };
+        assert_eq!(nodes, ["node-1", "node-2"]);
+        assert_eq!(parallel, 2);
+        assert_eq!(common.timeout.map(|d| d.0), Some(5_400_000));
+        assert_eq!(common.output, crate::plan::Format::Json);
+        let e = PluginCli::try_parse_from([
+            "kubectl steady",
+            "plan",
+            "drain",
+            "n",
+            "--timeout",
+            "5 weeks",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is not a duration"), "{e}");
+        assert!(
+            PluginCli::try_parse_from(["kubectl steady", "plan", "scale", "deploy/web"]).is_err()
+        );
+    }
+
+    #[test]
     fn plugin_is_recognised_by_file_name_only() {
         assert!(started_as_plugin(Some(OsStr::new("kubectl-steady"))));
         assert!(started_as_plugin(Some(OsStr::new(

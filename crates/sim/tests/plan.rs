@@ -536,3 +536,24 @@ fn statefulset_under_a_pod_unavailable_budget() {
     assert_eq!(r.workloads[0].name, "data/zk");
     assert_eq!(r.workloads[0].min_available, 2);
 }
+
+#[test]
+fn html_and_svg_of_a_plan() {
+    let p = plan(&shop(), &drain(&["node-a"]), Some(Dur::secs(120))).unwrap();
+    let findings: Vec<String> = p.report.blockers.iter().map(|b| b.reason.clone()).collect();
+    let page = steady_sim::html::report(&p.built.scenario, 1, &p.sim, &p.run, None, &findings);
+    assert!(
+        page.contains("shop/solo"),
+        "the page names workloads by namespace/name"
+    );
+    assert!(page.contains("can never allow a disruption"));
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("plan.svg");
+    steady_sim::plot::write_svg(&svg, &p.built.scenario.name, &p.sim, &p.run, None).unwrap();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<svg") && text.contains("shop/web"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+}
