@@ -55,6 +55,8 @@ enum Command {
     Status(steady_ctl::status::StatusArgs),
     /// Say which budgets guard a pod and whether evicting it now would be allowed (also `kubectl steady why`).
     Why(steady_ctl::why::WhyArgs),
+    /// Predict a drain, rollout or scale on the live cluster: refusals, blockers, outages (also `kubectl steady plan`).
+    Plan(steady_ctl::plan::PlanArgs),
     /// Print a shell completion script, e.g. `steady completion bash > /etc/bash_completion.d/steady`.
     Completion {
         #[arg(value_enum)]
@@ -143,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status(args) => plugin(steady_ctl::plugin::PluginCommand::Status(args)),
         Command::Why(args) => plugin(steady_ctl::plugin::PluginCommand::Why(args)),
+        Command::Plan(args) => plugin(steady_ctl::plugin::PluginCommand::Plan(args)),
         Command::Completion { shell } => {
             clap_complete::generate(
                 clap_complete::Shell::from(shell),

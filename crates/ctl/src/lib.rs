@@ -6,6 +6,7 @@
 pub mod chart;
 pub mod install;
 pub mod manifests;
+pub mod plan;
 pub mod plugin;
 pub mod status;
 pub mod uninstall;

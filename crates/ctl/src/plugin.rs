@@ -39,6 +39,8 @@ pub enum PluginCommand {
     Status(crate::status::StatusArgs),
     /// Say which budgets guard a pod and whether evicting it now would be allowed.
     Why(crate::why::WhyArgs),
+    /// Predict a drain, rollout or scale on the live cluster before doing it.
+    Plan(crate::plan::PlanArgs),
 }
 
 /// How to reach the cluster: the same flags and defaults as kubectl.
@@ -140,12 +142,61 @@ pub async fn run(command: PluginCommand) -> Result<std::process::ExitCode, Plugi
     match command {
         PluginCommand::Status(args) => crate::status::run(&args, &mut out).await,
         PluginCommand::Why(args) => crate::why::run(&args, &mut out).await,
+        PluginCommand::Plan(args) => crate::plan::run(&args, &mut out).await,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_parses_as_the_plugin_names_it() {
+        use clap::Parser as _;
+        let cli = PluginCli::try_parse_from([
+            "kubectl steady",
+            "plan",
+            "drain",
+            "node-1",
+            "node-2",
+            "--parallel",
+            "2",
+            "--timeout",
+            "1h 30m",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+        let PluginCommand::Plan(args) = cli.command else {
+            panic!("not plan");
+        };
+        let crate::plan::PlanOp::Drain {
+            nodes,
+            parallel,
+            common,
+        } = args.op
+        else {
+            panic!("not drain");
+        };
+        assert_eq!(nodes, ["node-1", "node-2"]);
+        assert_eq!(parallel, 2);
+        assert_eq!(common.timeout.map(|d| d.0), Some(5_400_000));
+        assert_eq!(common.output, crate::plan::Format::Json);
+        let e = PluginCli::try_parse_from([
+            "kubectl steady",
+            "plan",
+            "drain",
+            "n",
+            "--timeout",
+            "5 weeks",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is not a duration"), "{e}");
+        assert!(
+            PluginCli::try_parse_from(["kubectl steady", "plan", "scale", "deploy/web"]).is_err()
+        );
+    }
 
     #[test]
     fn plugin_is_recognised_by_file_name_only() {

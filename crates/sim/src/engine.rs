@@ -212,6 +212,7 @@ impl Sim {
 
     /// The steady state before time 0: every workload at its replicas, every pod Ready long ago.
     fn bootstrap(&mut self) {
+        self.place_running();
         for round in 0..1000 {
             self.dirty.extend(0..self.m.workloads.len());
             self.settle();
@@ -231,6 +232,7 @@ impl Sim {
                 break;
             }
         }
+        self.unready_running();
         for b in 0..self.m.budgets.len() {
             self.m.budgets[b].dirty = true;
             self.budgets_dirty.insert(b);
@@ -360,8 +362,63 @@ impl Sim {
         self.touch(w);
     }
 
+    /// Binds the pods a scenario says are running at time 0 (`workloads[].pods`) to their
+    /// nodes, before any controller or the scheduler looks: a plan starts from the live cluster.
+    fn place_running(&mut self) {
+        for w in 0..self.m.workloads.len() {
+            let placed = std::mem::take(&mut self.m.workloads[w].placed);
+            for (name, node, _) in &placed {
+                let ordinal = match self.m.workloads[w].kind {
+                    crate::scenario::WorkloadKind::StatefulSet => name
+                        .rsplit_once('-')
+                        .and_then(|(_, o)| o.parse::<u32>().ok()),
+                    crate::scenario::WorkloadKind::Deployment => None,
+                };
+                let p = self.create_pod_named(w, 1, ordinal, Some(name.clone()));
+                self.bind(p, *node);
+            }
+            self.m.workloads[w].placed = placed;
+        }
+    }
+
+    /// Running pods the scenario says are not Ready stay so (bootstrap made every bound pod Ready).
+    fn unready_running(&mut self) {
+        for w in 0..self.m.workloads.len() {
+            let unready: std::collections::HashSet<&str> = self.m.workloads[w]
+                .placed
+                .iter()
+                .filter(|(_, _, ready)| !ready)
+                .map(|(n, _, _)| n.as_str())
+                .collect();
+            if unready.is_empty() {
+                continue;
+            }
+            let pods: Vec<usize> = self.m.workloads[w]
+                .pods
+                .iter()
+                .copied()
+                .filter(|&p| unready.contains(self.pods[p].facts.name.as_str()))
+                .collect();
+            for p in pods {
+                self.pods[p].facts.ready = false;
+                self.pods[p].facts.ready_changed = None;
+            }
+            self.touch(w);
+        }
+    }
+
     /// Creates a Pending pod for workload `w`.
     pub fn create_pod(&mut self, w: usize, revision: u32, ordinal: Option<u32>) {
+        self.create_pod_named(w, revision, ordinal, None);
+    }
+
+    fn create_pod_named(
+        &mut self,
+        w: usize,
+        revision: u32,
+        ordinal: Option<u32>,
+        given: Option<String>,
+    ) -> usize {
         let wl = &mut self.m.workloads[w];
         let (name, controller) = match ordinal {
             Some(o) => (format!("{}-{o}", wl.name), wl.owner_ref()),
@@ -374,8 +431,8 @@ impl Sim {
             }
         };
         let facts = steady_budget::PodFacts {
-            namespace: self.m.namespace.clone(),
-            name,
+            namespace: wl.namespace.clone(),
+            name: given.unwrap_or(name),
             labels: wl.labels.clone(),
             controller: Some(controller),
             phase: PodPhase::Pending,
@@ -397,6 +454,7 @@ impl Sim {
         self.pending.insert(id);
         self.sched_dirty = true;
         self.touch(w);
+        id
     }
 
     /// The time a freshly bound pod of `w` needs to turn Ready.

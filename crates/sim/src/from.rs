@@ -203,7 +203,7 @@ fn int_or_string_value(v: &Value) -> Option<IntOrString> {
     }
 }
 
-fn int_or_string(v: &K8sIntOrString) -> IntOrString {
+pub(crate) fn int_or_string(v: &K8sIntOrString) -> IntOrString {
     match v {
         K8sIntOrString::Int(n) => IntOrString::Int(i64::from(*n)),
         K8sIntOrString::String(s) => IntOrString::String(s.clone()),
@@ -240,7 +240,7 @@ fn selects_own(sel: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -
 /// Readiness: the slowest container's readinessProbe `initialDelaySeconds` (the first probe runs
 /// then, and one success makes the pod Ready); when no container says (no probe, or no delay),
 /// [`DEFAULT_READINESS_SECONDS`], which stands in for image pull and start.
-fn readiness(spec: &PodSpec) -> Dur {
+pub(crate) fn readiness(spec: &PodSpec) -> Dur {
     let delay = spec
         .containers
         .iter()
@@ -256,7 +256,7 @@ fn readiness(spec: &PodSpec) -> Dur {
 
 /// Termination: a `preStop` sleep keeps the pod terminating that long (capped by the grace
 /// period); otherwise the scenario format's default.
-fn termination(spec: &PodSpec) -> Option<Dur> {
+pub(crate) fn termination(spec: &PodSpec) -> Option<Dur> {
     let sleep = spec
         .containers
         .iter()
@@ -268,7 +268,7 @@ fn termination(spec: &PodSpec) -> Option<Dur> {
 }
 
 /// Anti-affinity and topology spread among the workload's own pods; anything else is a note.
-fn placement(
+pub(crate) fn placement(
     spec: &PodSpec,
     labels: &BTreeMap<String, String>,
     skipped: &mut bool,
@@ -478,6 +478,7 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                 workloads.push(Workload {
                     kind,
                     name: o.name.clone(),
+                    namespace: None,
                     replicas,
                     labels: w.labels.to_map(),
                     strategy,
@@ -495,6 +496,8 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                     termination: termination(&pod_spec),
                     anti_affinity,
                     topology_spread,
+                    node_selector: BTreeMap::new(),
+                    pods: Vec::new(),
                 });
             }
             Body::Budget(b) => {
@@ -568,6 +571,7 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                 budgets.push(Budget {
                     kind,
                     name: o.name.clone(),
+                    namespace: None,
                     selector,
                     target_ref,
                     min_available: b.min_available.as_ref().map(int_or_string),

@@ -9,6 +9,7 @@ pub mod from;
 pub mod html;
 pub mod model;
 pub mod ops;
+pub mod plan;
 pub mod plot;
 pub mod report;
 pub mod scenario;

@@ -91,6 +91,9 @@ pub struct SpreadRule {
 pub struct Workload {
     pub kind: WorkloadKind,
     pub name: String,
+    pub namespace: String,
+    /// How the scenario names it: `name` in the scenario's namespace, else `namespace/name`.
+    pub key: String,
     pub replicas: i32,
     pub initial_replicas: i32,
     pub labels: Labels,
@@ -102,6 +105,9 @@ pub struct Workload {
     pub anti_required: Vec<String>,
     pub anti_preferred: Vec<String>,
     pub spread: Vec<SpreadRule>,
+    pub node_selector: Labels,
+    /// Pods running at time 0 (name, node, Ready), from the scenario's `pods`.
+    pub placed: Vec<(String, usize, bool)>,
     /// The current pod template.
     pub revision: u32,
     /// Deployments only: one per template revision, oldest first.
@@ -174,11 +180,11 @@ pub struct Owners<'a> {
 }
 
 impl OwnerLookup for Owners<'_> {
-    fn owner(&self, _namespace: &str, owner: &OwnerRef) -> Option<OwnerInfo> {
+    fn owner(&self, namespace: &str, owner: &OwnerRef) -> Option<OwnerInfo> {
         match owner.kind.as_str() {
             "ReplicaSet" => {
                 let (name, rev) = owner.name.rsplit_once("-v")?;
-                let w = &self.workloads[*self.index.get(name)?];
+                let w = self.find(namespace, name)?;
                 let rev: u32 = rev.parse().ok()?;
                 let rs = w.replica_sets.iter().find(|r| r.revision == rev)?;
                 Some(OwnerInfo {
@@ -188,7 +194,7 @@ impl OwnerLookup for Owners<'_> {
                 })
             }
             kind => {
-                let w = &self.workloads[*self.index.get(&owner.name)?];
+                let w = self.find(namespace, &owner.name)?;
                 (w.kind_str() == kind).then_some(OwnerInfo {
                     controller: None,
                     replicas: Some(w.replicas),
@@ -196,6 +202,31 @@ impl OwnerLookup for Owners<'_> {
                 })
             }
         }
+    }
+}
+
+impl Owners<'_> {
+    /// The workload `name` of `namespace`: keyed by its name in the scenario's namespace, by
+    /// `namespace/name` in another.
+    fn find(&self, namespace: &str, name: &str) -> Option<&Workload> {
+        let w = self.index.get(name).map(|&i| &self.workloads[i]);
+        match w {
+            Some(w) if w.namespace == namespace => Some(w),
+            _ => self
+                .index
+                .get(&format!("{namespace}/{name}"))
+                .map(|&i| &self.workloads[i])
+                .filter(|w| w.namespace == namespace),
+        }
+    }
+}
+
+/// How a scenario names an object of `namespace`: bare in its own namespace, else qualified.
+pub fn qualified(scenario_ns: &str, namespace: &str, name: &str) -> String {
+    if namespace == scenario_ns {
+        name.to_owned()
+    } else {
+        format!("{namespace}/{name}")
     }
 }
 
@@ -234,7 +265,7 @@ impl Model {
                 name: n.name.clone(),
                 labels,
                 capacity,
-                cordoned: false,
+                cordoned: n.cordoned,
                 down: false,
                 pods: Vec::new(),
             });
@@ -287,11 +318,36 @@ impl Model {
         let mut workload_index = HashMap::new();
         for (i, w) in s.workloads.iter().enumerate() {
             let f = format!("workloads[{i}]");
-            if w.name.is_empty() || workload_index.insert(w.name.clone(), i).is_some() {
+            let namespace = w.namespace.clone().unwrap_or_else(|| s.namespace.clone());
+            let key = qualified(&s.namespace, &namespace, &w.name);
+            if w.name.is_empty() || workload_index.insert(key.clone(), i).is_some() {
                 return Err(invalid(
                     &format!("{f}.name"),
-                    format!("workload name {:?} is empty or used twice", w.name),
+                    format!("workload name {key:?} is empty or used twice"),
                 ));
+            }
+            if w.pods.len() > w.replicas as usize {
+                return Err(invalid(
+                    &format!("{f}.pods"),
+                    format!(
+                        "{} running pods for {} replicas: list at most replicas",
+                        w.pods.len(),
+                        w.replicas
+                    ),
+                ));
+            }
+            let mut placed = Vec::with_capacity(w.pods.len());
+            for (j, p) in w.pods.iter().enumerate() {
+                let Some(&n) = node_index.get(&p.node) else {
+                    return Err(invalid(
+                        &format!("{f}.pods[{j}].node"),
+                        format!(
+                            "node {:?} is not in the cluster; check cluster.nodes",
+                            p.node
+                        ),
+                    ));
+                };
+                placed.push((p.name.clone(), n, p.ready));
             }
             if w.replicas > MAX_REPLICAS {
                 return Err(invalid(
@@ -412,6 +468,8 @@ impl Model {
             workloads.push(Workload {
                 kind: w.kind,
                 name: w.name.clone(),
+                namespace,
+                key,
                 replicas: w.replicas as i32,
                 initial_replicas: w.replicas as i32,
                 labels,
@@ -427,6 +485,8 @@ impl Model {
                     .map(|a| a.preferred.iter().map(|k| topology_key(k)).collect())
                     .unwrap_or_default(),
                 spread,
+                node_selector: w.node_selector.clone(),
+                placed,
                 revision: 1,
                 replica_sets: Vec::new(),
                 pods: BTreeSet::new(),
@@ -444,7 +504,7 @@ impl Model {
             .iter()
             .map(|w| {
                 let probe = PodFacts {
-                    namespace: s.namespace.clone(),
+                    namespace: w.namespace.clone(),
                     name: String::new(),
                     labels: w.labels.clone(),
                     controller: None,
@@ -459,28 +519,38 @@ impl Model {
             .collect();
         for (i, b) in s.budgets.iter().enumerate() {
             let f = format!("budgets[{i}]");
-            if budgets.iter().any(|x| x.id.name == b.name) {
+            let namespace = b.namespace.clone().unwrap_or_else(|| s.namespace.clone());
+            if budgets
+                .iter()
+                .any(|x| x.id.name == b.name && x.id.namespace == namespace)
+            {
                 return Err(invalid(
                     &format!("{f}.name"),
                     format!("budget {} is defined twice", b.name),
                 ));
             }
-            let spec = budget_spec(b, &f, &workload_index)?;
+            let target_key = b
+                .target_ref
+                .as_ref()
+                .map(|t| qualified(&s.namespace, &namespace, &t.name));
+            let spec = budget_spec(b, &f, target_key.as_deref(), &workload_index)?;
             let kind = b.kind.budget_kind();
-            let id = BudgetId {
-                kind,
-                namespace: s.namespace.clone(),
-                name: b.name.clone(),
-            };
             let covered: Vec<usize> = probes
                 .iter()
                 .enumerate()
-                .filter(|(_, (probe, owner))| spec.selects(probe, std::slice::from_ref(owner)))
+                .filter(|(_, (probe, owner))| {
+                    probe.namespace == namespace && spec.selects(probe, std::slice::from_ref(owner))
+                })
                 .map(|(j, _)| j)
                 .collect();
             for &w in &covered {
                 workloads[w].budgets.push(budgets.len());
             }
+            let id = BudgetId {
+                kind,
+                namespace,
+                name: b.name.clone(),
+            };
             budgets.push(Budget {
                 id,
                 spec,
@@ -513,6 +583,7 @@ pub fn zone_name(i: u32) -> String {
 fn budget_spec(
     b: &scenario::Budget,
     f: &str,
+    target_key: Option<&str>,
     workloads: &HashMap<String, usize>,
 ) -> Result<BudgetSpec, Invalid> {
     // What only a scenario can get wrong comes first, as it did when the simulator validated
@@ -524,7 +595,7 @@ fn budget_spec(
                 "an empty selector would cover every pod; name the labels",
             ));
         }
-        (None, Some(t)) if !workloads.contains_key(&t.name) => {
+        (None, Some(t)) if !target_key.is_some_and(|k| workloads.contains_key(k)) => {
             return Err(invalid(
                 &format!("{f}.targetRef.name"),
                 format!("no workload named {}", t.name),

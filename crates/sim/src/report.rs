@@ -91,7 +91,7 @@ pub fn build(sim: &Sim) -> RunReport {
         .map(|(i, w)| {
             let t = &sim.tracks[i];
             WorkloadReport {
-                name: w.name.clone(),
+                name: w.key.clone(),
                 kind: w.kind_str().into(),
                 replicas: w.initial_replicas,
                 min_available: t.min,

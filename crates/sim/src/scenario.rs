@@ -253,6 +253,9 @@ pub struct NodeSpec {
     /// Extra node labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Cordoned (or otherwise closed to new pods) from the start; default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cordoned: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -291,6 +294,10 @@ pub enum WorkloadKind {
 pub struct Workload {
     pub kind: WorkloadKind,
     pub name: String,
+    /// The workload's namespace when it is not the scenario's (a plan of a live cluster spans
+    /// several); elsewhere in the scenario it is named `namespace/name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     #[serde(deserialize_with = "replicas")]
     pub replicas: u32,
     /// Pod template labels (default `app: <name>`).
@@ -315,6 +322,30 @@ pub struct Workload {
     pub anti_affinity: Option<AntiAffinity>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topology_spread: Vec<TopologySpread>,
+    /// The pod template's `nodeSelector`: only nodes with all these labels take its pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Pods already running at time 0 and where (a plan of a live cluster): they start on these
+    /// nodes instead of being placed by the scheduler. At most `replicas` of them; missing
+    /// ones are created and scheduled as usual.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<RunningPod>,
+}
+
+/// A pod running at time 0.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RunningPod {
+    pub name: String,
+    pub node: String,
+    /// Not Ready pods stay so until replaced (the simulator cannot know when they would
+    /// recover); default true.
+    #[serde(default = "yes", skip_serializing_if = "Clone::clone")]
+    pub ready: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -430,6 +461,10 @@ impl BudgetKindSpec {
 pub struct Budget {
     pub kind: BudgetKindSpec,
     pub name: String,
+    /// The budget's namespace when it is not the scenario's; it covers workloads of its own
+    /// namespace only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// `matchLabels`; exactly one of selector and targetRef.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<BTreeMap<String, String>>,

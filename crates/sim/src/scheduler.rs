@@ -18,7 +18,7 @@ impl Sim {
         }
     }
 
-    fn bind(&mut self, p: usize, n: usize) {
+    pub(crate) fn bind(&mut self, p: usize, n: usize) {
         self.pending.remove(&p);
         self.m.nodes[n].pods.push(p);
         let pod = &mut self.pods[p];
@@ -72,6 +72,13 @@ impl Sim {
         let mut best: Option<(u64, usize)> = None;
         'nodes: for (i, node) in self.m.nodes.iter().enumerate() {
             if node.cordoned || node.down || node.pods.len() as u32 >= node.capacity {
+                continue;
+            }
+            if !w
+                .node_selector
+                .iter()
+                .all(|(k, v)| node.labels.get(k) == Some(v))
+            {
                 continue;
             }
             let mut score: u64 = node.pods.len() as u64;

@@ -1,0 +1,543 @@
+//! The plan's report: per node the time to drain, every refusal with the budget's own message,
+//! the lowest availability of each workload the operation touches, and the blockers, each with
+//! its reason and a fix. Built from the run as data (`-o json`), then worded for a person.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use steady_budget::{IntOrPercent, Policy};
+
+use super::build::{Built, Operation};
+use crate::engine::Sim;
+use crate::ops::OpKind;
+use crate::report::{RunReport, at, span};
+use crate::scenario::Dur;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanReport {
+    /// `drain node-1 node-2`, `rollout shop/web`, `scale shop/web to 2`.
+    pub operation: String,
+    /// `completes`, `blocked`, `timed out`, `unfinished`, with `outage` when a workload falls to 0.
+    pub outcome: String,
+    /// Whether the operation completes within the timeout with no workload at 0 available.
+    pub passed: bool,
+    pub verdict: String,
+    pub took_seconds: Option<f64>,
+    pub timeout_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodePlan>,
+    pub refusals: Vec<Refusal>,
+    /// Workloads that lose available pods during the operation.
+    pub workloads: Vec<WorkloadPlan>,
+    /// Workloads the operation leaves fully available throughout.
+    pub untouched_workloads: usize,
+    pub blockers: Vec<Blocker>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePlan {
+    pub name: String,
+    /// `drained`, or `not drained` with the pods still on it.
+    pub outcome: String,
+    pub started_seconds: Option<f64>,
+    pub drained_seconds: Option<f64>,
+    pub took_seconds: Option<f64>,
+    pub pods_left: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refusal {
+    /// `PodDisruptionBudget web`
+    pub budget: String,
+    pub count: u32,
+    pub first_seconds: f64,
+    pub last_seconds: f64,
+    /// The webhook's own message for the latest refusal.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadPlan {
+    /// `namespace/name`
+    pub name: String,
+    pub kind: String,
+    pub replicas: i32,
+    pub available_at_start: i32,
+    pub min_available: i32,
+    pub min_available_at_seconds: f64,
+    pub budgets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Blocker {
+    /// `budget-never-allows`, `cannot-reschedule`, `outage`, `unmanaged-pod`, `refused`.
+    pub kind: String,
+    /// The object to look at: `PodDisruptionBudget shop/db`, `Deployment shop/web`, `Pod …`.
+    pub object: String,
+    pub reason: String,
+    pub fix: String,
+}
+
+fn secs(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn budget_label(sim: &Sim, built: &Built, b: usize) -> String {
+    format!(
+        "{} {}",
+        sim.m.budgets[b].id.kind.as_str(),
+        built.facts.budgets[b]
+    )
+}
+
+pub fn build(
+    built: &Built,
+    sim: &Sim,
+    run: &RunReport,
+    op: &Operation,
+    timeout: Option<Dur>,
+) -> PlanReport {
+    let mut blockers = Vec::new();
+    // Per node of a drain.
+    let mut nodes = Vec::new();
+    for o in &sim.ops {
+        if let OpKind::Drain(d) = &o.kind {
+            for &n in &d.nodes {
+                let done = d.drained.iter().find(|x| x.0 == n);
+                let started = d.node_started.get(&n).copied();
+                nodes.push(NodePlan {
+                    name: sim.m.nodes[n].name.clone(),
+                    outcome: if done.is_some() {
+                        "drained"
+                    } else {
+                        "not drained"
+                    }
+                    .into(),
+                    started_seconds: started.map(secs),
+                    drained_seconds: done.map(|x| secs(x.2)),
+                    took_seconds: done.map(|x| secs(x.2 - x.1)),
+                    pods_left: if done.is_some() {
+                        0
+                    } else {
+                        sim.m.nodes[n].pods.len()
+                    },
+                });
+            }
+        }
+    }
+    // Refusals, merged over the operation's steps.
+    let mut refusals: BTreeMap<String, Refusal> = BTreeMap::new();
+    for o in &sim.ops {
+        for d in o.denials.values() {
+            let r = refusals.entry(d.budget.clone()).or_insert_with(|| Refusal {
+                budget: d.budget.clone(),
+                count: 0,
+                first_seconds: secs(d.first_ms),
+                last_seconds: secs(d.last_ms),
+                message: d.message.clone(),
+            });
+            r.count += d.count;
+            r.first_seconds = r.first_seconds.min(secs(d.first_ms));
+            if secs(d.last_ms) >= r.last_seconds {
+                r.last_seconds = secs(d.last_ms);
+                r.message.clone_from(&d.message);
+            }
+        }
+    }
+    let refusals: Vec<Refusal> = refusals.into_values().collect();
+
+    // Workloads that lose pods.
+    let mut workloads = Vec::new();
+    let mut untouched = 0;
+    let mut outages = Vec::new();
+    for (i, w) in run.workloads.iter().enumerate() {
+        let start = w.series.first().map(|x| x.1).unwrap_or(0);
+        if w.min_available >= start {
+            untouched += 1;
+            continue;
+        }
+        let budgets: Vec<String> = sim.m.workloads[i]
+            .budgets
+            .iter()
+            .map(|&b| budget_label(sim, built, b))
+            .collect();
+        // Scaled to 0 on purpose is what was asked, not an outage.
+        if w.min_available <= 0 && start > 0 && sim.m.workloads[i].replicas > 0 {
+            outages.push(i);
+        }
+        workloads.push(WorkloadPlan {
+            name: built.facts.workloads[i].clone(),
+            kind: w.kind.clone(),
+            replicas: w.replicas,
+            available_at_start: start,
+            min_available: w.min_available,
+            min_available_at_seconds: w.min_available_at_seconds,
+            budgets,
+        });
+    }
+
+    // Blockers 1: budgets that refused and can never allow a disruption.
+    for (b, budget) in sim.m.budgets.iter().enumerate() {
+        let label = format!("{} {}", budget.id.kind.as_str(), budget.id.name);
+        if !refusals.iter().any(|r| r.budget == label) {
+            continue;
+        }
+        let expected = budget.status.total_replicas;
+        let desired = budget.status.desired_available;
+        let object = budget_label(sim, built, b);
+        let covered: Vec<&str> = budget
+            .workloads
+            .iter()
+            .map(|&w| built.facts.workloads[w].as_str())
+            .collect();
+        let policy = budget.spec.policy;
+        let never = expected > 0 && desired >= expected;
+        if never {
+            let reason = match policy {
+                Policy::MaxUnavailable(IntOrPercent::Int(0) | IntOrPercent::Percent(0)) => {
+                    format!("{object} can never allow a disruption: maxUnavailable is {policy}")
+                }
+                _ if expected == 1 => format!(
+                    "{object} can never allow a disruption: it guards a single replica ({}) with {policy}",
+                    covered.join(", ")
+                ),
+                _ => format!(
+                    "{object} can never allow a disruption: {policy} needs {desired} of its {expected} pod(s) available at all times"
+                ),
+            };
+            let fix = if expected == 1 {
+                format!(
+                    "run at least 2 replicas of {} and allow one disruption (maxUnavailable: 1), or accept the downtime and delete the budget for the maintenance",
+                    covered.join(", ")
+                )
+            } else {
+                format!(
+                    "allow at least one disruption: maxUnavailable: 1, or minAvailable: {} (or scale {} above {expected} first)",
+                    expected - 1,
+                    covered.join(", ")
+                )
+            };
+            blockers.push(Blocker {
+                kind: "budget-never-allows".into(),
+                object,
+                reason,
+                fix,
+            });
+        }
+    }
+
+    // Blockers 2: pods no node can take.
+    let mut pending: BTreeMap<usize, usize> = BTreeMap::new();
+    for &p in &sim.pending {
+        *pending.entry(sim.pods[p].workload).or_default() += 1;
+    }
+    for (&w, &n) in &pending {
+        let wl = &sim.m.workloads[w];
+        let open: Vec<&crate::model::Node> = sim
+            .m
+            .nodes
+            .iter()
+            .filter(|node| !node.cordoned && !node.down)
+            .collect();
+        let selected: Vec<&&crate::model::Node> = open
+            .iter()
+            .filter(|node| {
+                wl.node_selector
+                    .iter()
+                    .all(|(k, v)| node.labels.get(k) == Some(v))
+            })
+            .collect();
+        let object = format!("{} {}", wl.kind_str(), built.facts.workloads[w]);
+        let (reason, fix) = if open.is_empty() {
+            (
+                format!(
+                    "{n} pod(s) cannot be rescheduled: no node takes new pods (every one is cordoned, tainted NoSchedule/NoExecute, not Ready or full)"
+                ),
+                "uncordon or add a node before the drain (a node that lost its kubelet is tainted unreachable)".to_owned(),
+            )
+        } else if selected.is_empty() && !wl.node_selector.is_empty() {
+            let sel: Vec<String> = wl
+                .node_selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            (
+                format!(
+                    "{n} pod(s) cannot be rescheduled: no schedulable node matches its nodeSelector {}",
+                    sel.join(",")
+                ),
+                "label another schedulable node to match, or drain these nodes one at a time with a replacement ready".to_owned(),
+            )
+        } else if let Some(key) = wl.anti_required.first().filter(|key| {
+            let domains: std::collections::BTreeSet<&String> = selected
+                .iter()
+                .filter_map(|node| node.labels.get(*key))
+                .collect();
+            (domains.len() as i32) < wl.replicas
+        }) {
+            let domains: std::collections::BTreeSet<&String> = selected
+                .iter()
+                .filter_map(|node| node.labels.get(key))
+                .collect();
+            (
+                format!(
+                    "{n} pod(s) cannot be rescheduled: required anti-affinity on {key} needs {} domains and {} schedulable one(s) remain",
+                    wl.replicas,
+                    domains.len()
+                ),
+                "add a node (or uncordon one) before the drain, or make the anti-affinity preferred".to_owned(),
+            )
+        } else {
+            let free: u64 = selected
+                .iter()
+                .map(|node| u64::from(node.capacity).saturating_sub(node.pods.len() as u64))
+                .sum();
+            (
+                format!(
+                    "{n} pod(s) cannot be rescheduled: no capacity (schedulable nodes have {free} free pod slot(s) the workload may use)"
+                ),
+                "add capacity (a node, or raise the node pool) before the drain".to_owned(),
+            )
+        };
+        blockers.push(Blocker {
+            kind: "cannot-reschedule".into(),
+            object,
+            reason,
+            fix,
+        });
+    }
+
+    // Blockers 3: outages.
+    for &i in &outages {
+        let w = &run.workloads[i];
+        let object = format!("{} {}", w.kind, built.facts.workloads[i]);
+        let unguarded = sim.m.workloads[i].budgets.is_empty();
+        let reason = format!(
+            "{object} has 0 of {} pod(s) available at {}{}",
+            w.replicas,
+            at(w.min_available_at_seconds),
+            if unguarded {
+                ": no budget covers it, so nothing holds the disruption back"
+            } else {
+                ""
+            }
+        );
+        let fix = if w.replicas < 2 {
+            "run at least 2 replicas on different nodes and add a PodDisruptionBudget with maxUnavailable: 1"
+                .to_owned()
+        } else if unguarded {
+            "add a PodDisruptionBudget (maxUnavailable: 1) or a PodUnavailableBudget over it"
+                .to_owned()
+        } else {
+            "tighten its budget (maxUnavailable: 1) and spread its pods over nodes".to_owned()
+        };
+        blockers.push(Blocker {
+            kind: "outage".into(),
+            object,
+            reason,
+            fix,
+        });
+    }
+
+    // Blockers 4: pods kubectl drain refuses without --force.
+    if let Operation::Drain { nodes: names, .. } = op {
+        for n in names {
+            for p in built.facts.bare_pods.get(n).into_iter().flatten() {
+                blockers.push(Blocker {
+                    kind: "unmanaged-pod".into(),
+                    object: format!("Pod {p}"),
+                    reason: format!(
+                        "Pod {p} on {n} has no controller: kubectl drain refuses it without --force, and nothing recreates it"
+                    ),
+                    fix: "run it under a Deployment or StatefulSet, or delete it before the drain (kubectl drain --force deletes it for good)".into(),
+                });
+            }
+        }
+    }
+
+    // The outcome.
+    let ops_ok = run.operations.iter().all(|o| o.ok());
+    let worst = run
+        .operations
+        .iter()
+        .find(|o| !o.ok())
+        .map(|o| o.outcome.clone());
+    let took = if ops_ok {
+        run.operations
+            .iter()
+            .filter_map(|o| o.finished_seconds)
+            .fold(0.0, f64::max)
+    } else {
+        run.end_seconds
+    };
+    let outcome = match (&worst, outages.is_empty()) {
+        (None, true) => "completes".to_owned(),
+        (None, false) => "completes with an outage".to_owned(),
+        (Some(w), true) => w.clone(),
+        (Some(w), false) => format!("{w} with an outage"),
+    };
+    // Refusals that held the operation back without a budget that can never allow: say which.
+    if !ops_ok
+        && !blockers
+            .iter()
+            .any(|b| b.kind == "budget-never-allows" || b.kind == "cannot-reschedule")
+        && let Some(r) = refusals.iter().max_by_key(|r| r.count)
+    {
+        blockers.push(Blocker {
+            kind: "refused".into(),
+            object: r.budget.clone(),
+            reason: format!(
+                "{} refused {} request(s) until {}: its pods did not become available again in time",
+                r.budget,
+                r.count,
+                at(r.last_seconds)
+            ),
+            fix: "give the operation a longer --timeout, or make the replacements Ready sooner (readiness probe, image pull)".into(),
+        });
+    }
+    let passed = ops_ok && outages.is_empty();
+    let verdict = if passed {
+        format!(
+            "PASS — {} completes in {} and no workload falls to 0 available pods",
+            built.scenario.timeline_label(),
+            span(took)
+        )
+    } else {
+        let mut why: Vec<String> = Vec::new();
+        if let Some(w) = &worst {
+            why.push(format!(
+                "{}: {w} after {}",
+                built.scenario.timeline_label(),
+                span(took)
+            ));
+        }
+        for &i in &outages {
+            why.push(format!(
+                "outage of {} {}",
+                run.workloads[i].kind, built.facts.workloads[i]
+            ));
+        }
+        format!("FAIL — {}", why.join("; "))
+    };
+    PlanReport {
+        operation: built.scenario.timeline_label(),
+        outcome,
+        passed,
+        verdict,
+        took_seconds: Some(took),
+        timeout_seconds: timeout.map(|t| secs(t.0)),
+        nodes,
+        refusals,
+        workloads,
+        untouched_workloads: untouched,
+        blockers,
+        notes: built.notes.clone(),
+    }
+}
+
+impl crate::scenario::Scenario {
+    /// The plan's operation, from its scenario name (`plan drain node-1` → `drain node-1`).
+    fn timeline_label(&self) -> String {
+        self.name
+            .strip_prefix("plan ")
+            .unwrap_or(&self.name)
+            .to_owned()
+    }
+}
+
+/// The report for a person.
+pub fn human(r: &PlanReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "plan: {}", r.operation);
+    if let Some(t) = r.timeout_seconds {
+        let _ = writeln!(o, "timeout: {}", span(t));
+    }
+    if !r.nodes.is_empty() {
+        let _ = writeln!(o);
+        let _ = writeln!(o, "NODES");
+        for n in &r.nodes {
+            let cell = match (n.took_seconds, n.started_seconds, n.drained_seconds) {
+                (Some(t), Some(s), Some(d)) => {
+                    format!("drained in {} ({} → {})", span(t), at(s), at(d))
+                }
+                _ if n.started_seconds.is_none() => "NOT DRAINED (never started)".to_owned(),
+                _ => format!("NOT DRAINED ({} pod(s) left)", n.pods_left),
+            };
+            let _ = writeln!(o, "  {:<40} {cell}", n.name);
+        }
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "AVAILABILITY (workloads that lose pods: lowest available, when)"
+    );
+    for w in &r.workloads {
+        let budgets = if w.budgets.is_empty() {
+            "no budget".to_owned()
+        } else {
+            w.budgets.join(", ")
+        };
+        let _ = writeln!(
+            o,
+            "  {:<40} {} of {} at {} (from {}; {budgets})",
+            format!("{} ({})", w.name, w.kind),
+            w.min_available,
+            w.replicas,
+            at(w.min_available_at_seconds),
+            w.available_at_start,
+        );
+    }
+    if r.workloads.is_empty() {
+        let _ = writeln!(o, "  no workload loses an available pod");
+    }
+    if r.untouched_workloads > 0 && !r.workloads.is_empty() {
+        let _ = writeln!(
+            o,
+            "  ({} other workload(s) keep every available pod)",
+            r.untouched_workloads
+        );
+    }
+    if !r.refusals.is_empty() {
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "REFUSALS (HTTP 429, as the API server answers; kubectl drain retries every 5s)"
+        );
+        for f in &r.refusals {
+            let _ = writeln!(
+                o,
+                "  {}: {} refused request(s) between {} and {}",
+                f.budget,
+                f.count,
+                at(f.first_seconds),
+                at(f.last_seconds)
+            );
+            let _ = writeln!(o, "    \"{}\"", f.message);
+        }
+    }
+    if !r.blockers.is_empty() {
+        let _ = writeln!(o);
+        let _ = writeln!(o, "BLOCKERS");
+        for (i, b) in r.blockers.iter().enumerate() {
+            let _ = writeln!(o, "  {}. {}", i + 1, b.reason);
+            let _ = writeln!(o, "     fix: {}", b.fix);
+        }
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(o);
+        let _ = writeln!(o, "NOTES");
+        for n in &r.notes {
+            let _ = writeln!(o, "  {n}");
+        }
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "verdict: {}", r.verdict);
+    o
+}
