@@ -180,7 +180,7 @@ impl<'a> Index<'a> {
                     }
                     ix.workloads.push(i);
                     by_ns.entry(&o.namespace).or_default().push(i);
-                    by_name.insert((&o.namespace, &o.kind, &o.name), i);
+                    by_name.insert((&o.namespace, o.kind, &o.name), i);
                     for (k, v) in &w.labels {
                         by_label.entry((&o.namespace, k, v)).or_default().push(i);
                     }
@@ -409,8 +409,13 @@ fn ignored(o: &Object, id: &str) -> bool {
         a.is_some_and(|v| v.split(',').any(|x| x.trim() == id || x.trim() == "all"))
     };
     listed(o.annotations.get(IGNORE_ANNOTATION))
-        || o.workload()
-            .is_some_and(|w| listed(w.template_annotations.get(IGNORE_ANNOTATION)))
+        || o.workload().is_some_and(|w| {
+            listed(
+                w.template_annotations
+                    .as_ref()
+                    .and_then(|a| a.get(IGNORE_ANNOTATION)),
+            )
+        })
 }
 
 /// True when `sel` (a k8s LabelSelector) selects pods carrying `labels`.

@@ -371,7 +371,7 @@ with that name, `clusterIP: None`, selecting the StatefulSet's pods.",
     fix: None,
     check: |ctx, out| {
         for (i, w) in workloads(ctx) {
-            let Some(name) = &w.service_name else {
+            let Some(name) = w.service_name.as_deref() else {
                 continue;
             };
             if w.kind != WorkloadKind::StatefulSet {
@@ -383,7 +383,7 @@ with that name, `clusterIP: None`, selecting the StatefulSet's pods.",
                 .services
                 .iter()
                 .map(|&s| ctx.obj(s))
-                .find(|s| &s.name == name && &s.namespace == ns);
+                .find(|s| s.name == name && &s.namespace == ns);
             match svc.and_then(|s| s.service()) {
                 None => out.push(ctx.hit(
                     i,
