@@ -8,7 +8,13 @@ preStop longer than the grace period, a budget that blocks drains, ...), so the 
 The first N objects of a larger corpus are exactly a smaller corpus: the 10,000-object slice fed
 to Checkov is the first 10,000 objects of the 100,000-object corpus.
 
-usage: gen.py --objects 100000 --out DIR
+With `--shape issue13` the mix is the one issue 13 measured: 40 % Deployments, 40 % Services,
+10 % PodDisruptionBudgets, 10 % HorizontalPodAutoscalers (every application has a Deployment and
+a Service; every fourth also an HPA, with minReplicas 1 when the application is one with mistakes,
+and every fourth a PDB, one in two of those with minAvailable: 100 %), 80 applications per
+namespace (200 objects per file).
+
+usage: gen.py --objects 100000 --out DIR [--shape apps|issue13]
 """
 import argparse
 import os
@@ -149,19 +155,43 @@ spec:
 """
 
 
+def pdb(ns, app, i):
+    return f"""apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {app}
+  namespace: {ns}
+spec:
+  {"minAvailable: 100%" if i % 8 == 1 else "maxUnavailable: 1"}
+  unhealthyPodEvictionPolicy: AlwaysAllow
+  selector:
+    matchLabels:
+      app: {app}
+"""
+
+
+def makers(shape, i):
+    if shape == "apps":
+        return (deployment, service, hpa, budget)
+    extra = {0: (hpa,), 1: (pdb,)}.get(i % 4, ())
+    return (deployment, service) + extra
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--shape", choices=("apps", "issue13"), default="apps")
     a = ap.parse_args()
+    per_ns = APPS_PER_NS if a.shape == "apps" else 80
     os.makedirs(a.out, exist_ok=True)
     made = 0
     i = 0
     docs_by_ns = {}
     while made < a.objects:
-        ns = f"ns-{i // APPS_PER_NS:04d}"
+        ns = f"ns-{i // per_ns:04d}"
         app = f"app-{i:06d}"
-        for make in (deployment, service, hpa, budget):
+        for make in makers(a.shape, i):
             if made == a.objects:
                 break
             docs_by_ns.setdefault(ns, []).append(make(ns, app, i))

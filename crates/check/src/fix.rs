@@ -233,8 +233,7 @@ fn object_node<'a>(
     o: &Object,
 ) -> Option<&'a Node> {
     let root = &docs.get(o.source.doc)?.as_ref().ok()?.root;
-    if root.start.line == o.source.line && root.get("kind").and_then(Node::as_str) == Some(&o.kind)
-    {
+    if root.start.line == o.source.line && root.get("kind").and_then(Node::as_str) == Some(o.kind) {
         return Some(root);
     }
     root.get("items")?
@@ -476,7 +475,7 @@ pub fn budget_file(o: &Object, pdb: bool) -> Result<(String, String), String> {
     if o.name.is_empty() {
         return Err("the object has no metadata.name".to_owned());
     }
-    if let Some(why) = object::name_problem(&o.kind, &o.name) {
+    if let Some(why) = object::name_problem(o.kind, &o.name) {
         return Err(why);
     }
     if let Some(why) = object::namespace_problem(&o.namespace) {
@@ -484,7 +483,7 @@ pub fn budget_file(o: &Object, pdb: bool) -> Result<(String, String), String> {
     }
     // A removed API version is targeted by the version that replaced it.
     let api_version =
-        removed_api(&o.api_version, &o.kind).map_or(o.api_version.as_str(), |r| r.replacement);
+        removed_api(&o.api_version, o.kind).map_or(o.api_version.as_str(), |r| r.replacement);
     let ns = if o.namespace == "default" {
         String::new()
     } else {

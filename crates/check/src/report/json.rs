@@ -82,7 +82,7 @@ impl Serialize for Findings<'_> {
                 container: f.container.as_deref(),
                 object: ObjectOut {
                     api_version: &o.api_version,
-                    kind: &o.kind,
+                    kind: o.kind,
                     namespace: &o.namespace,
                     name: &o.name,
                     file: &o.source.file,

@@ -68,7 +68,7 @@ old versions defaulted to the template labels.",
     fix: None,
     check: |ctx, out| {
         for (i, o) in ctx.index.objects.iter().enumerate() {
-            if let Some(r) = model::removed_api(&o.api_version, &o.kind) {
+            if let Some(r) = model::removed_api(&o.api_version, o.kind) {
                 out.push(ctx.hit(
                     i,
                     None,
@@ -96,7 +96,7 @@ the object with lowercase letters, digits and '-'.",
         for (i, o) in ctx.index.objects.iter().enumerate() {
             let mut why = Vec::new();
             if !o.name.is_empty()
-                && let Some(p) = name_problem(&o.kind, &o.name)
+                && let Some(p) = name_problem(o.kind, &o.name)
             {
                 why.push(p);
             }

@@ -1,10 +1,9 @@
 //! Rules on the pod template: probes, shutdown, resources, host ports.
 
-use k8s_openapi::api::core::v1::{LifecycleHandler, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Ctx, Fix, Hit, Rule, Severity};
-use crate::model::{Container, Workload, WorkloadKind};
+use crate::model::{Container, LifecycleHandler, Probe, Workload, WorkloadKind};
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 pub const DEFAULT_GRACE: i64 = 30;
@@ -157,10 +156,7 @@ higher failureThreshold than readiness.",
 };
 
 fn probe_port(p: &Probe) -> Option<&IntOrString> {
-    p.http_get
-        .as_ref()
-        .map(|h| &h.port)
-        .or_else(|| p.tcp_socket.as_ref().map(|t| &t.port))
+    p.port()
 }
 
 pub const PROBE_PORT_NOT_EXPOSED: Rule = Rule {

@@ -1,10 +1,10 @@
 //! Rules on workloads as a whole: replicas, spreading, rollout settings, Services.
 
-use k8s_openapi::api::core::v1::{PodAffinityTerm, TopologySpreadConstraint};
+use k8s_openapi::api::core::v1::PodAffinityTerm;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Ctx, Fix, Rule, Severity, selects};
-use crate::model::{Workload, WorkloadKind};
+use crate::model::{TopologySpreadConstraint, Workload, WorkloadKind};
 
 fn workloads<'a>(ctx: &'a Ctx<'a>) -> impl Iterator<Item = (usize, &'a Workload)> + 'a {
     ctx.index
@@ -181,9 +181,12 @@ labelSelector of the term or constraint.",
                 .iter()
                 .chain(&pref)
                 .any(|t| selects(t.label_selector.as_ref(), &w.labels))
-                || tsc
-                    .iter()
-                    .any(|t| selects(t.label_selector.as_ref(), &w.labels));
+                || tsc.iter().any(|t| {
+                    selects(
+                        t.label_selector.as_ref().map(|s| s.to_k8s()).as_ref(),
+                        &w.labels,
+                    )
+                });
             if !any {
                 out.push(ctx.hit(
                     i,
@@ -368,7 +371,7 @@ with that name, `clusterIP: None`, selecting the StatefulSet's pods.",
     fix: None,
     check: |ctx, out| {
         for (i, w) in workloads(ctx) {
-            let Some(name) = &w.service_name else {
+            let Some(name) = w.service_name.as_deref() else {
                 continue;
             };
             if w.kind != WorkloadKind::StatefulSet {
@@ -380,7 +383,7 @@ with that name, `clusterIP: None`, selecting the StatefulSet's pods.",
                 .services
                 .iter()
                 .map(|&s| ctx.obj(s))
-                .find(|s| &s.name == name && &s.namespace == ns);
+                .find(|s| s.name == name && &s.namespace == ns);
             match svc.and_then(|s| s.service()) {
                 None => out.push(ctx.hit(
                     i,
