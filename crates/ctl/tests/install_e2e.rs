@@ -779,10 +779,7 @@ async fn forbidden_status_writes(
         "{notes:?}"
     );
     // In the API server's words, not a debug dump of its Status object.
-    assert!(
-        notes.iter().all(|n| !n.contains("Status {")),
-        "{notes:?}"
-    );
+    assert!(notes.iter().all(|n| !n.contains("Status {")), "{notes:?}");
     println!(
         "e2e ok: {attempts} refused status writes in 20 s, with a Warning Event: {}",
         notes[0]
