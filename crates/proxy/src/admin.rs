@@ -59,6 +59,49 @@ pub fn drain_access(peer: IpAddr, headers: &HeaderMap, node_ips: &[IpAddr]) -> R
     ))
 }
 
+/// The addresses `/drain` is accepted from (with [`DRAIN_HEADER`]): the node's addresses given
+/// with `--node-ip`, and, when any is given, the pod's IPv4 default gateways read from
+/// `route_table` (the text of `/proc/net/route`). The kubelet runs a preStop hook from the node,
+/// but on a bridge network (the CNI bridge plugin; flannel, as k3s ships it) its request
+/// leaves the node through the bridge and comes from the bridge's address, which is the pod's
+/// default gateway, not `status.hostIP`. The gateway is an address of the node itself, so it is
+/// trusted as much as the node's own.
+pub fn drain_sources(node_ips: &[IpAddr], route_table: &str) -> Vec<IpAddr> {
+    let mut sources = node_ips.to_vec();
+    if node_ips.is_empty() {
+        return sources;
+    }
+    for gateway in default_gateways(route_table) {
+        if !sources.contains(&gateway) {
+            sources.push(gateway);
+        }
+    }
+    sources
+}
+
+/// The gateways of the default routes in `/proc/net/route` (columns Iface, Destination, Gateway,
+/// Flags, …; addresses in hex, in the kernel's byte order).
+pub fn default_gateways(route_table: &str) -> Vec<IpAddr> {
+    let mut gateways = Vec::new();
+    for line in route_table.lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let [_, destination, gateway, ..] = cols[..] else {
+            continue;
+        };
+        if destination != "00000000" {
+            continue;
+        }
+        let Ok(raw) = u32::from_str_radix(gateway, 16) else {
+            continue;
+        };
+        let ip = IpAddr::V4(Ipv4Addr::from(raw.to_ne_bytes()));
+        if raw != 0 && !gateways.contains(&ip) {
+            gateways.push(ip);
+        }
+    }
+    gateways
+}
+
 #[derive(Debug)]
 pub struct Admin {
     pub drain: Drain,
@@ -256,6 +299,40 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
+    }
+
+    /// `/proc/net/route` in a pod on node 2 of a real two-node cluster (CNI bridge plugin,
+    /// 10.244.1.0/24 on the node's bridge cni1 at 10.244.1.1).
+    const POD_ROUTES: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        eth0\t00000000\t0101F40A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+        eth0\t0001F40A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+
+    #[test]
+    fn the_pods_default_gateway_is_read_from_proc_net_route() {
+        assert_eq!(default_gateways(POD_ROUTES), [ip("10.244.1.1")]);
+        assert_eq!(default_gateways(""), Vec::<IpAddr>::new());
+        assert_eq!(
+            default_gateways("Iface\tDestination\tGateway\nbroken\nx\t00000000\tzz\n"),
+            Vec::<IpAddr>::new()
+        );
+    }
+
+    /// Seen on a real kubelet: the preStop hook's GET /drain came from the bridge's address
+    /// 10.244.0.1 (the pod's gateway), not from status.hostIP 192.0.2.2, and was refused, so the
+    /// pod stopped without draining.
+    #[test]
+    fn a_prestop_hook_from_the_nodes_bridge_address_may_drain() {
+        let mut headers = HeaderMap::new();
+        headers.insert(DRAIN_HEADER, "1".parse().unwrap());
+        let sources = drain_sources(&[ip("192.0.2.2")], POD_ROUTES);
+        assert_eq!(sources, [ip("192.0.2.2"), ip("10.244.1.1")]);
+        assert_eq!(drain_access(ip("10.244.1.1"), &headers, &sources), Ok(()));
+        assert_eq!(drain_access(ip("192.0.2.2"), &headers, &sources), Ok(()));
+        // Still the header, and still nobody else.
+        assert!(drain_access(ip("10.244.1.1"), &HeaderMap::new(), &sources).is_err());
+        assert!(drain_access(ip("10.244.1.7"), &headers, &sources).is_err());
+        // Without --node-ip nothing but loopback, as before.
+        assert_eq!(drain_sources(&[], POD_ROUTES), Vec::<IpAddr>::new());
     }
 
     #[test]

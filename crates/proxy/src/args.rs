@@ -30,6 +30,8 @@ pub struct Args {
     /// The node's address(es), comma-separated (downward API `status.hostIP` or `status.hostIPs`).
     /// /drain is accepted from loopback, and from these addresses when the request carries the
     /// header `X-Steady-Drain: 1` (what the kubelet's preStop hook sends); anyone else gets 403.
+    /// When set, the pod's default gateway is accepted too: on a bridge network the kubelet's
+    /// requests come from the node's bridge address, which is that gateway.
     #[arg(long, env = "STEADY_PROXY_NODE_IP", value_delimiter = ',')]
     pub node_ip: Vec<IpAddr>,
 

@@ -133,7 +133,10 @@ impl Proxy {
             health,
             registry: metrics.registry(),
             metrics: metrics.clone(),
-            drain_access: admin::DrainAccess::new(args.node_ip.clone()),
+            drain_access: admin::DrainAccess::new(admin::drain_sources(
+                &args.node_ip,
+                &std::fs::read_to_string("/proc/net/route").unwrap_or_default(),
+            )),
         });
         let admin_task = tokio::spawn(admin::serve(admin_listener, admin, ADMIN_FLUSH));
 
