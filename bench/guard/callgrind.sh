@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${N:-2000}
-export BODY=${BODY:-$PWD/../shared/samples/admission/pods-DELETE.json}
+export BODY=${BODY:-$PWD/testdata/admission/pods-DELETE.json}
 
 # The profiling profile is the release code with debug info, so callgrind_annotate names functions
 # and lines; the instruction counts are the release build's.

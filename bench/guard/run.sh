@@ -12,7 +12,7 @@ CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
 ROUNDS=${ROUNDS:-1}
 MEMORY=${MEMORY:-1}
-export BODY=${BODY:-$PWD/../shared/samples/admission/pods-DELETE.json}
+export BODY=${BODY:-$PWD/testdata/admission/pods-DELETE.json}
 
 if [ -z "${BIN:-}" ]; then
   cargo build --release -p steady-guard --example guard_bench

@@ -214,7 +214,7 @@ pub(crate) mod tests {
     #[test]
     fn translates_a_captured_pod() {
         let review: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../../shared/samples/admission/pods-DELETE.json"
+            "../../../testdata/admission/pods-DELETE.json"
         ))
         .unwrap();
         let pod: Pod = serde_json::from_value(review["request"]["oldObject"].clone()).unwrap();

@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn captured_metadata_update_is_not_disruptive() {
         let review: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../../shared/samples/admission/pods-UPDATE.json"
+            "../../../testdata/admission/pods-UPDATE.json"
         ))
         .unwrap();
         let spec_of = |v: &serde_json::Value| -> PodSpec {

@@ -142,7 +142,7 @@ async fn bare(listener: tokio::net::TcpListener, acceptor: tokio_rustls::TlsAcce
 
 fn memory(n: usize) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/samples/admission/pods-DELETE.json");
+        .join("../../testdata/admission/pods-DELETE.json");
     let review: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let template = review["request"]["oldObject"].clone();

@@ -1,5 +1,5 @@
 //! HTTP tier: real HTTPS requests (rcgen certificates) to the webhook server, carrying the
-//! AdmissionReview bodies a real kube-apiserver v1.36 sent (shared/samples/admission), with the
+//! AdmissionReview bodies a real kube-apiserver v1.36 sent (testdata/admission), with the
 //! guard's writes going to the API double.
 
 mod support;

@@ -2,7 +2,7 @@ use super::review::{Answer, BadReview, Refusal, Subject, parse, response};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/samples/admission")
+        .join("../../testdata/admission")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
