@@ -679,27 +679,17 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
     }
     for r in &opts.rollout {
         scenario.timeline.push(Step {
-            name: None,
             at: Some(Dur(0)),
-            after: None,
-            drain: None,
-            cordon: None,
-            uncordon: None,
             rollout: Some(Rollout {
                 workload: r.clone(),
             }),
-            scale: None,
-            hpa: None,
-            fail_node: None,
-            update: None,
-            resize: None,
+            ..Step::default()
         });
     }
     if !drain.is_empty() {
         scenario.timeline.push(Step {
             name: Some("drain".into()),
             at: Some(Dur(0)),
-            after: None,
             drain: Some(Drain {
                 nodes: drain.clone(),
                 zones: Vec::new(),
@@ -708,14 +698,7 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                 uncordon: false,
                 downtime: None,
             }),
-            cordon: None,
-            uncordon: None,
-            rollout: None,
-            scale: None,
-            hpa: None,
-            fail_node: None,
-            update: None,
-            resize: None,
+            ..Step::default()
         });
     }
     let rollouts = if opts.rollout.is_empty() {

@@ -502,20 +502,7 @@ impl Model {
         // workloads and 1,000 budgets, building it per pair dominated the whole simulation).
         let probes: Vec<(PodFacts, OwnerRef)> = workloads
             .iter()
-            .map(|w| {
-                let probe = PodFacts {
-                    namespace: w.namespace.clone(),
-                    name: String::new(),
-                    labels: w.labels.clone(),
-                    controller: None,
-                    phase: steady_budget::PodPhase::Running,
-                    ready: true,
-                    ready_changed: None,
-                    terminating: false,
-                    created: None,
-                };
-                (probe, w.owner_ref())
-            })
+            .map(|w| (probe_pod(&w.namespace, &w.labels), w.owner_ref()))
             .collect();
         for (i, b) in s.budgets.iter().enumerate() {
             let f = format!("budgets[{i}]");
@@ -568,6 +555,22 @@ impl Model {
             node_index,
             workload_index,
         })
+    }
+}
+
+/// A pod as a workload with these labels would create it, Running and Ready: what a budget's
+/// selector is asked about to know whether it covers the workload.
+pub fn probe_pod(namespace: &str, labels: &Labels) -> PodFacts {
+    PodFacts {
+        namespace: namespace.to_owned(),
+        name: String::new(),
+        labels: labels.clone(),
+        controller: None,
+        phase: steady_budget::PodPhase::Running,
+        ready: true,
+        ready_changed: None,
+        terminating: false,
+        created: None,
     }
 }
 

@@ -490,7 +490,7 @@ pub struct BudgetTarget {
 }
 
 /// One timeline entry: when it starts and exactly one operation.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Step {
     /// A name other steps can wait for with `after`.

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use serde_json::Value;
-use steady_budget::{BudgetKind, BudgetSpecInput, PodFacts, ValueInput};
+use steady_budget::{BudgetKind, BudgetSpecInput, ValueInput};
 
 use super::state::ClusterState;
 use crate::from::{int_or_string, placement, termination};
@@ -607,24 +607,6 @@ pub fn build(
             })
         }
     };
-    let step = |f: &dyn Fn(&mut Step)| {
-        let mut s = Step {
-            name: None,
-            at: None,
-            after: None,
-            drain: None,
-            cordon: None,
-            uncordon: None,
-            rollout: None,
-            scale: None,
-            hpa: None,
-            fail_node: None,
-            update: None,
-            resize: None,
-        };
-        f(&mut s);
-        s
-    };
     let mut timeline = Vec::new();
     let name = match op {
         Operation::Drain { nodes, parallel } => {
@@ -644,17 +626,19 @@ pub fn build(
                 uncordon: false,
                 downtime: None,
             };
-            timeline.push(step(&|s| s.drain = Some(drain.clone())));
+            timeline.push(Step {
+                drain: Some(drain),
+                ..Step::default()
+            });
             format!("drain {}", nodes.join(" "))
         }
         Operation::Rollout { targets } => {
             for t in targets {
                 let workload = key_of(t)?;
-                timeline.push(step(&|s| {
-                    s.rollout = Some(Rollout {
-                        workload: workload.clone(),
-                    })
-                }));
+                timeline.push(Step {
+                    rollout: Some(Rollout { workload }),
+                    ..Step::default()
+                });
             }
             format!(
                 "rollout {}",
@@ -686,12 +670,13 @@ pub fn build(
                     ));
                 }
             }
-            timeline.push(step(&|s| {
-                s.scale = Some(Scale {
-                    workload: workload.clone(),
+            timeline.push(Step {
+                scale: Some(Scale {
+                    workload,
                     replicas: *replicas,
-                })
-            }));
+                }),
+                ..Step::default()
+            });
             format!("scale {} to {replicas}", target.key())
         }
     };
@@ -880,20 +865,7 @@ impl RawBudget {
         let covered: Vec<&Workload> = workloads
             .iter()
             .filter(|w| w.namespace.as_ref() == Some(&self.namespace))
-            .filter(|w| {
-                let probe = PodFacts {
-                    namespace: self.namespace.clone(),
-                    name: String::new(),
-                    labels: w.labels.clone(),
-                    controller: None,
-                    phase: steady_budget::PodPhase::Running,
-                    ready: true,
-                    ready_changed: None,
-                    terminating: false,
-                    created: None,
-                };
-                spec.selects(&probe, &[])
-            })
+            .filter(|w| spec.selects(&crate::model::probe_pod(&self.namespace, &w.labels), &[]))
             .collect();
         match covered.as_slice() {
             [w] => {
