@@ -213,10 +213,9 @@ pub(crate) mod tests {
 
     #[test]
     fn translates_a_captured_pod() {
-        let review: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../testdata/admission/pods-DELETE.json"
-        ))
-        .unwrap();
+        let review: serde_json::Value =
+            serde_json::from_str(include_str!("../../../testdata/admission/pods-DELETE.json"))
+                .unwrap();
         let pod: Pod = serde_json::from_value(review["request"]["oldObject"].clone()).unwrap();
         let facts = PodFacts::from_pod(&pod);
         assert_eq!(facts.name, pod.metadata.name.clone().unwrap());

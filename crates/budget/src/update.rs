@@ -279,10 +279,9 @@ mod tests {
 
     #[test]
     fn captured_metadata_update_is_not_disruptive() {
-        let review: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../testdata/admission/pods-UPDATE.json"
-        ))
-        .unwrap();
+        let review: serde_json::Value =
+            serde_json::from_str(include_str!("../../../testdata/admission/pods-UPDATE.json"))
+                .unwrap();
         let spec_of = |v: &serde_json::Value| -> PodSpec {
             serde_json::from_value(v["spec"].clone()).unwrap()
         };
