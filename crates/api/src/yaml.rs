@@ -73,28 +73,53 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
             e.into_inner()
         })
     })
-    .map_err(|e| error(e, field))
+    .map_err(|e| error(e, field, text))
 }
 
 /// Reads every document of a multi-document stream (`---` separated); empty documents are null.
 pub fn documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, YamlError> {
-    serde_saphyr::from_str_multiple_with_options(text, read_options()).map_err(|e| error(e, None))
+    serde_saphyr::from_str_multiple_with_options(text, read_options())
+        .map_err(|e| error(e, None, text))
 }
 
-fn error(e: serde_saphyr::Error, field: Option<String>) -> YamlError {
-    let (line, column) = e
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or_default();
+fn error(e: serde_saphyr::Error, field: Option<String>, text: &str) -> YamlError {
+    let location = e.location();
+    let (line, column) = location.map(|l| (l.line(), l.column())).unwrap_or_default();
+    // serde_path_to_error says `` or `.` for the root and `?` where serde gave it no key.
+    let mut field = field.filter(|f| !f.is_empty() && f != "." && !f.contains('?'));
+    let message = match e.without_snippet() {
+        // The path ends in the unknown key itself; the message names it already.
+        serde_saphyr::Error::SerdeUnknownField { .. } => {
+            field = field.and_then(|f| parent(&f));
+            UserMessageFormatter.format_message(&e).into_owned()
+        }
+        // The library says only "invalid u64"; the value written is what the reader needs.
+        serde_saphyr::Error::InvalidScalar { ty, .. } => {
+            let written = location.and_then(|l| {
+                let span = l.span();
+                let start = usize::try_from(span.byte_offset()?).ok()?;
+                let len = usize::try_from(span.byte_len()?).ok()?;
+                text.get(start..start.checked_add(len)?)
+            });
+            match written {
+                Some(w) => format!("invalid value {w:?}, expected {ty}"),
+                None => format!("invalid value, expected {ty}"),
+            }
+        }
+        _ => UserMessageFormatter.format_message(&e).into_owned(),
+    };
     YamlError {
-        // serde_path_to_error says `` or `.` for the root and `?` where serde gave it no key.
-        field: field
-            .filter(|f| !f.is_empty() && f != "." && !f.contains('?'))
-            .map(|f| printable(&f)),
+        field: field.map(|f| printable(&f)),
         line,
         column,
-        message: printable(&UserMessageFormatter.format_message(&e)),
+        message: printable(&message),
     }
+}
+
+/// `workloads[0].replica` → `workloads[0]`; a top-level key has no parent.
+fn parent(path: &str) -> Option<String> {
+    let cut = path.rfind(['.', '['])?;
+    Some(path[..cut].to_owned()).filter(|up| !up.is_empty())
 }
 
 /// Keys and messages quote the input: control characters are escaped so an error prints as the
@@ -231,8 +256,18 @@ mod tests {
         let e = from_str::<Doc>("items:\n  - n: 1\n  - n: two\n").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("items[1].n"), "{e}");
         assert_eq!((e.line, e.column), (3, 8), "{e}");
-        assert!(e.to_string().starts_with("items[1].n: "), "{e}");
-        assert!(e.to_string().ends_with(" at line 3 column 8"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "items[1].n: invalid value \"two\", expected u32 at line 3 column 8"
+        );
+
+        let e = from_str::<Doc>("items:\n  - n: 1\n    m: 2\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "items[0]: unknown field `m`, expected one of n at line 3 column 5"
+        );
+        let e = from_str::<Doc>("other: 1\n").unwrap_err();
+        assert_eq!(e.field, None, "{e}");
 
         let e = from_str::<Doc>("items: []\nitems: []\n").unwrap_err();
         assert!(

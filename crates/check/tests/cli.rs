@@ -173,13 +173,14 @@ fn config_errors_say_where() {
         "{e}"
     );
     assert!(
-        e.contains("thresholds.minReplica: unknown field `minReplica`")
-            && e.contains("at line 4 column 3"),
+        e.contains("thresholds: unknown field `minReplica`") && e.contains("at line 4 column 3"),
         "{e}"
     );
     let e = error("thresholds:\n  minReplicas: two\n");
     assert!(
-        e.contains("thresholds.minReplicas: ") && e.contains("at line 2 column 16"),
+        e.contains(
+            "thresholds.minReplicas: invalid value \"two\", expected i32 at line 2 column 16"
+        ),
         "{e}"
     );
     let e = error("rules:\n  severity:\n    requests-missing: fatal\n");

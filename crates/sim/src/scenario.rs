@@ -685,7 +685,7 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("replica") && err.contains("line"), "{err}");
         assert!(
-            err.starts_with("workloads[0].replica: unknown field `replica`")
+            err.starts_with("workloads[0]: unknown field `replica`")
                 && err.ends_with("at line 7 column 5"),
             "{err}"
         );
