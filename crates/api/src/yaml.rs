@@ -39,7 +39,9 @@ fn at(line: u64, column: u64) -> String {
 /// - a key given twice is an error naming it, not a silent last-wins;
 /// - alias expansion is bounded, so a "billion laughs" document fails in milliseconds. An alias
 ///   bomb only grows where serde buffers a value (`serde_json::Value`, untagged enums such as a
-///   scenario's durations); the caps are far above any real file (kubectl writes no aliases);
+///   scenario's durations). The caps (100k replayed or anchored events, a tenth of the library's
+///   default) are far above any real file (kubectl writes no aliases) and keep a bomb's cost at
+///   at 0.25 s and 56 MB in a debug build of `steady sim` (at the default 1M: 2.4 s, 195 MB);
 /// - nesting is capped at 128 levels, serde_yaml's limit, and the event and node budgets are
 ///   lifted to sizes no hand-written file reaches but a `kubectl get pods -A -o yaml` of a large
 ///   cluster may (those grow with the input, unlike aliases).
@@ -50,9 +52,10 @@ fn read_options() -> serde_saphyr::Options {
             max_events: 200_000_000,
             max_nodes: 100_000_000,
             max_total_scalar_bytes: 1 << 30,
+            max_recorded_anchor_events: 100_000,
         },
         alias_limits: serde_saphyr::alias_limits! {
-            max_total_replayed_events: 1_000_000,
+            max_total_replayed_events: 100_000,
             max_replay_stack_depth: 32,
         },
         duplicate_keys: DuplicateKeyPolicy::Error,
