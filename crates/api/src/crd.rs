@@ -9,7 +9,7 @@ use crate::PodUnavailableBudget;
 #[derive(Debug, thiserror::Error)]
 pub enum CrdError {
     #[error("cannot render the CRD as YAML: {0}")]
-    Yaml(#[from] serde_norway::Error),
+    Yaml(#[from] serde_saphyr::SerializeError),
 }
 
 pub fn crd() -> CustomResourceDefinition {
@@ -49,5 +49,5 @@ fn drop_nullable(v: &mut Value) {
 
 /// The CRD as the YAML document committed in `deploy/crd.yaml`.
 pub fn crd_yaml() -> Result<String, CrdError> {
-    Ok(serde_norway::to_string(&crd())?)
+    Ok(crate::yaml::to_string(&crd())?)
 }

@@ -6,6 +6,7 @@
 
 mod crd;
 mod types;
+pub mod yaml;
 
 pub use crd::{CrdError, crd, crd_yaml};
 pub use types::{

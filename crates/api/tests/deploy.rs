@@ -5,7 +5,6 @@
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::rbac::v1::ClusterRole;
-use serde::Deserialize;
 
 fn documents() -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(concat!(
@@ -13,10 +12,9 @@ fn documents() -> Vec<serde_json::Value> {
         "/../../deploy/steady.yaml"
     ))
     .unwrap();
-    serde_norway::Deserializer::from_str(&text)
-        .map(|d| {
-            serde_json::Value::deserialize(d).expect("every document in deploy/steady.yaml is YAML")
-        })
+    steady_api::yaml::documents::<serde_json::Value>(&text)
+        .expect("every document in deploy/steady.yaml is YAML")
+        .into_iter()
         .filter(|v| !v.is_null())
         .collect()
 }

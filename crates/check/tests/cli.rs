@@ -158,6 +158,70 @@ fn config_file_disables_rules_changes_severity_and_is_found_upward() {
     assert!(Config::load(&path).is_err());
 }
 
+/// A config error names the file, the field, the line and the column.
+#[test]
+fn config_errors_say_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".steady.yaml");
+    let error = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path).unwrap_err().to_string()
+    };
+    let e = error("rules:\n  disable: [spread-missing]\nthresholds:\n  minReplica: 2\n");
+    assert!(
+        e.contains(".steady.yaml is not a valid steady config"),
+        "{e}"
+    );
+    assert!(
+        e.contains("thresholds: unknown field `minReplica`") && e.contains("at line 4 column 3"),
+        "{e}"
+    );
+    let e = error("thresholds:\n  minReplicas: two\n");
+    assert!(
+        e.contains(
+            "thresholds.minReplicas: invalid value \"two\", expected i32 at line 2 column 16"
+        ),
+        "{e}"
+    );
+    let e = error("rules:\n  severity:\n    requests-missing: fatal\n");
+    assert!(
+        e.contains("rules.severity.requests-missing: unknown variant `fatal`"),
+        "{e}"
+    );
+}
+
+/// A key given twice is refused by name rather than one of the two silently winning.
+#[test]
+fn config_with_a_duplicate_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".steady.yaml");
+    std::fs::write(
+        &path,
+        "rules:\n  disable: [spread-missing]\nrules:\n  disable: []\n",
+    )
+    .unwrap();
+    let e = Config::load(&path).unwrap_err().to_string();
+    assert!(e.contains("duplicate") && e.contains("`rules`"), "{e}");
+    assert!(e.contains("line 3"), "{e}");
+}
+
+/// Nine levels of nine-fold aliases (387 million strings if expanded) fail at once.
+#[test]
+fn config_alias_bomb_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".steady.yaml");
+    let mut text = String::from("rules:\n  disable:\n    - &l0 [x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let refs = vec![format!("*l{}", i - 1); 9].join(", ");
+        text.push_str(&format!("    - &l{i} [{refs}]\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    let start = std::time::Instant::now();
+    let e = Config::load(&path).unwrap_err().to_string();
+    assert!(e.contains("rules.disable[0]"), "{e}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+}
+
 #[test]
 fn ignore_annotation_on_object_or_template() {
     let text = "\

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::manifests::{self, CertMode, InstallOptions, Manifest, NamespaceSelection};
-use crate::yaml;
 
 /// A placeholder string put into the options, and the template expression it stands for.
 struct Hole {
@@ -402,8 +401,8 @@ fn overlay(node: &mut Node, base: &Value, variant: &Value, switch: &Switch) {
             *node = Node::Text(format!(
                 "{{{{ if {} }}}}{}{{{{ else }}}}{}{{{{ end }}}}",
                 switch.on,
-                yaml::scalar(v),
-                yaml::scalar(b)
+                scalar(v),
+                scalar(b)
             ));
         }
     }
@@ -532,13 +531,13 @@ fn text(s: &str) -> String {
         return format!("{{{{ {}{pipe} }}}}", h.expr);
     }
     if !HOLES.iter().any(|h| s.contains(h.mark)) {
-        return yaml::scalar(&Value::String(s.to_owned()));
+        return scalar(&Value::String(s.to_owned()));
     }
     let sample = HOLES
         .iter()
         .fold(s.to_owned(), |t, h| t.replace(h.mark, "x"));
     assert!(
-        yaml::is_plain_safe(&sample),
+        scalar(&Value::String(sample.clone())) == sample,
         "{s:?} needs quoting around its template expressions"
     );
     HOLES.iter().fold(s.to_owned(), |t, h| {
@@ -549,12 +548,17 @@ fn text(s: &str) -> String {
 fn leaf(v: &Value) -> String {
     match v {
         Value::String(s) => text(s),
-        other => yaml::scalar(other),
+        other => scalar(other),
     }
 }
 
-/// The value after `key:` (same layout as `crate::yaml`: block style, sequences at the key's
-/// indentation).
+/// A scalar (or `{}` / `[]`) quoted as `steady install --print` quotes it, on one line.
+fn scalar(v: &Value) -> String {
+    steady_api::yaml::scalar(v).expect("a JSON value has a YAML form")
+}
+
+/// The value after `key:` (same layout as `steady_api::yaml::to_string`: block style, sequences at
+/// the key's indentation).
 fn value(node: &Node, at: usize, out: &mut String) {
     match node {
         Node::Leaf(v) => out.push_str(&format!(" {}\n", leaf(v))),

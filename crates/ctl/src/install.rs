@@ -448,7 +448,7 @@ pub async fn run_install(args: InstallArgs) -> Result<ExitCode, InstallError> {
     let opts = args.options().map_err(RenderError::from)?;
     let manifests = render(&opts)?;
     if args.print {
-        let yaml = manifests.to_yaml();
+        let yaml = manifests.to_yaml()?;
         std::io::stdout()
             .write_all(yaml.as_bytes())
             .map_err(InstallError::Stdout)?;

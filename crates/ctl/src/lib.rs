@@ -11,4 +11,3 @@ pub mod plugin;
 pub mod status;
 pub mod uninstall;
 pub mod why;
-mod yaml;

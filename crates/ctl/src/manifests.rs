@@ -370,6 +370,8 @@ pub enum RenderError {
     Options(#[from] OptionsError),
     #[error("cannot render the PodUnavailableBudget CRD: {0}")]
     Crd(serde_json::Error),
+    #[error("cannot write the manifests as YAML: {0}")]
+    Yaml(#[from] serde_saphyr::SerializeError),
 }
 
 const HEADER: &str = "\
@@ -383,7 +385,7 @@ const HEADER: &str = "\
 
 impl Manifests {
     /// The multi-document YAML `steady install --print` writes.
-    pub fn to_yaml(&self) -> String {
+    pub fn to_yaml(&self) -> Result<String, RenderError> {
         let mut out = String::from(HEADER);
         for m in &self.objects {
             out.push_str("---\n");
@@ -394,9 +396,9 @@ impl Manifests {
                     out.push('\n');
                 }
             }
-            out.push_str(&crate::yaml::to_string(&m.object));
+            out.push_str(&steady_api::yaml::to_string(&m.object)?);
         }
-        out
+        Ok(out)
     }
 
     pub fn find(&self, kind: &str, name: &str) -> Option<&Manifest> {

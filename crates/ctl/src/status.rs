@@ -174,7 +174,7 @@ pub async fn run(
             writeln!(out, "{s}")?;
         }
         Format::Yaml => out.write_all(
-            serde_norway::to_string(&report)
+            steady_api::yaml::to_string(&report)
                 .map_err(|e| PluginError::Encode(e.to_string()))?
                 .as_bytes(),
         )?,

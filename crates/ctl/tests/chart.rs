@@ -24,7 +24,7 @@ fn read(p: impl AsRef<Path>) -> String {
 }
 
 fn yaml(p: impl AsRef<Path>) -> Value {
-    serde_norway::from_str(&read(p)).expect("valid YAML")
+    steady_api::yaml::from_str(&read(p)).expect("valid YAML")
 }
 
 fn values() -> Value {
@@ -400,7 +400,7 @@ fn helm_render(values: &Value, namespace: &str) -> Vec<Value> {
     for (_, text) in templates() {
         let out = eval_template(&text, values, namespace);
         for doc in out.split("\n---\n") {
-            let v: Value = serde_norway::from_str(doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
+            let v: Value = steady_api::yaml::from_str(doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
             if !v.is_null() {
                 objects.push(v);
             }
@@ -544,14 +544,14 @@ fn call(expr: &str, values: &Value, namespace: &str, piped: Option<Value>) -> Va
             json!(format.as_str().unwrap().replace("%q", &arg(2).to_string()))
         }
         "toYaml" => json!(
-            serde_norway::to_string(&arg(1))
+            steady_api::yaml::to_string(&arg(1))
                 .unwrap()
                 .trim_end()
                 .to_owned()
         ),
         "include" => match arg(1).as_str().unwrap() {
             "steady.labels" => json!(
-                serde_norway::to_string(&helm_labels())
+                steady_api::yaml::to_string(&helm_labels())
                     .unwrap()
                     .trim_end()
                     .to_owned()

@@ -182,14 +182,18 @@ async fn install_twice_and_dry_run(client: &Client, kubeconfig: &str, opts: &Ins
     assert_eq!(live.data["spec"]["replicas"], 3);
 
     // The rendered manifests, as a user would apply them with kubectl.
-    kubectl_dry_run(kubeconfig, &manifests.to_yaml(), false);
+    kubectl_dry_run(kubeconfig, &manifests.to_yaml().unwrap(), false);
     let variant = InstallOptions {
         pdb_mode: true,
         failure_policy: FailurePolicy::Ignore,
         replicas: 3,
         ..opts.clone()
     };
-    kubectl_dry_run(kubeconfig, &render(&variant).unwrap().to_yaml(), true);
+    kubectl_dry_run(
+        kubeconfig,
+        &render(&variant).unwrap().to_yaml().unwrap(),
+        true,
+    );
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ fn manifest_path() -> PathBuf {
 fn manifest() -> Value {
     let path = manifest_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    steady_api::yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 const API_VERSION: &str = "krew.googlecontainertools.github.com/v1alpha2";

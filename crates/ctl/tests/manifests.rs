@@ -81,7 +81,7 @@ fn variants() -> Vec<InstallOptions> {
 #[test]
 fn committed_steady_yaml_matches_install_print() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/steady.yaml");
-    let generated = defaults().to_yaml();
+    let generated = defaults().to_yaml().unwrap();
     if std::env::var_os("STEADY_BLESS").is_some() {
         std::fs::write(path, &generated).unwrap();
     }
@@ -177,10 +177,8 @@ fn objects_are_valid_kubernetes_types_and_the_yaml_round_trips() {
                 _ => {}
             }
         }
-        let yaml = m.to_yaml();
-        let docs: Vec<Value> = serde_norway::Deserializer::from_str(&yaml)
-            .map(|d| serde::Deserialize::deserialize(d).unwrap())
-            .collect();
+        let yaml = m.to_yaml().unwrap();
+        let docs: Vec<Value> = steady_api::yaml::documents(&yaml).unwrap();
         let objects: Vec<Value> = m.objects.iter().map(|o| o.object.clone()).collect();
         assert_eq!(docs, objects);
     }
@@ -367,7 +365,7 @@ fn default_guard_deployment() {
 #[test]
 fn the_default_install_passes_steady_check() {
     for opts in variants() {
-        let yaml = rendered(&opts).to_yaml();
+        let yaml = rendered(&opts).to_yaml().unwrap();
         let (_, findings) =
             steady_check::check_text("steady.yaml", &yaml, &steady_check::Config::default());
         assert!(findings.is_empty(), "{opts:?}: {findings:#?}");
@@ -407,7 +405,7 @@ fn namespace_and_name_move_every_reference() {
     );
     let rules = get(&m, "ClusterRole")["rules"].as_array().unwrap().clone();
     assert_eq!(rules.last().unwrap()["resourceNames"], json!(["g2"]));
-    assert!(!m.to_yaml().contains("steady-system"));
+    assert!(!m.to_yaml().unwrap().contains("steady-system"));
 }
 
 #[test]
@@ -656,6 +654,6 @@ fn yaml_1_1_words_in_options_stay_strings() {
         },
         ..InstallOptions::default()
     });
-    let yaml = m.to_yaml();
+    let yaml = m.to_yaml().unwrap();
     assert!(yaml.contains("example.com/guard: \"on\""), "{yaml}");
 }

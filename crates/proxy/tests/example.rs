@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clap::Parser;
-use serde_norway::Value;
+use serde_json::Value;
 use steady_proxy::Args;
 
 #[derive(Parser)]
@@ -21,9 +21,7 @@ fn documents() -> Vec<Value> {
         "/../../examples/proxy/deployment.yaml"
     );
     let text = std::fs::read_to_string(path).expect("the example exists");
-    text.split("\n---\n")
-        .map(|doc| serde_norway::from_str(doc).expect("YAML"))
-        .collect()
+    serde_saphyr::from_str_multiple(&text).expect("YAML")
 }
 
 fn kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
@@ -33,7 +31,7 @@ fn kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
 }
 
 fn named<'a>(list: &'a Value, name: &str) -> &'a Value {
-    list.as_sequence()
+    list.as_array()
         .and_then(|s| s.iter().find(|c| c["name"].as_str() == Some(name)))
         .unwrap_or_else(|| panic!("no entry named {name}"))
 }
@@ -60,7 +58,7 @@ fn the_example_manifest_matches_the_proxy() {
     // Every variable as the option it stands for; the node's address comes from the downward API.
     let mut argv = vec!["proxy".to_owned()];
     let mut from_fields = BTreeMap::new();
-    for var in sidecar["env"].as_sequence().expect("env") {
+    for var in sidecar["env"].as_array().expect("env") {
         let name = var["name"].as_str().expect("name");
         let flag = name
             .strip_prefix("STEADY_PROXY_")
@@ -107,7 +105,7 @@ fn the_example_manifest_matches_the_proxy() {
     let listen = format!("-listen={}", args.upstream);
     assert!(
         app["args"]
-            .as_sequence()
+            .as_array()
             .expect("args")
             .iter()
             .any(|a| a.as_str() == Some(&listen)),

@@ -634,9 +634,9 @@ impl fmt::Display for Invalid {
     }
 }
 
-/// Parses a scenario from YAML text. Errors carry serde_norway's line and column.
+/// Parses a scenario from YAML text. Errors carry the field path, line and column.
 pub fn parse(text: &str) -> Result<Scenario, String> {
-    serde_norway::from_str(text).map_err(|e| e.to_string())
+    steady_api::yaml::from_str(text).map_err(|e| e.to_string())
 }
 
 /// The JSON schema of the scenario format.
@@ -684,6 +684,37 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("replica") && err.contains("line"), "{err}");
+        assert!(
+            err.starts_with("workloads[0]: unknown field `replica`")
+                && err.ends_with("at line 7 column 5"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_key_is_refused_by_name() {
+        let err = parse("name: x\ncluster: {nodes: []}\nworkloads: []\nname: y\n").unwrap_err();
+        assert!(
+            err.contains("duplicate") && err.contains("`name`") && err.contains("line 4"),
+            "{err}"
+        );
+    }
+
+    /// A duration is read through an untagged enum, which buffers whatever value it is given:
+    /// there an alias bomb (nine levels of nine-fold aliases, 387 million strings) would be
+    /// expanded in memory if nothing bounded it.
+    #[test]
+    fn an_alias_bomb_in_a_buffered_value_is_refused_quickly() {
+        let mut text = String::from("name: x\nhorizon:\n  - &l0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*l{}", i - 1); 9].join(", ");
+            text.push_str(&format!("  - &l{i} [{refs}]\n"));
+        }
+        text.push_str("cluster: {nodes: []}\nworkloads: []\n");
+        let start = std::time::Instant::now();
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("too large or too complex"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

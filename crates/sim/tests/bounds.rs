@@ -29,7 +29,11 @@ fn a_billion_replicas_is_refused_with_its_line() {
         e.contains("replicas 1000000000 is more than the simulator models (at most 100000)"),
         "{e}"
     );
-    assert!(e.contains("workloads[0]") && e.contains("line 5"), "{e}");
+    // The value's own line and column (the workload's `- kind:` is line 5).
+    assert!(
+        e.contains("workloads[0].replicas") && e.contains("line 7 column 15"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -493,6 +493,23 @@ fn hostile_states_get_a_clear_error_naming_the_object() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("is not JSON or YAML"), "{e}");
+    // A YAML state is read as a whole into a JSON value: an alias bomb (387 million strings if
+    // expanded) is refused at once.
+    let mut bomb = String::from("kind: List\nitems:\n  - &l0 [x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let refs = vec![format!("*l{}", i - 1); 9].join(", ");
+        bomb.push_str(&format!("  - &l{i} [{refs}]\n"));
+    }
+    let start = std::time::Instant::now();
+    let e = ClusterState::parse("x.yaml", &bomb)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("too large or too complex"), "{e}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    let e = ClusterState::parse("x.yaml", "kind: List\nkind: List\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("duplicate") && e.contains("line 2"), "{e}");
     let t = plan(&shop(), &drain(&["node-c"]), Some(Dur(0)))
         .err()
         .unwrap()
