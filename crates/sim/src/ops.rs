@@ -570,6 +570,7 @@ impl Sim {
                 pod.facts.ready = false;
                 pod.facts.ready_changed = Some(crate::engine::ts(now as i64));
                 let w = pod.workload;
+                self.recount(p);
                 let delay = self.readiness_delay(w);
                 self.push(now + delay, Ev::PodReady(p));
                 self.touch(w);

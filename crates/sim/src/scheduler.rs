@@ -25,6 +25,7 @@ impl Sim {
         pod.node = Some(n);
         pod.facts.phase = PodPhase::Running;
         let w = pod.workload;
+        self.recount(p);
         let delay = self.readiness_delay(w);
         self.push(self.now + delay, Ev::PodReady(p));
         self.touch(w);
