@@ -132,7 +132,7 @@ pub struct Sim {
     budgets_dirty: BTreeSet<usize>,
     /// Budgets below their desired availability (`below_since` set).
     below: BTreeSet<usize>,
-    tallies: Tallies,
+    pub(crate) tallies: Tallies,
 }
 
 /// Events that cannot change anything once every operation has finished: pending timeouts,

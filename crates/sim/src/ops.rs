@@ -711,10 +711,16 @@ impl Sim {
     /// Every pod of the current template, as many as wanted, all available, none terminating.
     pub fn converged(&self, w: usize) -> bool {
         let wl = &self.m.workloads[w];
-        wl.pods.len() as i32 == wl.replicas
-            && wl
-                .pods
-                .iter()
-                .all(|&p| self.pods[p].revision == wl.revision && self.available(p))
+        let n = wl.pods.len() as i32;
+        let converged = n == wl.replicas && self.tallies.revision(w, wl.revision).available == n;
+        debug_assert_eq!(
+            converged,
+            n == wl.replicas
+                && wl
+                    .pods
+                    .iter()
+                    .all(|&p| self.pods[p].revision == wl.revision && self.available(p))
+        );
+        converged
     }
 }

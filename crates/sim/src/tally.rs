@@ -11,10 +11,20 @@ use steady_budget::{OwnerRef, PodFacts, StatusTally, resolve_from};
 
 use crate::model::{Model, Owners, Pod};
 
+/// One revision's pods of a workload, by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RevisionCount {
+    pub pods: i32,
+    pub active: i32,
+    pub available: i32,
+}
+
 #[derive(Default)]
 pub struct Tallies {
-    /// Whether each pod was counted available at its last recount.
-    counted: Vec<bool>,
+    /// Whether each pod was counted (available, active) at its last recount.
+    counted: Vec<(bool, bool)>,
+    /// Per workload and revision: its pods, active ones (not terminating), available ones.
+    revisions: Vec<BTreeMap<u32, RevisionCount>>,
     /// Available pods per workload.
     pub workload_available: Vec<i32>,
     /// Available pods per budget (over the pods of its workloads).
@@ -33,6 +43,7 @@ impl Tallies {
             workload_available: vec![0; m.workloads.len()],
             budget_available: vec![0; m.budgets.len()],
             controllers: vec![BTreeMap::new(); m.workloads.len()],
+            revisions: vec![BTreeMap::new(); m.workloads.len()],
             ..Self::default()
         }
     }
@@ -40,7 +51,13 @@ impl Tallies {
     /// A pod was created (and joined its workload's pods).
     pub fn created(&mut self, pods: &[Pod], p: usize) {
         let pod = &pods[p];
-        self.counted.resize(pods.len(), false);
+        self.counted.resize(pods.len(), (false, false));
+        self.counted[p].1 = true;
+        let r = self.revisions[pod.workload]
+            .entry(pod.revision)
+            .or_default();
+        r.pods += 1;
+        r.active += 1;
         if let Some(c) = &pod.facts.controller {
             self.controllers[pod.workload]
                 .entry(c.name.clone())
@@ -56,6 +73,9 @@ impl Tallies {
     /// A pod left its workload's pods for good (after `recount` saw it gone).
     pub fn removed(&mut self, pods: &[Pod], p: usize) {
         let pod = &pods[p];
+        if let Some(r) = self.revisions[pod.workload].get_mut(&pod.revision) {
+            r.pods -= 1;
+        }
         if let Some(c) = &pod.facts.controller {
             let map = &mut self.controllers[pod.workload];
             if let Some(e) = map.get_mut(&c.name) {
@@ -93,15 +113,30 @@ impl Tallies {
                 self.maturing.push(Reverse((at as u64, p)));
             }
         }
-        if avail == self.counted[p] {
+        let active = !pod.gone && !pod.facts.terminating;
+        let (was_avail, was_active) = self.counted[p];
+        self.counted[p] = (avail, active);
+        let r = self.revisions[w].entry(pod.revision).or_default();
+        if active != was_active {
+            r.active += if active { 1 } else { -1 };
+        }
+        if avail == was_avail {
             return;
         }
-        self.counted[p] = avail;
         let d = if avail { 1 } else { -1 };
+        r.available += d;
         self.workload_available[w] += d;
         for &b in &m.workloads[w].budgets {
             self.budget_available[b] += d;
         }
+    }
+
+    /// Workload `w`'s pods of `revision`, by state.
+    pub fn revision(&self, w: usize, revision: u32) -> RevisionCount {
+        self.revisions[w]
+            .get(&revision)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Recounts the pods whose `minReadySeconds` have passed by `now`; call as time advances.
