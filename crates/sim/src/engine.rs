@@ -133,6 +133,10 @@ pub struct Sim {
     /// Budgets below their desired availability (`below_since` set).
     below: BTreeSet<usize>,
     pub(crate) tallies: Tallies,
+    /// Nodes a pod without placement constraints may go to, by (pods, index): see `scheduler`.
+    pub(crate) free: BTreeSet<(usize, usize)>,
+    /// Set when a node was cordoned, uncordoned, failed or recovered: `free` is rebuilt.
+    pub(crate) free_stale: bool,
 }
 
 /// Events that cannot change anything once every operation has finished: pending timeouts,
@@ -188,6 +192,8 @@ impl Sim {
             budgets_dirty: BTreeSet::new(),
             below: BTreeSet::new(),
             tallies,
+            free: BTreeSet::new(),
+            free_stale: true,
         };
         sim.bootstrap();
         for i in 0..sim.ops.len() {
@@ -358,7 +364,9 @@ impl Sim {
         pod.facts.ready = false;
         let w = pod.workload;
         if let Some(n) = pod.node.take() {
+            let before = self.m.nodes[n].pods.len();
             self.m.nodes[n].pods.retain(|&x| x != p);
+            self.node_load_changed(n, before);
             self.node_emptied(n);
         }
         self.pending.remove(&p);

@@ -406,10 +406,12 @@ impl Sim {
             }
             Ev::Uncordon(n) => {
                 self.m.nodes[n].cordoned = false;
+                self.free_stale = true;
                 self.sched_dirty = true;
             }
             Ev::NodeRecover(n) => {
                 self.m.nodes[n].down = false;
+                self.free_stale = true;
                 self.sched_dirty = true;
             }
             _ => {}
@@ -428,6 +430,7 @@ impl Sim {
                 if !d.uncordon {
                     for &n in &d.nodes {
                         self.m.nodes[n].cordoned = true;
+                        self.free_stale = true;
                     }
                 }
                 if let Some(t) = d.timeout {
@@ -439,6 +442,7 @@ impl Sim {
                 let cordon = matches!(self.ops[i].kind, OpKind::Cordon(_));
                 for n in nodes.clone() {
                     self.m.nodes[n].cordoned = cordon;
+                    self.free_stale = true;
                 }
                 self.sched_dirty = true;
                 self.finish_op(i, Outcome::Done);
@@ -477,6 +481,7 @@ impl Sim {
             OpKind::Fail { node, recover } => {
                 let (n, recover) = (*node, *recover);
                 self.m.nodes[n].down = true;
+                self.free_stale = true;
                 // Involuntary: the pods vanish and no budget is asked.
                 for p in self.m.nodes[n].pods.clone() {
                     self.remove_pod(p);
@@ -524,6 +529,7 @@ impl Sim {
         }
         for n in started {
             self.m.nodes[n].cordoned = true;
+            self.free_stale = true;
             let pods: Vec<usize> = self.m.nodes[n].pods.clone();
             for p in pods {
                 self.push(now, Ev::Evict { op: i, pod: p });
