@@ -28,6 +28,6 @@ pub use spec::{
 };
 pub use status::{
     BudgetEvent, BudgetStatus, Condition, ConditionReason, DEFAULT_EXPIRY, NONE_GONE, StatusInput,
-    StatusOutcome, compute_status,
+    StatusOutcome, StatusTally, compute_status, finish_status,
 };
 pub use update::{Restart, resize_restart, update_restart};

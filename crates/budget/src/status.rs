@@ -289,15 +289,12 @@ pub struct StatusOutcome {
 pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     let StatusInput {
         spec,
-        generation,
         previous,
         pods,
         owners,
         now,
-        expiry,
-        gone,
+        ..
     } = *input;
-    let mut events = Vec::new();
 
     // Pods sharing a controller share a resolution; resolve each controller once. Few distinct
     // controllers cover a budget, so a scan with a last-hit shortcut beats hashing three strings
@@ -338,7 +335,74 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
         }
         covered.push((pod, res.min_ready_seconds));
     }
-    let bare_pods = bare_pods;
+    // Only pods named in the maps need finding by name; most recomputes have none.
+    let mut by_name: HashMap<&str, (&PodFacts, i32)> = HashMap::new();
+    if !(previous.disrupted_pods.is_empty() && previous.unavailable_pods.is_empty()) {
+        let named: HashSet<&str> = previous
+            .disrupted_pods
+            .keys()
+            .chain(previous.unavailable_pods.keys())
+            .map(String::as_str)
+            .collect();
+        for (p, min_ready) in &covered {
+            if named.contains(p.name.as_str()) {
+                by_name.insert(p.name.as_str(), (p, *min_ready));
+            }
+        }
+    }
+    let tally = StatusTally {
+        available,
+        bare_pods,
+        scaled_owners,
+        missing,
+        namespace: pods
+            .first()
+            .map(|p| p.namespace.as_str())
+            .unwrap_or_default(),
+    };
+    finish_status(input, &tally, &|name| by_name.get(name).copied())
+}
+
+/// What a status recompute needs from the covered pods, besides the few named in the status
+/// maps: a caller that keeps these counts as pods change (the simulator) recomputes a budget in
+/// time independent of its pod count, with [`finish_status`].
+#[derive(Debug, Clone, Default)]
+pub struct StatusTally<'a> {
+    /// Covered pods available at `now`.
+    pub available: i32,
+    /// Covered pods without a controller.
+    pub bare_pods: i32,
+    /// The scaled owner of each distinct controller of a covered pod, once per object.
+    pub scaled_owners: Vec<(OwnerRef, i32)>,
+    /// The first owner named in a covered pod's chain that the lookup did not know.
+    pub missing: Option<OwnerRef>,
+    /// The namespace of the first pod in the view (named in the sync-failure message).
+    pub namespace: &'a str,
+}
+
+/// The rest of [`compute_status`] once the covered pods are tallied: expiry of the status maps,
+/// expected and desired counts, the condition. `named` finds a covered pod by name, with its
+/// `minReadySeconds`, for the names in `input.previous`'s maps; `input.pods` is not read.
+pub fn finish_status<'p>(
+    input: &StatusInput<'_>,
+    tally: &StatusTally<'_>,
+    named: &dyn Fn(&str) -> Option<(&'p PodFacts, i32)>,
+) -> StatusOutcome {
+    let mut events = Vec::new();
+    let StatusInput {
+        spec,
+        generation,
+        previous,
+        now,
+        expiry,
+        gone,
+        ..
+    } = *input;
+    let available = tally.available;
+    let bare_pods = tally.bare_pods;
+    let scaled_owners = &tally.scaled_owners;
+    let missing = tally.missing.clone();
+    let by_name = |name: &str| named(name);
 
     let mut status = previous.clone();
     status.observed_generation = generation;
@@ -357,25 +421,10 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     // found this: tests/invariant.proptest-regressions). Dropping a gone pod's entry changes no
     // count: an absent pod is not available anyway. A pod still running at the expiry never went:
     // its entry goes with an Event.
-    // Only pods named in the maps need finding by name; most recomputes have none.
-    let mut by_name: HashMap<&str, (&PodFacts, i32)> = HashMap::new();
-    if !(previous.disrupted_pods.is_empty() && previous.unavailable_pods.is_empty()) {
-        let named: HashSet<&str> = previous
-            .disrupted_pods
-            .keys()
-            .chain(previous.unavailable_pods.keys())
-            .map(String::as_str)
-            .collect();
-        for (p, min_ready) in &covered {
-            if named.contains(p.name.as_str()) {
-                by_name.insert(p.name.as_str(), (p, *min_ready));
-            }
-        }
-    }
     let expired = |since: &Timestamp| now.duration_since(*since) > expiry;
     status
         .disrupted_pods
-        .retain(|name, since| match by_name.get(name.as_str()) {
+        .retain(|name, since| match by_name(name.as_str()) {
             None => !expired(since) && !gone(name),
             Some((p, _)) if is_successor(p, since) => false,
             Some((p, _)) if p.terminating => !expired(since),
@@ -391,7 +440,7 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
         });
     status
         .unavailable_pods
-        .retain(|name, since| match by_name.get(name.as_str()) {
+        .retain(|name, since| match by_name(name.as_str()) {
             None => !expired(since) && !gone(name),
             Some((p, _)) if is_successor(p, since) => false,
             Some((p, _)) if p.terminating => !expired(since),
@@ -415,9 +464,7 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
     if let Some(owner) = missing {
         let message = format!(
             "cannot count the expected pods: {owner} in namespace {} owns covered pods but was not found; no disruption is allowed until it is",
-            pods.first()
-                .map(|p| p.namespace.as_str())
-                .unwrap_or_default()
+            tally.namespace
         );
         status = status.sync_failed(message.clone(), generation, now);
         events.push(BudgetEvent::SyncFailed { message });
@@ -449,7 +496,7 @@ pub fn compute_status(input: &StatusInput<'_>) -> StatusOutcome {
                 .keys()
                 .filter(|name| !status.disrupted_pods.contains_key(*name)),
         )
-        .filter_map(|name| by_name.get(name.as_str()))
+        .filter_map(|name| by_name(name.as_str()))
         .filter(|(p, min_ready)| p.is_available(*min_ready, now))
         .count() as i32;
     let current = available - held_available;

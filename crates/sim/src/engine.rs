@@ -7,24 +7,18 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
-use jiff::Timestamp;
 use steady_budget::{
     BudgetView, DEFAULT_EXPIRY, Decision, Denial, Operation, PodPhase, Request, StatusInput,
-    compute_status, decide, resolve,
+    compute_status, decide, finish_status, resolve,
 };
 
 use crate::model::ReadinessDist as Readiness;
 use crate::model::{Model, Owners};
 use crate::ops::Op;
 use crate::scenario::{Dur, Scenario};
+use crate::tally::Tallies;
 
-/// Simulated time 0 is this instant (2026-01-01T00:00:00Z), so pods Ready "since long ago"
-/// still have a positive timestamp.
-const EPOCH_MS: i64 = 1_767_225_600_000;
-
-pub fn ts(ms: i64) -> Timestamp {
-    Timestamp::from_millisecond(EPOCH_MS + ms).unwrap_or(Timestamp::UNIX_EPOCH)
-}
+pub use crate::model::ts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Ev {
@@ -138,6 +132,11 @@ pub struct Sim {
     budgets_dirty: BTreeSet<usize>,
     /// Budgets below their desired availability (`below_since` set).
     below: BTreeSet<usize>,
+    pub(crate) tallies: Tallies,
+    /// Nodes a pod without placement constraints may go to, by (pods, index): see `scheduler`.
+    pub(crate) free: BTreeSet<(usize, usize)>,
+    /// Set when a node was cordoned, uncordoned, failed or recovered: `free` is rebuilt.
+    pub(crate) free_stale: bool,
 }
 
 /// Events that cannot change anything once every operation has finished: pending timeouts,
@@ -167,6 +166,7 @@ impl Sim {
             }
         }
         let unfinished = ops.len();
+        let tallies = Tallies::new(&m);
         let mut sim = Self {
             m,
             enforce,
@@ -191,6 +191,9 @@ impl Sim {
             live_events: 0,
             budgets_dirty: BTreeSet::new(),
             below: BTreeSet::new(),
+            tallies,
+            free: BTreeSet::new(),
+            free_stale: true,
         };
         sim.bootstrap();
         for i in 0..sim.ops.len() {
@@ -223,6 +226,7 @@ impl Sim {
                     pod.facts.ready = true;
                     pod.facts.ready_changed = Some(ts(-86_400_000));
                     changed = true;
+                    self.recount(p);
                 }
             }
             // Drop the readiness events queued while binding: these pods are Ready already.
@@ -249,6 +253,7 @@ impl Sim {
             }
             self.close_below(t);
             self.now = t;
+            self.tallies.mature(&self.m, &self.pods, t);
             while let Some(Reverse((t2, _, ev))) = self.queue.peek().copied() {
                 if t2 != t {
                     break;
@@ -298,6 +303,7 @@ impl Sim {
                 pod.facts.ready = true;
                 pod.facts.ready_changed = Some(ts(now as i64));
                 let w = pod.workload;
+                self.recount(p);
                 let min_ready = self.m.workloads[w].min_ready_seconds;
                 if min_ready > 0 {
                     self.push(now + min_ready as u64 * 1000, Ev::PodAvailable(p));
@@ -315,6 +321,11 @@ impl Sim {
             }
             other => self.handle_op_event(other),
         }
+    }
+
+    /// Pod `p` changed: moves it in the availability counts (`touch` its workload as well).
+    pub fn recount(&mut self, p: usize) {
+        self.tallies.recount(&self.m, &self.pods, self.now, p);
     }
 
     /// A pod of workload `w` changed: its controller, its budgets and its measurement need a look.
@@ -353,10 +364,14 @@ impl Sim {
         pod.facts.ready = false;
         let w = pod.workload;
         if let Some(n) = pod.node.take() {
+            let before = self.m.nodes[n].pods.len();
             self.m.nodes[n].pods.retain(|&x| x != p);
+            self.node_load_changed(n, before);
             self.node_emptied(n);
         }
         self.pending.remove(&p);
+        self.recount(p);
+        self.tallies.removed(&self.pods, p);
         self.m.workloads[w].pods.remove(&p);
         self.sched_dirty = true;
         self.touch(w);
@@ -402,6 +417,7 @@ impl Sim {
             for p in pods {
                 self.pods[p].facts.ready = false;
                 self.pods[p].facts.ready_changed = None;
+                self.recount(p);
             }
             self.touch(w);
         }
@@ -451,6 +467,7 @@ impl Sim {
             gone: false,
         });
         wl.pods.insert(id);
+        self.tallies.created(&self.pods, id);
         self.pending.insert(id);
         self.sched_dirty = true;
         self.touch(w);
@@ -476,44 +493,43 @@ impl Sim {
 
     /// Whether a pod counts as available now, by steady-budget's own definition.
     pub fn available(&self, p: usize) -> bool {
-        let pod = &self.pods[p];
-        !pod.gone
-            && pod.facts.is_available(
-                self.m.workloads[pod.workload].min_ready_seconds,
-                ts(self.now as i64),
-            )
+        crate::tally::available(&self.m, &self.pods[p], self.now)
     }
 
-    /// Recomputes the status of a budget whose inputs changed, as the guard's controller does.
+    /// Recomputes the status of a budget whose inputs changed, as the guard's controller does,
+    /// from the counts kept as pods change (see `tally`): over every pod only where the counts
+    /// cannot say, and in debug builds to check them.
     pub fn refresh_budget(&mut self, b: usize) {
         if !self.m.budgets[b].dirty {
             return;
         }
         let budget = &self.m.budgets[b];
-        let pods: Vec<steady_budget::PodFacts> = budget
-            .workloads
-            .iter()
-            .flat_map(|&w| self.m.workloads[w].pods.iter())
-            .map(|&p| self.pods[p].facts.clone())
-            .collect();
         let owners = Owners {
             workloads: &self.m.workloads,
             index: &self.m.workload_index,
         };
-        let outcome = compute_status(&StatusInput {
-            spec: &budget.spec,
-            generation: budget.generation,
-            previous: &budget.status,
-            pods: &pods,
-            owners: &owners,
-            now: ts(self.now as i64),
-            expiry: DEFAULT_EXPIRY,
-            // Entries of deleted pods expire as they did before the guard learnt to drop them:
-            // the simulator's reports (and their golden files) count them to the expiry.
-            gone: steady_budget::NONE_GONE,
-        });
+        let now = ts(self.now as i64);
+        let full = || {
+            let pods: Vec<steady_budget::PodFacts> = budget
+                .workloads
+                .iter()
+                .flat_map(|&w| self.m.workloads[w].pods.iter())
+                .map(|&p| self.pods[p].facts.clone())
+                .collect();
+            compute_status(&status_input(budget, &owners, &pods, now)).status
+        };
+        let status = match self.tallies.budget(&self.m, &self.pods, b) {
+            Some(tally) => {
+                let named = |name: &str| self.tallies.named(&self.m, &self.pods, b, name);
+                let status =
+                    finish_status(&status_input(budget, &owners, &[], now), &tally, &named).status;
+                debug_assert_eq!(status, full(), "budget {} counted apart", budget.label());
+                status
+            }
+            None => full(),
+        };
         let budget = &mut self.m.budgets[b];
-        budget.status = outcome.status;
+        budget.status = status;
         budget.dirty = false;
     }
 
@@ -590,7 +606,9 @@ impl Sim {
         }
         pod.facts.terminating = true;
         let w = pod.workload;
-        if pod.node.is_none() {
+        let unscheduled = pod.node.is_none();
+        self.recount(p);
+        if unscheduled {
             // Never scheduled: nothing to stop.
             self.remove_pod(p);
             return;
@@ -603,11 +621,17 @@ impl Sim {
     /// Refreshes measurements for whatever changed at this instant.
     fn measure(&mut self) {
         while let Some(w) = self.avail_dirty.pop_first() {
-            let n = self.m.workloads[w]
-                .pods
-                .iter()
-                .filter(|&&p| self.available(p))
-                .count() as i32;
+            let n = self.tallies.workload_available[w];
+            debug_assert_eq!(
+                n,
+                self.m.workloads[w]
+                    .pods
+                    .iter()
+                    .filter(|&&p| self.available(p))
+                    .count() as i32,
+                "workload {} counted apart",
+                self.m.workloads[w].name
+            );
             let now = self.now;
             let t = &mut self.tracks[w];
             if t.series.last().map(|x| x.1) != Some(n) {
@@ -658,6 +682,27 @@ impl Sim {
                 b.below_since = Some(t);
             }
         }
+    }
+}
+
+/// What a recompute of `budget` reads, as the guard's controller passes it.
+fn status_input<'a>(
+    budget: &'a crate::model::Budget,
+    owners: &'a Owners<'a>,
+    pods: &'a [steady_budget::PodFacts],
+    now: jiff::Timestamp,
+) -> StatusInput<'a> {
+    StatusInput {
+        spec: &budget.spec,
+        generation: budget.generation,
+        previous: &budget.status,
+        pods,
+        owners,
+        now,
+        expiry: DEFAULT_EXPIRY,
+        // Entries of deleted pods expire as they did before the guard learnt to drop them:
+        // the simulator's reports (and their golden files) count them to the expiry.
+        gone: steady_budget::NONE_GONE,
     }
 }
 

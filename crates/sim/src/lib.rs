@@ -14,6 +14,7 @@ pub mod plot;
 pub mod report;
 pub mod scenario;
 pub mod scheduler;
+pub mod tally;
 pub mod workloads;
 
 use std::path::PathBuf;

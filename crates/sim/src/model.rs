@@ -20,6 +20,14 @@ pub const HOSTNAME: &str = "kubernetes.io/hostname";
 pub const ZONE: &str = "topology.kubernetes.io/zone";
 const DEFAULT_CAPACITY: u32 = 110;
 
+/// Simulated time 0 is this instant (2026-01-01T00:00:00Z), so pods Ready "since long ago"
+/// still have a positive timestamp.
+const EPOCH_MS: i64 = 1_767_225_600_000;
+
+pub fn ts(ms: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(EPOCH_MS + ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
 pub struct Node {
     pub name: String,
     pub labels: Labels,

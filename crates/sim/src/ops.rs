@@ -406,10 +406,12 @@ impl Sim {
             }
             Ev::Uncordon(n) => {
                 self.m.nodes[n].cordoned = false;
+                self.free_stale = true;
                 self.sched_dirty = true;
             }
             Ev::NodeRecover(n) => {
                 self.m.nodes[n].down = false;
+                self.free_stale = true;
                 self.sched_dirty = true;
             }
             _ => {}
@@ -428,6 +430,7 @@ impl Sim {
                 if !d.uncordon {
                     for &n in &d.nodes {
                         self.m.nodes[n].cordoned = true;
+                        self.free_stale = true;
                     }
                 }
                 if let Some(t) = d.timeout {
@@ -439,6 +442,7 @@ impl Sim {
                 let cordon = matches!(self.ops[i].kind, OpKind::Cordon(_));
                 for n in nodes.clone() {
                     self.m.nodes[n].cordoned = cordon;
+                    self.free_stale = true;
                 }
                 self.sched_dirty = true;
                 self.finish_op(i, Outcome::Done);
@@ -477,6 +481,7 @@ impl Sim {
             OpKind::Fail { node, recover } => {
                 let (n, recover) = (*node, *recover);
                 self.m.nodes[n].down = true;
+                self.free_stale = true;
                 // Involuntary: the pods vanish and no budget is asked.
                 for p in self.m.nodes[n].pods.clone() {
                     self.remove_pod(p);
@@ -524,6 +529,7 @@ impl Sim {
         }
         for n in started {
             self.m.nodes[n].cordoned = true;
+            self.free_stale = true;
             let pods: Vec<usize> = self.m.nodes[n].pods.clone();
             for p in pods {
                 self.push(now, Ev::Evict { op: i, pod: p });
@@ -570,6 +576,7 @@ impl Sim {
                 pod.facts.ready = false;
                 pod.facts.ready_changed = Some(crate::engine::ts(now as i64));
                 let w = pod.workload;
+                self.recount(p);
                 let delay = self.readiness_delay(w);
                 self.push(now + delay, Ev::PodReady(p));
                 self.touch(w);
@@ -710,10 +717,16 @@ impl Sim {
     /// Every pod of the current template, as many as wanted, all available, none terminating.
     pub fn converged(&self, w: usize) -> bool {
         let wl = &self.m.workloads[w];
-        wl.pods.len() as i32 == wl.replicas
-            && wl
-                .pods
-                .iter()
-                .all(|&p| self.pods[p].revision == wl.revision && self.available(p))
+        let n = wl.pods.len() as i32;
+        let converged = n == wl.replicas && self.tallies.revision(w, wl.revision).available == n;
+        debug_assert_eq!(
+            converged,
+            n == wl.replicas
+                && wl
+                    .pods
+                    .iter()
+                    .all(|&p| self.pods[p].revision == wl.revision && self.available(p))
+        );
+        converged
     }
 }

@@ -10,21 +10,67 @@ use crate::engine::{Ev, Sim};
 
 impl Sim {
     pub fn schedule_pending(&mut self) {
-        let pending: Vec<usize> = self.pending.iter().copied().collect();
-        for p in pending {
-            if let Some(n) = self.pick_node(p) {
-                self.bind(p, n);
+        // A workload whose pod found no node finds none for its other pods in this pass: binding
+        // other workloads' pods only fills nodes, and its own per-domain counts did not change.
+        let mut failed = std::collections::BTreeSet::new();
+        let mut next = 0;
+        while let Some(&p) = self.pending.range(next..).next() {
+            next = p + 1;
+            if self.free_stale {
+                self.rebuild_free();
             }
+            if self.free.is_empty() {
+                // Every node is full, cordoned or down: no pod of any workload fits.
+                break;
+            }
+            let w = self.pods[p].workload;
+            if failed.contains(&w) {
+                continue;
+            }
+            match self.pick_node(p) {
+                Some(n) => self.bind(p, n),
+                None => {
+                    failed.insert(w);
+                }
+            }
+        }
+    }
+
+    /// The nodes that pass the filters every pod shares: not cordoned, not down, not full.
+    fn rebuild_free(&mut self) {
+        self.free = self
+            .m
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.cordoned && !n.down && (n.pods.len() as u32) < n.capacity)
+            .map(|(i, n)| (n.pods.len(), i))
+            .collect();
+        self.free_stale = false;
+    }
+
+    /// Node `n` had `before` pods and gained or lost one: moves it in `free`.
+    pub(crate) fn node_load_changed(&mut self, n: usize, before: usize) {
+        if self.free_stale {
+            return;
+        }
+        let node = &self.m.nodes[n];
+        self.free.remove(&(before, n));
+        if !node.cordoned && !node.down && (node.pods.len() as u32) < node.capacity {
+            self.free.insert((node.pods.len(), n));
         }
     }
 
     pub(crate) fn bind(&mut self, p: usize, n: usize) {
         self.pending.remove(&p);
+        let before = self.m.nodes[n].pods.len();
         self.m.nodes[n].pods.push(p);
+        self.node_load_changed(n, before);
         let pod = &mut self.pods[p];
         pod.node = Some(n);
         pod.facts.phase = PodPhase::Running;
         let w = pod.workload;
+        self.recount(p);
         let delay = self.readiness_delay(w);
         self.push(self.now + delay, Ev::PodReady(p));
         self.touch(w);
@@ -32,6 +78,23 @@ impl Sim {
 
     /// The node for pod `p`, if any fits.
     pub fn pick_node(&self, p: usize) -> Option<usize> {
+        let w = &self.m.workloads[self.pods[p].workload];
+        if !self.free_stale
+            && w.anti_required.is_empty()
+            && w.anti_preferred.is_empty()
+            && w.spread.is_empty()
+            && w.node_selector.is_empty()
+        {
+            // Unconstrained: the score is the node's pod count, ties to the lowest index.
+            let pick = self.free.first().map(|&(_, n)| n);
+            debug_assert_eq!(pick, self.pick_node_by_scan(p));
+            return pick;
+        }
+        self.pick_node_by_scan(p)
+    }
+
+    /// `pick_node` over every node.
+    fn pick_node_by_scan(&self, p: usize) -> Option<usize> {
         let w = &self.m.workloads[self.pods[p].workload];
         // The workload's pods per domain of a key: all of them for anti-affinity (a terminating
         // pod still occupies its domain), non-terminating ones for spreading (as the spread plugin

@@ -18,20 +18,23 @@ impl Sim {
         }
     }
 
-    fn count(&self, w: usize, f: impl Fn(&crate::model::Pod) -> bool) -> i32 {
-        self.m.workloads[w]
-            .pods
-            .iter()
-            .filter(|&&p| f(&self.pods[p]))
-            .count() as i32
-    }
-
+    /// Available pods of `w` (of one revision), from the counts kept as pods change.
     fn available_of(&self, w: usize, revision: Option<u32>) -> i32 {
-        self.m.workloads[w]
-            .pods
-            .iter()
-            .filter(|&&p| revision.is_none_or(|r| self.pods[p].revision == r) && self.available(p))
-            .count() as i32
+        let n = match revision {
+            None => self.tallies.workload_available[w],
+            Some(r) => self.tallies.revision(w, r).available,
+        };
+        debug_assert_eq!(
+            n,
+            self.m.workloads[w]
+                .pods
+                .iter()
+                .filter(
+                    |&&p| revision.is_none_or(|r| self.pods[p].revision == r) && self.available(p)
+                )
+                .count() as i32
+        );
+        n
     }
 
     fn sync_deployment(&mut self, w: usize) {
@@ -62,7 +65,8 @@ impl Sim {
                     rs.replicas = 0;
                 }
                 // The new revision starts only once every old pod is gone.
-                let old_left = self.count(w, |p| p.revision != cur);
+                let old_left =
+                    self.m.workloads[w].pods.len() as i32 - self.tallies.revision(w, cur).pods;
                 let wl = &mut self.m.workloads[w];
                 wl.replica_sets[new_idx].replicas = if old_left == 0 { replicas } else { 0 };
             }
@@ -128,18 +132,22 @@ impl Sim {
 
     /// The ReplicaSet controller for one revision: create or delete pods to match `target`.
     fn sync_replica_set(&mut self, w: usize, rev: u32, target: i32) {
-        let mut active: Vec<usize> = self.m.workloads[w]
-            .pods
-            .iter()
-            .copied()
-            .filter(|&p| self.pods[p].revision == rev && !self.pods[p].facts.terminating)
-            .collect();
-        let n = active.len() as i32;
+        let n = self.tallies.revision(w, rev).active;
+        let active = || -> Vec<usize> {
+            self.m.workloads[w]
+                .pods
+                .iter()
+                .copied()
+                .filter(|&p| self.pods[p].revision == rev && !self.pods[p].facts.terminating)
+                .collect()
+        };
+        debug_assert_eq!(n, active().len() as i32);
         if n < target {
             for _ in n..target {
                 self.create_pod(w, rev, None);
             }
         } else if n > target {
+            let mut active = active();
             // Like the ReplicaSet controller: unscheduled, then not ready, then newest first.
             active.sort_by_key(|&p| {
                 let pod = &self.pods[p];

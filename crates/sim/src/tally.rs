@@ -1,0 +1,225 @@
+//! Counts kept as pods change, so that a budget's status and a workload's availability cost the
+//! same whatever their pod count: recomputing them over every pod on every change made a run
+//! quadratic in a workload's replicas (issue 16). The engine reports each change of a pod with
+//! `recount`; debug builds check every recompute against the full one (`Sim::refresh_budget`).
+//! Reads the model and the pods, never the engine: no module cycle.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use steady_budget::{OwnerRef, PodFacts, StatusTally, resolve_from};
+
+use crate::model::{Model, Owners, Pod};
+
+/// One revision's pods of a workload, by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RevisionCount {
+    pub pods: i32,
+    pub active: i32,
+    pub available: i32,
+}
+
+#[derive(Default)]
+pub struct Tallies {
+    /// Whether each pod was counted (available, active) at its last recount.
+    counted: Vec<(bool, bool)>,
+    /// Per workload and revision: its pods, active ones (not terminating), available ones.
+    revisions: Vec<BTreeMap<u32, RevisionCount>>,
+    /// Available pods per workload.
+    pub workload_available: Vec<i32>,
+    /// Available pods per budget (over the pods of its workloads).
+    budget_available: Vec<i32>,
+    /// Per workload, its pods' controllers by name, with how many pods each has.
+    controllers: Vec<BTreeMap<String, (OwnerRef, u32)>>,
+    /// Pods by name (a StatefulSet's name may be reused while its predecessor still exists).
+    by_name: HashMap<String, Vec<usize>>,
+    /// Ready pods waiting for `minReadySeconds`, by the time they turn available.
+    maturing: BinaryHeap<Reverse<(u64, usize)>>,
+}
+
+impl Tallies {
+    pub fn new(m: &Model) -> Self {
+        Self {
+            workload_available: vec![0; m.workloads.len()],
+            budget_available: vec![0; m.budgets.len()],
+            controllers: vec![BTreeMap::new(); m.workloads.len()],
+            revisions: vec![BTreeMap::new(); m.workloads.len()],
+            ..Self::default()
+        }
+    }
+
+    /// A pod was created (and joined its workload's pods).
+    pub fn created(&mut self, pods: &[Pod], p: usize) {
+        let pod = &pods[p];
+        self.counted.resize(pods.len(), (false, false));
+        self.counted[p].1 = true;
+        let r = self.revisions[pod.workload]
+            .entry(pod.revision)
+            .or_default();
+        r.pods += 1;
+        r.active += 1;
+        if let Some(c) = &pod.facts.controller {
+            self.controllers[pod.workload]
+                .entry(c.name.clone())
+                .or_insert_with(|| (c.clone(), 0))
+                .1 += 1;
+        }
+        self.by_name
+            .entry(pod.facts.name.clone())
+            .or_default()
+            .push(p);
+    }
+
+    /// A pod left its workload's pods for good (after `recount` saw it gone).
+    pub fn removed(&mut self, pods: &[Pod], p: usize) {
+        let pod = &pods[p];
+        if let Some(r) = self.revisions[pod.workload].get_mut(&pod.revision) {
+            r.pods -= 1;
+        }
+        if let Some(c) = &pod.facts.controller {
+            let map = &mut self.controllers[pod.workload];
+            if let Some(e) = map.get_mut(&c.name) {
+                e.1 -= 1;
+                if e.1 == 0 {
+                    map.remove(&c.name);
+                }
+            }
+        }
+        if let Some(v) = self.by_name.get_mut(&pod.facts.name) {
+            v.retain(|&x| x != p);
+            if v.is_empty() {
+                self.by_name.remove(&pod.facts.name);
+            }
+        }
+    }
+
+    /// Pod `p` may have changed (readiness, termination, gone): moves its count. A Ready pod that
+    /// must still wait `minReadySeconds` is remembered until then (see `mature`).
+    pub fn recount(&mut self, m: &Model, pods: &[Pod], now: u64, p: usize) {
+        let pod = &pods[p];
+        let w = pod.workload;
+        let min_ready = m.workloads[w].min_ready_seconds;
+        let avail = available(m, pod, now);
+        if !avail
+            && min_ready > 0
+            && !pod.gone
+            && pod.facts.ready
+            && !pod.facts.terminating
+            && let Some(since) = pod.facts.ready_changed
+        {
+            let at = since.as_millisecond() - crate::model::ts(0).as_millisecond()
+                + i64::from(min_ready) * 1000;
+            if at > now as i64 {
+                self.maturing.push(Reverse((at as u64, p)));
+            }
+        }
+        let active = !pod.gone && !pod.facts.terminating;
+        let (was_avail, was_active) = self.counted[p];
+        self.counted[p] = (avail, active);
+        let r = self.revisions[w].entry(pod.revision).or_default();
+        if active != was_active {
+            r.active += if active { 1 } else { -1 };
+        }
+        if avail == was_avail {
+            return;
+        }
+        let d = if avail { 1 } else { -1 };
+        r.available += d;
+        self.workload_available[w] += d;
+        for &b in &m.workloads[w].budgets {
+            self.budget_available[b] += d;
+        }
+    }
+
+    /// Workload `w`'s pods of `revision`, by state.
+    pub fn revision(&self, w: usize, revision: u32) -> RevisionCount {
+        self.revisions[w]
+            .get(&revision)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Recounts the pods whose `minReadySeconds` have passed by `now`; call as time advances.
+    pub fn mature(&mut self, m: &Model, pods: &[Pod], now: u64) {
+        while let Some(&Reverse((at, p))) = self.maturing.peek() {
+            if at > now {
+                break;
+            }
+            self.maturing.pop();
+            self.recount(m, pods, now, p);
+        }
+    }
+
+    /// Budget `b`'s covered pods tallied from the counts, or None where the counts cannot say
+    /// (an unknown owner, a budget that ignores or does not select a workload's pods): the caller
+    /// then recomputes over the pods.
+    pub fn budget(&self, m: &Model, pods: &[Pod], b: usize) -> Option<StatusTally<'static>> {
+        let budget = &m.budgets[b];
+        let owners = Owners {
+            workloads: &m.workloads,
+            index: &m.workload_index,
+        };
+        let mut tally = StatusTally {
+            available: self.budget_available[b],
+            ..StatusTally::default()
+        };
+        for &w in &budget.workloads {
+            let wl = &m.workloads[w];
+            let Some(&any) = wl.pods.first() else {
+                continue;
+            };
+            let facts = &pods[any].facts;
+            if budget.spec.ignores(facts) {
+                return None;
+            }
+            for (c, _) in self.controllers[w].values() {
+                let res = resolve_from(&wl.namespace, Some(c), &owners);
+                if res.missing.is_some() || !budget.spec.selects(facts, &res.chain) {
+                    return None;
+                }
+                if let Some((owner, replicas)) = res.scaled
+                    && !tally
+                        .scaled_owners
+                        .iter()
+                        .any(|(o, _)| o.same_object(&owner))
+                {
+                    tally.scaled_owners.push((owner, replicas));
+                }
+            }
+        }
+        Some(tally)
+    }
+
+    /// The pod of budget `b` named `name`, as a recompute over the budget's pods in order would
+    /// find it (the last one), with its `minReadySeconds`.
+    pub fn named<'p>(
+        &self,
+        m: &Model,
+        pods: &'p [Pod],
+        b: usize,
+        name: &str,
+    ) -> Option<(&'p PodFacts, i32)> {
+        let ws = &m.budgets[b].workloads;
+        self.by_name
+            .get(name)?
+            .iter()
+            .filter_map(|&p| {
+                let w = pods[p].workload;
+                ws.iter().position(|&x| x == w).map(|i| (i, p))
+            })
+            .max()
+            .map(|(_, p)| {
+                let pod = &pods[p];
+                (&pod.facts, m.workloads[pod.workload].min_ready_seconds)
+            })
+    }
+}
+
+/// Whether a pod counts as available at `now`, by steady-budget's own definition.
+pub fn available(m: &Model, pod: &Pod, now: u64) -> bool {
+    !pod.gone
+        && pod.facts.is_available(
+            m.workloads[pod.workload].min_ready_seconds,
+            crate::model::ts(now as i64),
+        )
+}
