@@ -6,7 +6,8 @@
 
 mod crd;
 mod types;
-pub mod yaml;
+/// The YAML reader and writer every steady command shares (it lives in steady-manifest).
+pub use steady_manifest::codec as yaml;
 
 pub use crd::{CrdError, crd, crd_yaml};
 pub use types::{

@@ -203,7 +203,29 @@ impl Progress {
     }
 }
 
+/// Reads a live cluster into objects, for `--cluster`: `(namespace, all namespaces, progress)`.
+/// The caller that has a kube client (`steady-ctl`) provides it; the checker talks to no cluster.
+pub type ReadCluster<'a> = dyn Fn(
+        Option<&str>,
+        bool,
+        &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<crate::model::Object>, Box<dyn std::error::Error + Send + Sync>>
+    + 'a;
+
+/// `steady check` on files and standard input only: `--cluster` is refused.
 pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
+    check_in(args, None)
+}
+
+/// `steady check`, reading `--cluster` with `read_cluster`.
+pub fn check_with_cluster(
+    args: CheckArgs,
+    read_cluster: &ReadCluster<'_>,
+) -> Result<ExitCode, Error> {
+    check_in(args, Some(read_cluster))
+}
+
+fn check_in(args: CheckArgs, read_cluster: Option<&ReadCluster<'_>>) -> Result<ExitCode, Error> {
     let mut cfg = match load_config(args.config.as_ref(), args.no_config) {
         Ok(c) => c,
         Err(e) => return Ok(usage(&e.to_string())),
@@ -238,8 +260,13 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Error> {
         files += loaded.files;
     }
     if args.cluster {
+        let Some(read_cluster) = read_cluster else {
+            return Ok(usage(
+                "--cluster is read by the steady binary (steady-ctl); this build checks files only",
+            ));
+        };
         let progress = Progress::new(9, "resource kinds", true);
-        match crate::cluster::load(args.namespace.as_deref(), args.all_namespaces, &|n| {
+        match read_cluster(args.namespace.as_deref(), args.all_namespaces, &|n| {
             progress.tick(n)
         }) {
             Ok(objs) => objects.extend(objs),

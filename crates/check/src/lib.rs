@@ -1,20 +1,20 @@
 //! `steady check` / `steady fix`: finds the high-availability and zero-downtime mistakes in
 //! Kubernetes manifests (or a live cluster) and rewrites the ones with a safe fix.
 //!
-//! Layout: [`load`] and [`cluster`] turn files, stdin or a cluster into [`model::Object`]s;
-//! [`rules`] are pure functions over all of them; [`report`] prints findings; [`fix`] edits the
-//! YAML text at the spans [`yaml`] recorded, leaving every other byte as it was.
+//! Layout: `steady-manifest` turns files and stdin into [`model::Object`]s (and `steady-ctl` a
+//! live cluster, for `--cluster`); [`rules`] are pure functions over all of them; [`report`]
+//! prints findings; [`fix`] edits the YAML text at the spans [`yaml`] recorded, leaving every
+//! other byte as it was. [`load`], [`model`] and [`yaml`] are `steady-manifest`'s, re-exported:
+//! the rules, the fixer and the reports are written against them.
 #![forbid(unsafe_code)]
 
 pub mod cli;
-pub mod cluster;
 pub mod config;
 pub mod fix;
-pub mod load;
-pub mod model;
 pub mod report;
 pub mod rules;
-pub mod yaml;
+
+pub use steady_manifest::{load, model, yaml};
 
 pub use config::Config;
 pub use rules::{Finding, Severity};

@@ -126,7 +126,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", steady_api::crd_yaml().context("rendering the CRD")?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check(args) => Ok(steady_check::cli::check(args)?),
+        Command::Check(args) => Ok(steady_ctl::check::check(args)?),
         Command::Fix(args) => Ok(steady_check::cli::fix(args)?),
         Command::Rules(args) => Ok(steady_check::cli::rules(args)?),
         Command::Explain(args) => Ok(steady_check::cli::explain(args)?),

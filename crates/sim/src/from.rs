@@ -1,23 +1,18 @@
-//! `steady sim --from PATH…`: a scenario built from manifests, read with `steady check`'s loaders
-//! (files, directories, `-` for stdin), on a generated cluster, with a timeline that drains the
-//! nodes carrying the most budget-guarded pods and optionally rolls workloads out at the same time.
-//!
-//! The checker's object model keeps what its rules need; the few fields a simulation needs
-//! beyond that (a Deployment's `maxSurge`, a PodUnavailableBudget's `protectOperations`, and the
-//! kinds the checker skips without a word) are read here from the same text in a second, cheap
-//! pass, so the checker's model stays its own.
+//! `steady sim --from PATH…`: a scenario built from manifests, read with the loader `steady check`
+//! uses (`steady-manifest`: files, directories, `-` for stdin), on a generated cluster, with a
+//! timeline that drains the nodes carrying the most budget-guarded pods and optionally rolls
+//! workloads out at the same time. Everything comes from the loader's model, read once.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
 use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::core::v1::{
+    self as core, Lifecycle, LifecycleHandler, PodSpec, Probe, TopologySpreadConstraint,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
-use serde::Deserialize as _;
-use serde_json::Value;
-use steady_check::load::{self, Input, InputError};
-use steady_check::model::{Body, Object, WorkloadKind as CheckKind};
+use steady_manifest::load::{self, InputError};
+use steady_manifest::model::{self as manifest, Body, Object, WorkloadKind as CheckKind};
 
 use crate::scenario::{
     AntiAffinity, Budget, BudgetKindSpec, BudgetTarget, Cluster, Drain, Dur, Generate, IntOrString,
@@ -82,124 +77,55 @@ pub enum FromError {
     Invalid(crate::scenario::Invalid),
 }
 
-/// One document as read by the second pass: just what the checker's model does not keep.
-#[derive(Debug, Default)]
-struct Raw {
-    kind: String,
-    name: String,
-    namespace: String,
-    /// `spec.template.spec`, read with k8s-openapi's full type: the checker keeps a compact one
-    /// of its own, shaped by its rules.
-    pod_spec: Option<PodSpec>,
-    max_surge: Option<IntOrString>,
-    protect_operations: Option<Vec<String>>,
-}
-
-/// Reads the inputs once, hands each file's text to the checker's `load_text`, and scans the
-/// same text for what the checker's model drops.
-fn read(paths: &[PathBuf]) -> (Vec<Object>, Vec<Raw>, Vec<InputError>) {
+/// Reads the inputs as `steady check` does: the objects, the kinds the model skips (with
+/// counts), and the errors.
+fn read(paths: &[PathBuf]) -> (Vec<Object>, BTreeMap<String, usize>, Vec<InputError>) {
     let mut errors = Vec::new();
     let inputs = load::expand(paths, &mut errors);
-    let (mut objects, mut raws) = (Vec::new(), Vec::new());
-    for input in inputs {
-        let (name, text) = match &input {
-            Input::Stdin => {
-                let mut s = String::new();
-                match std::io::stdin().read_to_string(&mut s) {
-                    Ok(_) => ("-".to_owned(), s),
-                    Err(e) => {
-                        errors.push(InputError {
-                            file: "-".into(),
-                            line: 0,
-                            message: format!("cannot read standard input: {e}"),
-                        });
-                        continue;
-                    }
-                }
-            }
-            Input::File(p) => match std::fs::read_to_string(p) {
-                Ok(s) => (p.display().to_string(), s),
-                Err(e) => {
-                    errors.push(InputError {
-                        file: p.display().to_string(),
-                        line: 0,
-                        message: format!("cannot read: {e}"),
-                    });
-                    continue;
-                }
-            },
-        };
-        let loaded = load::load_text(&name, &text, "default");
-        objects.extend(loaded.objects);
-        if loaded.errors.is_empty() {
-            scan(&text, &mut raws);
-        }
-        errors.extend(loaded.errors);
-    }
-    (objects, raws, errors)
+    let loaded = load::load(&inputs, "default", load::DEFAULT_MAX_INPUT, &|_| {});
+    errors.extend(loaded.errors);
+    (loaded.objects, loaded.skipped_kinds, errors)
 }
 
-/// The second pass. Only called on text the checker's loader read without error, and it stops
-/// at the first document it cannot read: after a syntax error the document iterator of
-/// serde_norway can keep yielding the same error forever.
-fn scan(text: &str, out: &mut Vec<Raw>) {
-    for doc in serde_norway::Deserializer::from_str(text) {
-        let Ok(v) = Value::deserialize(doc) else {
-            return;
-        };
-        raw_value(&v, out);
-    }
-}
-
-fn raw_value(v: &Value, out: &mut Vec<Raw>) {
-    let Some(kind) = v.get("kind").and_then(Value::as_str) else {
-        return;
-    };
-    if kind.ends_with("List")
-        && let Some(items) = v.get("items").and_then(Value::as_array)
-    {
-        for i in items {
-            raw_value(i, out);
-        }
-        return;
-    }
-    let spec = v.get("spec");
-    out.push(Raw {
-        kind: kind.to_owned(),
-        namespace: v
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .unwrap_or("default")
-            .to_owned(),
-        pod_spec: spec
-            .and_then(|s| s.pointer("/template/spec"))
-            .and_then(|p| serde_json::from_value(p.clone()).ok()),
-        name: v
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        max_surge: spec
-            .and_then(|s| s.pointer("/strategy/rollingUpdate/maxSurge"))
-            .and_then(int_or_string_value),
-        protect_operations: spec
-            .and_then(|s| s.get("protectOperations"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            }),
-    });
-}
-
-fn int_or_string_value(v: &Value) -> Option<IntOrString> {
-    match v {
-        Value::Number(n) => n.as_i64().map(IntOrString::Int),
-        Value::String(s) => Some(IntOrString::String(s.clone())),
-        _ => None,
+/// The k8s-openapi pod spec holding what the loader kept of a workload's pod template, for the
+/// readiness, termination and placement readings this module shares with `steady plan` (which
+/// reads full pod specs from a cluster).
+fn pod_spec(m: &manifest::PodSpec) -> PodSpec {
+    PodSpec {
+        containers: m
+            .containers
+            .iter()
+            .map(|c| core::Container {
+                name: c.name.clone(),
+                readiness_probe: c.readiness_probe.as_ref().map(|p| Probe {
+                    initial_delay_seconds: p.initial_delay_seconds(),
+                    ..Probe::default()
+                }),
+                lifecycle: c.lifecycle.as_ref().map(|l| Lifecycle {
+                    pre_stop: l.pre_stop.as_ref().map(|h| LifecycleHandler {
+                        sleep: h.sleep.clone(),
+                        ..LifecycleHandler::default()
+                    }),
+                    ..Lifecycle::default()
+                }),
+                ..core::Container::default()
+            })
+            .collect(),
+        termination_grace_period_seconds: m.termination_grace_period_seconds,
+        affinity: m.affinity.as_deref().cloned(),
+        topology_spread_constraints: m.topology_spread_constraints.as_ref().map(|v| {
+            v.iter()
+                .map(|t| TopologySpreadConstraint {
+                    label_selector: t.label_selector.as_ref().map(|s| s.to_k8s()),
+                    max_skew: t.max_skew,
+                    min_domains: t.min_domains,
+                    topology_key: t.topology_key.clone(),
+                    when_unsatisfiable: t.when_unsatisfiable.clone(),
+                    ..TopologySpreadConstraint::default()
+                })
+                .collect()
+        }),
+        ..PodSpec::default()
     }
 }
 
@@ -362,7 +288,7 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
     if opts.parallel == Some(0) {
         return Err(FromError::Zero { flag: "parallel" });
     }
-    let (objects, raws, errors) = read(&opts.paths);
+    let (objects, skipped_kinds, errors) = read(&opts.paths);
     if !errors.is_empty() {
         return Err(FromError::Input(errors));
     }
@@ -449,14 +375,7 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                         })
                     }
                     WorkloadKind::Deployment => {
-                        let surge = raws
-                            .iter()
-                            .find(|r| {
-                                r.kind == "Deployment"
-                                    && r.name == o.name
-                                    && r.namespace == o.namespace
-                            })
-                            .and_then(|r| r.max_surge.clone());
+                        let surge = w.max_surge.as_ref().map(int_or_string);
                         let unavailable = w.max_unavailable.as_ref().map(int_or_string);
                         (surge.is_some() || unavailable.is_some()).then_some(Strategy {
                             type_: StrategyType::RollingUpdate,
@@ -465,10 +384,7 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                         })
                     }
                 };
-                let raw = raws.iter().find(|r| {
-                    r.kind == kind_word(w.kind) && r.name == o.name && r.namespace == o.namespace
-                });
-                let pod_spec = raw.and_then(|r| r.pod_spec.clone()).unwrap_or_default();
+                let pod_spec = pod_spec(&w.spec);
                 let mut skipped = false;
                 let (anti_affinity, topology_spread) =
                     placement(&pod_spec, &w.labels.to_map(), &mut skipped);
@@ -557,17 +473,7 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                         }
                     }
                 };
-                let protect_operations = if b.is_pub {
-                    raws.iter()
-                        .find(|r| {
-                            r.kind == "PodUnavailableBudget"
-                                && r.name == o.name
-                                && r.namespace == o.namespace
-                        })
-                        .and_then(|r| r.protect_operations.clone())
-                } else {
-                    None
-                };
+                let protect_operations = b.protect_operations.clone();
                 budgets.push(Budget {
                     kind,
                     name: o.name.clone(),
@@ -583,22 +489,16 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
             Body::Hpa(_) | Body::Service(_) => {}
         }
     }
-    // Kinds the checker reads without a Body of ours, and those it skips silently.
-    let read_kinds = [
-        "Deployment",
-        "StatefulSet",
-        "DaemonSet",
-        "ReplicaSet",
-        "Pod",
-        "Service",
-        "HorizontalPodAutoscaler",
-        "PodDisruptionBudget",
-        "PodUnavailableBudget",
-    ];
-    let mut other_kinds: BTreeMap<String, usize> = BTreeMap::new();
-    for r in &raws {
-        if !read_kinds.contains(&r.kind.as_str()) {
-            *other_kinds.entry(r.kind.clone()).or_default() += 1;
+    // The kinds the loader skips. ReplicationControllers are named here too (in every
+    // namespace), as before this module read the loader's model.
+    let mut other_kinds = skipped_kinds;
+    for o in &objects {
+        if o.workload()
+            .is_some_and(|w| w.kind == CheckKind::ReplicationController)
+        {
+            *other_kinds
+                .entry(kind_word(CheckKind::ReplicationController).to_owned())
+                .or_default() += 1;
         }
     }
     if !unsupported.is_empty() {

@@ -150,7 +150,7 @@ pub fn simulate(
 
 /// The scenario as YAML that `steady sim FILE` reads back, headed by a comment saying so.
 pub fn scenario_yaml(s: &Scenario) -> String {
-    let body = steady_api::yaml::to_string(s).unwrap_or_default();
+    let body = steady_manifest::codec::to_string(s).unwrap_or_default();
     format!(
         "# steady sim scenario (format: crates/sim/README.md, `steady sim --schema`).\n\
          # Edit it and run: steady sim THIS_FILE --compare\n{body}"

@@ -636,7 +636,7 @@ impl fmt::Display for Invalid {
 
 /// Parses a scenario from YAML text. Errors carry the field path, line and column.
 pub fn parse(text: &str) -> Result<Scenario, String> {
-    steady_api::yaml::from_str(text).map_err(|e| e.to_string())
+    steady_manifest::codec::from_str(text).map_err(|e| e.to_string())
 }
 
 /// The JSON schema of the scenario format.

@@ -1,4 +1,4 @@
-//! `steady sim --from`: manifests in, a scenario out, with the checker's loaders.
+//! `steady sim --from`: manifests in, a scenario out, with the loader `steady check` uses.
 
 use std::path::PathBuf;
 
@@ -264,4 +264,96 @@ fn unbudgeted_single_replica_falling_to_zero_fails_the_verdict() {
         );
     }
     assert!(v.contains("no budget covers it"), "{v}");
+}
+
+/// What `--from` reads beyond the checker's rules comes from the loader's one model: a
+/// Deployment's maxSurge, a PodUnavailableBudget's protectOperations (steady's, and the strings
+/// of an OpenKruise one), the probe delay and preStop sleep, and the kinds left out.
+#[test]
+fn fields_beyond_the_rules_come_from_the_manifest_model() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: web}}
+  strategy: {rollingUpdate: {maxSurge: \"50%\", maxUnavailable: 0}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 20
+      containers:
+      - name: a
+        readinessProbe: {httpGet: {port: 80}, initialDelaySeconds: 7}
+        lifecycle: {preStop: {sleep: {seconds: 40}}}
+---
+apiVersion: policy.steady.dev/v1alpha1
+kind: PodUnavailableBudget
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  maxUnavailable: 1
+  protectOperations: [Evict, Update]
+---
+apiVersion: policy.kruise.io/v1alpha1
+kind: PodUnavailableBudget
+metadata: {name: kruise}
+spec:
+  selector: {matchLabels: {app: web}}
+  maxUnavailable: 1
+  protectOperations: [Delete, 3]
+---
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: d}}
+",
+    )
+    .unwrap();
+    let b = from::build(&FromOptions {
+        paths: vec![dir.path().to_path_buf()],
+        ..opts(&[])
+    })
+    .unwrap();
+    let web = &b.scenario.workloads[0];
+    let strategy = web.strategy.as_ref().unwrap();
+    assert_eq!(
+        strategy.max_surge,
+        Some(steady_sim::scenario::IntOrString::String("50%".into()))
+    );
+    assert_eq!(
+        strategy.max_unavailable,
+        Some(steady_sim::scenario::IntOrString::Int(0))
+    );
+    assert_eq!(
+        web.readiness.as_ref().unwrap().fixed,
+        Some(steady_sim::scenario::Dur::secs(7))
+    );
+    // The preStop sleep is capped by the grace period.
+    assert_eq!(web.termination, Some(steady_sim::scenario::Dur::secs(20)));
+    let ops: Vec<Option<Vec<String>>> = b
+        .scenario
+        .budgets
+        .iter()
+        .map(|b| b.protect_operations.clone())
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            Some(vec!["Evict".to_owned(), "Update".to_owned()]),
+            Some(vec!["Delete".to_owned()])
+        ]
+    );
+    assert!(
+        b.notes
+            .iter()
+            .any(|n| n.contains("ignored kinds: 2 ConfigMap")),
+        "{:?}",
+        b.notes
+    );
 }

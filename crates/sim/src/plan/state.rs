@@ -70,7 +70,7 @@ impl ClusterState {
         let v: Value = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| syntax(e.to_string()))?
         } else {
-            steady_api::yaml::from_str(text).map_err(|e| syntax(e.to_string()))?
+            steady_manifest::codec::from_str(text).map_err(|e| syntax(e.to_string()))?
         };
         Self::from_value(path, v)
     }

@@ -1,7 +1,8 @@
 //! `--cluster`: reads Deployments, StatefulSets, DaemonSets, ReplicaSets, Pods, Services,
 //! HorizontalPodAutoscalers, PodDisruptionBudgets and PodUnavailableBudgets through the current
 //! kubeconfig context, and turns them into the same [`Object`]s as the file loader (file
-//! `cluster`, line 0). Pods and ReplicaSets owned by a controller are judged through their owner.
+//! `cluster`, line 0), so `steady check`'s rules judge a cluster exactly as they judge files.
+//! Pods and ReplicaSets owned by a controller are judged through their owner.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use kube::{Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::model::{self, Object, Source};
+use steady_manifest::model::{self, Object, Source};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {

@@ -1,5 +1,7 @@
-//! The checker's view of the objects it read: a few normalised shapes (workload, Service, HPA,
-//! budget) built from the Kubernetes types, each with the file and line it came from.
+//! The objects read: a few normalised shapes (workload, Service, HPA, budget) built from the
+//! Kubernetes types, each with the file and line it came from. They keep every field a consumer
+//! reads (`steady check`'s rules, `steady sim --from`) and no other, so nothing parses a manifest
+//! twice and 100,000 objects stay small.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -262,6 +264,8 @@ fn container_ports<'de, D: Deserializer<'de>>(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     port: Option<IntOrString>,
+    /// `steady sim --from` starts a pod's readiness after the slowest probe's delay.
+    initial_delay_seconds: Option<i32>,
     canonical: Box<str>,
 }
 
@@ -269,6 +273,10 @@ impl Probe {
     /// The port of the probe's httpGet action, else of its tcpSocket action.
     pub fn port(&self) -> Option<&IntOrString> {
         self.port.as_ref()
+    }
+    /// `initialDelaySeconds` as written.
+    pub fn initial_delay_seconds(&self) -> Option<i32> {
+        self.initial_delay_seconds
     }
 }
 
@@ -280,7 +288,11 @@ impl From<core::Probe> for Probe {
             (None, Some(t)) => Some(t.port),
             (None, None) => None,
         };
-        Self { port, canonical }
+        Self {
+            port,
+            initial_delay_seconds: p.initial_delay_seconds,
+            canonical,
+        }
     }
 }
 
@@ -392,6 +404,9 @@ pub struct BudgetInfo {
     pub max_unavailable: Option<IntOrString>,
     pub unhealthy_policy: Option<String>,
     pub total_replicas: Option<i32>,
+    /// A PodUnavailableBudget's `protectOperations` as written (`steady sim --from` guards these
+    /// operations); None when unset, and for a PodDisruptionBudget.
+    pub protect_operations: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -485,6 +500,105 @@ struct PubSpec {
     max_unavailable: Option<IntOrString>,
     unhealthy_pod_policy: Option<String>,
     total_replicas: Option<i32>,
+    /// Not in OpenKruise's schema: any value is accepted, and the strings in a list are kept
+    /// (what `steady sim --from` read of it before it used this model).
+    protect_operations: Option<Value>,
+}
+
+/// The strings of a JSON list; None for anything else.
+fn strings(v: Value) -> Option<Vec<String>> {
+    match v {
+        Value::Array(a) => Some(
+            a.into_iter()
+                .filter_map(|x| match x {
+                    Value::String(s) => Some(s),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// steady's own PodUnavailableBudget, as `steady_api` declares it, mirrored here so that loading
+/// manifests does not bring in kube (through the CRD derive). The type names are the same as
+/// `steady_api`'s because serde writes them into its errors ("expected struct TargetReference");
+/// a test decodes the same documents with both and compares.
+mod steady_pub {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PodUnavailableBudget {
+        pub metadata: ObjectMeta,
+        pub spec: PodUnavailableBudgetSpec,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PodUnavailableBudgetSpec {
+        #[serde(default)]
+        pub selector: Option<LabelSelector>,
+        #[serde(default)]
+        pub target_ref: Option<TargetReference>,
+        #[serde(default)]
+        pub min_available: Option<IntOrString>,
+        #[serde(default)]
+        pub max_unavailable: Option<IntOrString>,
+        #[serde(default)]
+        pub protect_operations: Option<Vec<ProtectOperation>>,
+        #[serde(default)]
+        pub unhealthy_pod_policy: Option<UnhealthyPodPolicy>,
+        #[serde(default)]
+        pub total_replicas: Option<i32>,
+        #[serde(default)]
+        #[allow(dead_code, reason = "decoded for its schema only")]
+        pub ignored_pod_selector: Option<LabelSelector>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct TargetReference {
+        pub api_version: String,
+        pub kind: String,
+        pub name: String,
+    }
+
+    #[derive(Debug, Clone, Copy, Deserialize)]
+    pub enum ProtectOperation {
+        Delete,
+        Evict,
+        Update,
+        Resize,
+    }
+
+    #[derive(Debug, Clone, Copy, Deserialize)]
+    pub enum UnhealthyPodPolicy {
+        IfHealthyBudget,
+        AlwaysAllow,
+    }
+
+    impl ProtectOperation {
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Self::Delete => "Delete",
+                Self::Evict => "Evict",
+                Self::Update => "Update",
+                Self::Resize => "Resize",
+            }
+        }
+    }
+
+    impl UnhealthyPodPolicy {
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Self::IfHealthyBudget => "IfHealthyBudget",
+                Self::AlwaysAllow => "AlwaysAllow",
+            }
+        }
+    }
 }
 
 /// Why a document is not a usable object.
@@ -568,7 +682,7 @@ pub fn removed_api(api_version: &str, kind: &str) -> Option<RemovedApi> {
 }
 
 /// The kinds [`decode`] makes objects of.
-const KINDS: &[&str] = &[
+pub const KINDS: &[&str] = &[
     "Deployment",
     "StatefulSet",
     "DaemonSet",
@@ -936,11 +1050,12 @@ fn decode_in(
                 max_unavailable: s.max_unavailable,
                 unhealthy_policy: s.unhealthy_pod_eviction_policy,
                 total_replicas: None,
+                protect_operations: None,
             };
             (d.metadata, Body::Budget(Box::new(info)))
         }
         "PodUnavailableBudget" if api_version.starts_with("policy.steady.dev/") => {
-            let d: steady_api::PodUnavailableBudget = typed(value, mode, &[]).map_err(err)?;
+            let d: steady_pub::PodUnavailableBudget = typed(value, mode, &[]).map_err(err)?;
             let s = d.spec;
             let info = BudgetInfo {
                 is_pub: true,
@@ -954,6 +1069,9 @@ fn decode_in(
                 max_unavailable: s.max_unavailable,
                 unhealthy_policy: s.unhealthy_pod_policy.map(|p| p.as_str().to_owned()),
                 total_replicas: s.total_replicas,
+                protect_operations: s
+                    .protect_operations
+                    .map(|ops| ops.iter().map(|op| op.as_str().to_owned()).collect()),
             };
             (d.metadata, Body::Budget(Box::new(info)))
         }
@@ -969,6 +1087,7 @@ fn decode_in(
                 max_unavailable: s.max_unavailable,
                 unhealthy_policy: s.unhealthy_pod_policy,
                 total_replicas: s.total_replicas,
+                protect_operations: s.protect_operations.and_then(strings),
             };
             (d.metadata, Body::Budget(Box::new(info)))
         }
@@ -1169,6 +1288,65 @@ mod tests {
         assert!(!WorkloadSelector::from(bad).selects(&on(&[("app", "web")])));
         let empty = WorkloadSelector::from(LabelSelector::default());
         assert!(Selector::from_k8s(&empty.to_k8s()).unwrap().is_empty());
+    }
+
+    /// The mirror of steady's PodUnavailableBudget decodes what `steady_api`'s type decodes and
+    /// refuses what it refuses, with the same message.
+    #[test]
+    fn steady_pub_mirror_matches_steady_api() {
+        let specs = [
+            serde_json::json!({"selector": {"matchLabels": {"app": "web"}}, "maxUnavailable": 1,
+                "protectOperations": ["Evict", "Delete"], "unhealthyPodPolicy": "AlwaysAllow",
+                "totalReplicas": 3, "ignoredPodSelector": {"matchLabels": {"x": "y"}}}),
+            serde_json::json!({"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minAvailable": "50%"}),
+            serde_json::json!({"targetRef": {"kind": "Deployment", "name": "web"}}),
+            serde_json::json!({"targetRef": "web"}),
+            serde_json::json!({"protectOperations": ["Drain"]}),
+            serde_json::json!({"protectOperations": "Evict"}),
+            serde_json::json!({"protectOperations": [1]}),
+            serde_json::json!({"unhealthyPodPolicy": "Sometimes"}),
+            serde_json::json!({"totalReplicas": "three"}),
+            serde_json::json!({"minAvailable": [1]}),
+            serde_json::json!({"ignoredPodSelector": 3}),
+            serde_json::json!(7),
+            serde_json::json!(null),
+        ];
+        let mut docs: Vec<Value> = specs
+            .iter()
+            .map(|spec| serde_json::json!({"metadata": {"name": "b"}, "spec": spec}))
+            .collect();
+        docs.push(serde_json::json!({"metadata": {"name": "b"}}));
+        docs.push(serde_json::json!({"spec": {}}));
+        docs.push(serde_json::json!({"metadata": 1, "spec": {}}));
+        for doc in docs {
+            let ours = serde_json::from_value::<steady_pub::PodUnavailableBudget>(doc.clone());
+            let theirs = serde_json::from_value::<steady_api::PodUnavailableBudget>(doc.clone());
+            match (ours, theirs) {
+                (Ok(o), Ok(t)) => {
+                    let ops = |v: Option<Vec<String>>| v.unwrap_or_default().join(",");
+                    assert_eq!(
+                        ops(o
+                            .spec
+                            .protect_operations
+                            .map(|v| v.iter().map(|x| x.as_str().to_owned()).collect())),
+                        ops(t
+                            .spec
+                            .protect_operations
+                            .map(|v| v.iter().map(|x| format!("{x:?}")).collect())),
+                        "{doc}"
+                    );
+                    assert_eq!(
+                        o.spec.unhealthy_pod_policy.map(|p| p.as_str()),
+                        t.spec.unhealthy_pod_policy.map(|p| p.as_str()),
+                        "{doc}"
+                    );
+                    assert_eq!(o.spec.total_replicas, t.spec.total_replicas, "{doc}");
+                }
+                (Err(o), Err(t)) => assert_eq!(o.to_string(), t.to_string(), "{doc}"),
+                (o, t) => panic!("{doc}: ours {o:?}, steady_api {t:?}"),
+            }
+        }
     }
 
     /// The compact pod spec keeps what the rules read, reads required fields as k8s-openapi does

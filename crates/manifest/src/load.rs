@@ -1,6 +1,7 @@
 //! Loaders: files, directories (recursive; .yaml, .yml, .json), stdin. A document that cannot be
 //! read is reported with its file and line; the rest of the input still loads.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +40,9 @@ pub struct Loaded {
     pub errors: Vec<InputError>,
     /// Number of files read.
     pub files: usize,
+    /// Kinds of the objects read but not modelled (ConfigMap, Ingress, …), with how many of
+    /// each: `steady sim --from` names what it left out.
+    pub skipped_kinds: BTreeMap<String, usize>,
 }
 
 /// One input to read: a path on disk or stdin (`-`).
@@ -171,6 +175,9 @@ impl Loaded {
         self.objects.extend(l.objects);
         self.errors.extend(l.errors);
         self.files += l.files;
+        for (kind, n) in l.skipped_kinds {
+            *self.skipped_kinds.entry(kind).or_default() += n;
+        }
     }
 }
 
@@ -438,9 +445,15 @@ fn add_value(
     }
     let line = source.line;
     let file = source.file.clone();
+    // Owned only for the few objects of a kind the model has no shape for.
+    let skipped = (!kind.is_empty() && !model::KINDS.contains(&kind)).then(|| kind.to_owned());
     match model::decode(value, source.clone(), default_namespace) {
         Ok(Some(o)) => out.objects.push(o),
-        Ok(None) => {}
+        Ok(None) => {
+            if let Some(kind) = skipped {
+                *out.skipped_kinds.entry(kind).or_default() += 1;
+            }
+        }
         Err(e) => {
             refused.push((out.errors.len(), source));
             out.errors.push(InputError {

@@ -789,7 +789,7 @@ mod tests {
         let mut files = Vec::new();
         let mut dirs = vec![
             std::path::PathBuf::from(root).join("examples/check"),
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
+            std::path::PathBuf::from(root).join("crates/check/tests/fixtures"),
         ];
         while let Some(d) = dirs.pop() {
             for e in std::fs::read_dir(d).unwrap() {

@@ -2,7 +2,8 @@
 //! every file steady reads by hand (scenarios, `.steady.yaml`, cluster states) and every document
 //! it prints (`steady crd`, `steady install --print`, `-o yaml`, `--print-scenario`).
 //!
-//! It lives here because every crate that reads or writes YAML already depends on this one.
+//! It lives in steady-manifest, the crate with no kube, tokio or rustls below it, so the simulator
+//! can read scenarios with it; steady-api re-exports it as `steady_api::yaml`.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
