@@ -74,7 +74,7 @@ pub enum ConfigError {
     #[error("{path} is not a valid steady config: {source}")]
     Parse {
         path: PathBuf,
-        source: steady_api::yaml::YamlError,
+        source: steady_manifest::codec::YamlError,
     },
     #[error("{path}: unknown rule id {id:?} (see `steady rules`)")]
     UnknownRule { path: PathBuf, id: String },
@@ -97,7 +97,7 @@ impl Config {
         let cfg: Config = if text.trim().is_empty() {
             Config::default()
         } else {
-            steady_api::yaml::from_str(&text).map_err(|source| ConfigError::Parse {
+            steady_manifest::codec::from_str(&text).map_err(|source| ConfigError::Parse {
                 path: path.to_owned(),
                 source,
             })?
