@@ -135,7 +135,8 @@ pub struct Sim {
     pub(crate) tallies: Tallies,
     /// Nodes a pod without placement constraints may go to, by (pods, index): see `scheduler`.
     pub(crate) free: BTreeSet<(usize, usize)>,
-    /// Set when a node was cordoned, uncordoned, failed or recovered: `free` is rebuilt.
+    /// Set until `free` is first built from the nodes; `set_cordoned`, `set_down` and
+    /// `node_load_changed` keep it current after that.
     pub(crate) free_stale: bool,
 }
 

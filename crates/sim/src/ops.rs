@@ -405,13 +405,11 @@ impl Sim {
                 }
             }
             Ev::Uncordon(n) => {
-                self.m.nodes[n].cordoned = false;
-                self.free_stale = true;
+                self.set_cordoned(n, false);
                 self.sched_dirty = true;
             }
             Ev::NodeRecover(n) => {
-                self.m.nodes[n].down = false;
-                self.free_stale = true;
+                self.set_down(n, false);
                 self.sched_dirty = true;
             }
             _ => {}
@@ -427,13 +425,16 @@ impl Sim {
             OpKind::Drain(d) => {
                 // Like `kubectl drain a b …`, all named nodes are cordoned first; a maintenance
                 // loop that uncordons each node takes them one at a time instead.
-                if !d.uncordon {
-                    for &n in &d.nodes {
-                        self.m.nodes[n].cordoned = true;
-                        self.free_stale = true;
-                    }
+                let cordon_now = if d.uncordon {
+                    Vec::new()
+                } else {
+                    d.nodes.clone()
+                };
+                let timeout = d.timeout;
+                for n in cordon_now {
+                    self.set_cordoned(n, true);
                 }
-                if let Some(t) = d.timeout {
+                if let Some(t) = timeout {
                     self.push(now + t, Ev::OpDeadline(i));
                 }
                 self.push(now, Ev::DrainNext(i));
@@ -441,8 +442,7 @@ impl Sim {
             OpKind::Cordon(nodes) | OpKind::Uncordon(nodes) => {
                 let cordon = matches!(self.ops[i].kind, OpKind::Cordon(_));
                 for n in nodes.clone() {
-                    self.m.nodes[n].cordoned = cordon;
-                    self.free_stale = true;
+                    self.set_cordoned(n, cordon);
                 }
                 self.sched_dirty = true;
                 self.finish_op(i, Outcome::Done);
@@ -480,8 +480,7 @@ impl Sim {
             }
             OpKind::Fail { node, recover } => {
                 let (n, recover) = (*node, *recover);
-                self.m.nodes[n].down = true;
-                self.free_stale = true;
+                self.set_down(n, true);
                 // Involuntary: the pods vanish and no budget is asked.
                 for p in self.m.nodes[n].pods.clone() {
                     self.remove_pod(p);
@@ -528,8 +527,7 @@ impl Sim {
             }
         }
         for n in started {
-            self.m.nodes[n].cordoned = true;
-            self.free_stale = true;
+            self.set_cordoned(n, true);
             let pods: Vec<usize> = self.m.nodes[n].pods.clone();
             for p in pods {
                 self.push(now, Ev::Evict { op: i, pod: p });

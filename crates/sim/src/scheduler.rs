@@ -49,7 +49,21 @@ impl Sim {
         self.free_stale = false;
     }
 
-    /// Node `n` had `before` pods and gained or lost one: moves it in `free`.
+    /// Cordons or uncordons node `n`; the one place that does, so `free` follows it.
+    pub(crate) fn set_cordoned(&mut self, n: usize, cordoned: bool) {
+        let before = self.m.nodes[n].pods.len();
+        self.m.nodes[n].cordoned = cordoned;
+        self.node_load_changed(n, before);
+    }
+
+    /// Marks node `n` down or recovered; the one place that does, so `free` follows it.
+    pub(crate) fn set_down(&mut self, n: usize, down: bool) {
+        let before = self.m.nodes[n].pods.len();
+        self.m.nodes[n].down = down;
+        self.node_load_changed(n, before);
+    }
+
+    /// Node `n` had `before` pods, or changed state: moves it in `free`.
     pub(crate) fn node_load_changed(&mut self, n: usize, before: usize) {
         if self.free_stale {
             return;
