@@ -402,7 +402,6 @@ pub fn finish_status<'p>(
     let bare_pods = tally.bare_pods;
     let scaled_owners = &tally.scaled_owners;
     let missing = tally.missing.clone();
-    let by_name = |name: &str| named(name);
 
     let mut status = previous.clone();
     status.observed_generation = generation;
@@ -424,7 +423,7 @@ pub fn finish_status<'p>(
     let expired = |since: &Timestamp| now.duration_since(*since) > expiry;
     status
         .disrupted_pods
-        .retain(|name, since| match by_name(name.as_str()) {
+        .retain(|name, since| match named(name.as_str()) {
             None => !expired(since) && !gone(name),
             Some((p, _)) if is_successor(p, since) => false,
             Some((p, _)) if p.terminating => !expired(since),
@@ -440,7 +439,7 @@ pub fn finish_status<'p>(
         });
     status
         .unavailable_pods
-        .retain(|name, since| match by_name(name.as_str()) {
+        .retain(|name, since| match named(name.as_str()) {
             None => !expired(since) && !gone(name),
             Some((p, _)) if is_successor(p, since) => false,
             Some((p, _)) if p.terminating => !expired(since),
@@ -496,7 +495,7 @@ pub fn finish_status<'p>(
                 .keys()
                 .filter(|name| !status.disrupted_pods.contains_key(*name)),
         )
-        .filter_map(|name| by_name(name.as_str()))
+        .filter_map(|name| named(name.as_str()))
         .filter(|(p, min_ready)| p.is_available(*min_ready, now))
         .count() as i32;
     let current = available - held_available;

@@ -581,12 +581,13 @@ mod steady_pub {
     }
 
     impl ProtectOperation {
-        pub fn as_str(self) -> &'static str {
+        /// The engine's operation, whose name the model keeps (as `steady_api`'s does).
+        pub fn operation(self) -> steady_budget::Operation {
             match self {
-                Self::Delete => "Delete",
-                Self::Evict => "Evict",
-                Self::Update => "Update",
-                Self::Resize => "Resize",
+                Self::Delete => steady_budget::Operation::Delete,
+                Self::Evict => steady_budget::Operation::Evict,
+                Self::Update => steady_budget::Operation::Update,
+                Self::Resize => steady_budget::Operation::Resize,
             }
         }
     }
@@ -1069,9 +1070,11 @@ fn decode_in(
                 max_unavailable: s.max_unavailable,
                 unhealthy_policy: s.unhealthy_pod_policy.map(|p| p.as_str().to_owned()),
                 total_replicas: s.total_replicas,
-                protect_operations: s
-                    .protect_operations
-                    .map(|ops| ops.iter().map(|op| op.as_str().to_owned()).collect()),
+                protect_operations: s.protect_operations.map(|ops| {
+                    ops.iter()
+                        .map(|op| op.operation().as_str().to_owned())
+                        .collect()
+                }),
             };
             (d.metadata, Body::Budget(Box::new(info)))
         }
@@ -1326,10 +1329,10 @@ mod tests {
                 (Ok(o), Ok(t)) => {
                     let ops = |v: Option<Vec<String>>| v.unwrap_or_default().join(",");
                     assert_eq!(
-                        ops(o
-                            .spec
-                            .protect_operations
-                            .map(|v| v.iter().map(|x| x.as_str().to_owned()).collect())),
+                        ops(o.spec.protect_operations.map(|v| v
+                            .iter()
+                            .map(|x| x.operation().as_str().to_owned())
+                            .collect())),
                         ops(t
                             .spec
                             .protect_operations
