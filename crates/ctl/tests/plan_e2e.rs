@@ -302,6 +302,25 @@ async fn scenario(client: &Client, ns: &str, nodes: &[String], path: &str) {
     })
     .await;
 
+    // A Node is created with the not-ready NoSchedule taint (TaintNodesByCondition) and keeps it
+    // until the node lifecycle controller sees it Ready; on a loaded machine that takes seconds,
+    // and the plan (like the scheduler) rightly places nothing on a tainted node.
+    let node_api: Api<Node> = Api::all(client.clone());
+    eventually("the nodes lose their not-ready taint", 60, || {
+        let node_api = node_api.clone();
+        async move {
+            for name in nodes {
+                let node = node_api.get(name).await.map_err(|e| e.to_string())?;
+                let taints = node.spec.and_then(|s| s.taints).unwrap_or_default();
+                if let Some(t) = taints.first() {
+                    return Err(format!("{name}: taint {}:{}", t.key, t.effect));
+                }
+            }
+            Ok(())
+        }
+    })
+    .await;
+
     // (a) n3 holds one web pod: the PDB allows its eviction, the drain completes.
     let (code, a) = plan(&["drain", n[2], "--kubeconfig", path, "--timeout", "2m"]).await;
     assert_eq!(code, "0", "{a:#}");
