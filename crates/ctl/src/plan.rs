@@ -32,7 +32,7 @@ pub enum PlanOp {
         #[arg(required = true, value_name = "NODE")]
         nodes: Vec<String>,
         /// Nodes drained at the same time.
-        #[arg(long, default_value_t = 1, value_name = "M")]
+        #[arg(long, default_value_t = 1, value_name = "M", allow_hyphen_values = true, value_parser = count)]
         parallel: u32,
         #[command(flatten)]
         common: Common,
@@ -48,7 +48,7 @@ pub enum PlanOp {
     Scale {
         #[arg(value_name = "KIND/NAME")]
         target: String,
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = count)]
         replicas: u32,
         #[command(flatten)]
         common: Common,
@@ -61,8 +61,18 @@ pub enum Format {
     Json,
 }
 
+// Negative values are taken as values (`allow_hyphen_values`) so that `--timeout -5s` gets the
+// duration's own message rather than clap's "unexpected argument '-5s'".
 fn duration(s: &str) -> Result<Dur, String> {
     Dur::parse(s)
+}
+
+fn count(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if n < 0 => Err(format!("{n} is negative: write a count of 0 or more")),
+        Ok(n) => u32::try_from(n).map_err(|_| format!("{n} is too large: at most {}", u32::MAX)),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -70,7 +80,7 @@ pub struct Common {
     #[command(flatten)]
     pub kube: KubeArgs,
     /// Give up after this long, as `kubectl drain --timeout` (e.g. 10m, 1h30m) [default: 30m].
-    #[arg(long, value_name = "D", value_parser = duration)]
+    #[arg(long, value_name = "D", value_parser = duration, allow_hyphen_values = true)]
     pub timeout: Option<Dur>,
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Human)]
     pub output: Format,

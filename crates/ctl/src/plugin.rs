@@ -193,6 +193,35 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("is not a duration"), "{e}");
+        // Negative values reach the value's own check, not clap's "unexpected argument".
+        let err = |args: &[&str]| {
+            PluginCli::try_parse_from(args)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&["kubectl steady", "plan", "drain", "n", "--timeout", "-5s"]);
+        assert!(e.contains("negative"), "{e}");
+        let e = err(&[
+            "kubectl steady",
+            "plan",
+            "scale",
+            "deploy/web",
+            "--replicas",
+            "-1",
+        ]);
+        assert!(e.contains("-1 is negative"), "{e}");
+        let e = err(&["kubectl steady", "plan", "drain", "n", "--parallel", "-2"]);
+        assert!(e.contains("-2 is negative"), "{e}");
+        let e = err(&[
+            "kubectl steady",
+            "plan",
+            "scale",
+            "deploy/web",
+            "--replicas",
+            "5000000000",
+        ]);
+        assert!(e.contains("too large"), "{e}");
         assert!(
             PluginCli::try_parse_from(["kubectl steady", "plan", "scale", "deploy/web"]).is_err()
         );
