@@ -2,22 +2,32 @@
 //! kubelet), run only when `STEADY_E2E_KUBECONFIG` names a kubeconfig. The test plays scheduler and
 //! kubelet itself: it creates Node objects (allocatable pods, Ready) and renews their Leases,
 //! binds the Deployments' pods with the pods/binding subresource, marks them Ready through the
-//! status subresource, and creates PodDisruptionBudgets. Then `plan drain` predicts (a) a drain
-//! that completes, (b) one blocked by a `minAvailable: 100%` budget, (c) an outage of an
-//! unbudgeted single replica; for (a) and (b) the real `kubectl drain --timeout` runs and its
-//! outcome is checked against the plan. Creates cluster-scoped objects: run under
-//! `flock /tmp/steady-cluster.lock`.
+//! status subresource, and creates budgets. Then `plan drain` predicts (a) a drain that completes,
+//! (b) one blocked by a `minAvailable: 100%` budget, (c) an outage of an unbudgeted single
+//! replica; for (a) and (b) the real `kubectl drain --timeout` runs and its outcome is checked
+//! against the plan.
+//!
+//! Twice: with PodDisruptionBudgets (the API server's eviction subresource decides), and with
+//! PodUnavailableBudgets, decided by a guard replica running in-process behind the CRD and the
+//! ValidatingWebhookConfiguration `steady install` renders (only its clientConfig pointed at the
+//! local guard and its namespaceSelector at the run's namespace). Creates cluster-scoped objects:
+//! run under `flock /tmp/steady-cluster.lock`.
+
+mod support;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use steady_testkit::{client, eventually, is_ready, kubeconfig, kubectl, mark_ready};
+use steady_api::PodUnavailableBudget;
+use steady_testkit::{is_ready, kubectl, mark_ready};
+use support::{client, eventually, kubeconfig};
 
 const ZONES: [&str; 4] = ["zone-a", "zone-b", "zone-c", "zone-a"];
 
@@ -79,14 +89,73 @@ async fn deployment(client: &Client, ns: &str, name: &str, replicas: i32) {
     api.create(&PostParams::default(), &d).await.unwrap();
 }
 
-async fn pdb(client: &Client, ns: &str, name: &str, policy: Value) {
-    let api: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), ns);
-    let mut spec = json!({"selector": {"matchLabels": {"app": name}}});
-    if let (Value::Object(s), Value::Object(p)) = (&mut spec, policy) {
-        s.extend(p);
+/// Which kind of budget a run creates, and who enforces it on `kubectl drain`'s evictions.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Budgets {
+    /// PodDisruptionBudget: the API server's eviction subresource.
+    Pdb,
+    /// PodUnavailableBudget: the guard's webhook.
+    Pub,
+}
+
+impl Budgets {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Pdb => "PodDisruptionBudget",
+            Self::Pub => "PodUnavailableBudget",
+        }
     }
-    let b = serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap();
-    api.create(&PostParams::default(), &b).await.unwrap();
+
+    /// Creates the budget `name` over `app=name` with `policy` (`minAvailable` or
+    /// `maxUnavailable`).
+    async fn create(self, client: &Client, ns: &str, name: &str, policy: Value) {
+        let mut spec = json!({"selector": {"matchLabels": {"app": name}}});
+        if let (Value::Object(s), Value::Object(p)) = (&mut spec, policy) {
+            s.extend(p);
+        }
+        let b = json!({"metadata": {"name": name}, "spec": spec});
+        let pp = PostParams::default();
+        let created = match self {
+            Self::Pdb => Api::<PodDisruptionBudget>::namespaced(client.clone(), ns)
+                .create(&pp, &serde_json::from_value(b).unwrap())
+                .await
+                .map(drop),
+            Self::Pub => Api::<PodUnavailableBudget>::namespaced(client.clone(), ns)
+                .create(&pp, &serde_json::from_value(b).unwrap())
+                .await
+                .map(drop),
+        };
+        created.unwrap_or_else(|e| panic!("creating {} {ns}/{name}: {e}", self.kind()));
+    }
+
+    /// How many pods the budget's controller (the disruption controller, or the guard's) counts
+    /// available, and how many disruptions it allows.
+    async fn counted(self, client: &Client, ns: &str, name: &str) -> Result<(i32, i32), String> {
+        match self {
+            Self::Pdb => {
+                let b = Api::<PodDisruptionBudget>::namespaced(client.clone(), ns)
+                    .get(name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let s = b.status.ok_or("no status yet")?;
+                if s.observed_generation != b.metadata.generation {
+                    return Err("status older than the spec".into());
+                }
+                Ok((s.current_healthy, s.disruptions_allowed))
+            }
+            Self::Pub => {
+                let b = Api::<PodUnavailableBudget>::namespaced(client.clone(), ns)
+                    .get(name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let s = b.status.ok_or("no status yet")?;
+                if Some(s.observed_generation) != b.metadata.generation {
+                    return Err("status older than the spec".into());
+                }
+                Ok((s.current_available, s.unavailable_allowed))
+            }
+        }
+    }
 }
 
 async fn bind(pods: &Api<Pod>, pod: &str, node: &str) {
@@ -199,6 +268,16 @@ async fn plan(args: &[&str]) -> (String, Value) {
     (code.into(), v["plan"].clone())
 }
 
+/// Runs `steady plan ARGS` (human output) and returns what it printed.
+async fn human(args: &[&str]) -> String {
+    let mut argv = vec!["steady", "plan"];
+    argv.extend_from_slice(args);
+    let Plan::Plan(a) = <Cli as clap::Parser>::try_parse_from(argv).unwrap().plan;
+    let mut out = Vec::new();
+    steady_ctl::plan::run(&a, &mut out).await.unwrap();
+    String::from_utf8(out).unwrap()
+}
+
 async fn cleanup(client: &Client, ns: &str, nodes: &[String]) {
     let nsapi: Api<Namespace> = Api::all(client.clone());
     let _ = nsapi.delete(ns, &DeleteParams::default()).await;
@@ -247,58 +326,98 @@ fn blocker_kinds(p: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs STEADY_E2E_KUBECONFIG"]
 async fn plan_drain_predicts_what_kubectl_drain_does() {
-    let path = kubeconfig("plan_drain_predicts_what_kubectl_drain_does");
+    drain_test("plan_drain_predicts_what_kubectl_drain_does", Budgets::Pdb).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs STEADY_E2E_KUBECONFIG"]
+async fn plan_drain_predicts_what_kubectl_drain_does_through_the_guard() {
+    drain_test(
+        "plan_drain_predicts_what_kubectl_drain_does_through_the_guard",
+        Budgets::Pub,
+    )
+    .await;
+}
+
+/// One run: a namespace and four Nodes of its own (the guard, for PodUnavailableBudgets, with the
+/// shipped webhook configuration), the scenario, then cleanup whatever the scenario did.
+async fn drain_test(test: &str, budgets: Budgets) {
+    let path = kubeconfig(test);
     let client = client(&path).await;
-    let ns = format!("plan-e2e-{}", std::process::id());
-    let nodes: Vec<String> = (1..=4).map(|i| format!("{ns}-n{i}")).collect();
-    let nsapi: Api<Namespace> = Api::all(client.clone());
-    nsapi
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    if budgets == Budgets::Pub {
+        support::apply_crd(&client).await;
+    }
+    let prefix = match budgets {
+        Budgets::Pdb => "plan-e2e",
+        Budgets::Pub => "plan-pub-e2e",
+    };
+    let mut run = support::run(client.clone(), prefix);
+    let ns = run.create("shop").await;
+    let nodes: Vec<String> = (1..=4).map(|i| format!("{}-n{i}", run.id)).collect();
     create_nodes(&client, &nodes).await;
     let beat = heartbeat(client.clone(), nodes.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let guard = match budgets {
+        Budgets::Pdb => None,
+        Budgets::Pub => Some(support::start_guard(&client, &ns, "plan-e2e", dir.path()).await),
+    };
     let result = tokio::spawn({
         let (client, ns, nodes, path) = (client.clone(), ns.clone(), nodes.clone(), path.clone());
-        async move { scenario(&client, &ns, &nodes, &path).await }
+        let (id, front) = (
+            run.id.clone(),
+            guard.as_ref().map(|g| (g.listen, g.ca_pem.clone())),
+        );
+        async move {
+            if let Some((listen, ca_pem)) = front {
+                support::register_shipped_webhook(&client, &id, listen, &ca_pem).await;
+            }
+            scenario(&client, &ns, &nodes, &path, budgets).await
+        }
     })
     .await;
     beat.abort();
+    // The webhook first: with it gone, nothing refuses the namespace's deletion of its pods.
+    let _ = Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .delete(&run.id, &DeleteParams::default())
+        .await;
+    if let Some(g) = &guard {
+        g.stop();
+    }
     cleanup(&client, &ns, &nodes).await;
+    run.delete_all().await;
     if let Err(e) = result {
         std::panic::resume_unwind(e.into_panic());
     }
 }
 
-async fn scenario(client: &Client, ns: &str, nodes: &[String], path: &str) {
+async fn scenario(client: &Client, ns: &str, nodes: &[String], path: &str, budgets: Budgets) {
     let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let kind = budgets.kind();
     // web: 3 pods on n1 n2 n3 under maxUnavailable 1; db: 2 pods on n1 n2 under minAvailable
     // 100%; solo: 1 unbudgeted pod alone on n4.
     deployment(client, ns, "web", 3).await;
     deployment(client, ns, "db", 2).await;
     deployment(client, ns, "solo", 1).await;
-    pdb(client, ns, "web", json!({"maxUnavailable": 1})).await;
-    pdb(client, ns, "db", json!({"minAvailable": "100%"})).await;
+    budgets
+        .create(client, ns, "web", json!({"maxUnavailable": 1}))
+        .await;
+    budgets
+        .create(client, ns, "db", json!({"minAvailable": "100%"}))
+        .await;
     place(client, ns, "web", &[n[0], n[1], n[2]]).await;
     place(client, ns, "db", &[n[0], n[1]]).await;
     place(client, ns, "solo", &[n[3]]).await;
-    // The disruption controller's view, which the real drain will be decided on.
-    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), ns);
-    eventually("the PDBs count every pod healthy", 30, || {
-        let pdbs = pdbs.clone();
-        async move {
-            for (name, healthy) in [("web", 3), ("db", 2)] {
-                let b = pdbs.get(name).await.map_err(|e| e.to_string())?;
-                let h = b.status.map(|s| s.current_healthy).unwrap_or(0);
-                if h != healthy {
-                    return Err(format!("{name}: {h} healthy"));
-                }
+    // The budgets' controller's view, which the real drain will be decided on.
+    eventually("the budgets count every pod available", 60, || async move {
+        for (name, want) in [("web", (3, 1)), ("db", (2, 0))] {
+            let got = budgets.counted(client, ns, name).await?;
+            if got != want {
+                return Err(format!(
+                    "{kind} {name}: (available, allowed) {got:?}, not {want:?}"
+                ));
             }
-            Ok(())
         }
+        Ok(())
     })
     .await;
 
@@ -321,22 +440,28 @@ async fn scenario(client: &Client, ns: &str, nodes: &[String], path: &str) {
     })
     .await;
 
-    // (a) n3 holds one web pod: the PDB allows its eviction, the drain completes.
+    // (a) n3 holds one web pod: its budget allows its eviction, the drain completes.
     let (code, a) = plan(&["drain", n[2], "--kubeconfig", path, "--timeout", "2m"]).await;
     assert_eq!(code, "0", "{a:#}");
     assert_eq!(a["outcome"], "completes", "{a:#}");
     assert_eq!(a["nodes"][0]["outcome"], "drained");
     assert_eq!(a["workloads"][0]["name"], format!("{ns}/web"));
     assert_eq!(a["workloads"][0]["minAvailable"], 2);
+    assert_eq!(
+        a["workloads"][0]["budgets"],
+        json!([format!("{kind} {ns}/web")])
+    );
+    assert_eq!(a["blockers"], json!([]), "{a:#}");
     // (b) n2 holds a db pod: minAvailable 100% never allows it.
     let (code, b) = plan(&["drain", n[1], "--kubeconfig", path, "--timeout", "30s"]).await;
     assert_eq!(code, "1", "{b:#}");
     assert_eq!(b["outcome"], "timed out", "{b:#}");
-    assert_eq!(b["refusals"][0]["budget"], "PodDisruptionBudget db");
+    assert_eq!(b["refusals"][0]["budget"], format!("{kind} db"));
     assert_eq!(
         blocker_kinds(&b),
-        [format!("budget-never-allows PodDisruptionBudget {ns}/db")]
+        [format!("budget-never-allows {kind} {ns}/db")]
     );
+    let refusal = b["refusals"][0]["message"].as_str().unwrap().to_owned();
     // (c) n4 holds solo alone: the drain completes, with an outage.
     let (code, c) = plan(&["drain", n[3], "--kubeconfig", path]).await;
     assert_eq!(code, "1", "{c:#}");
@@ -346,6 +471,14 @@ async fn scenario(client: &Client, ns: &str, nodes: &[String], path: &str) {
         "plan (a): {}\nplan (b): {}\nplan (c): {}",
         a["verdict"], b["verdict"], c["verdict"]
     );
+    if budgets == Budgets::Pub {
+        for (node, timeout) in [(n[2], "2m"), (n[1], "30s")] {
+            println!(
+                "$ steady plan drain {node} --timeout {timeout}\n{}",
+                human(&["drain", node, "--kubeconfig", path, "--timeout", timeout]).await
+            );
+        }
+    }
 
     // The real drains, with this test as scheduler and kubelet.
     let kubelet = fake_kubelet(
@@ -374,17 +507,42 @@ async fn scenario(client: &Client, ns: &str, nodes: &[String], path: &str) {
         String::from_utf8_lossy(&real_a.stdout),
         String::from_utf8_lossy(&real_a.stderr),
     );
+    println!(
+        "$ kubectl drain {} --timeout 60s\n{out_a}{err_a}exit {:?}",
+        n[2],
+        real_a.status.code()
+    );
     assert!(
         real_a.status.success(),
         "kubectl drain (a) failed, the plan said it completes:\n{out_a}\n{err_a}"
     );
     assert!(out_a.contains(&format!("node/{} drained", n[2])), "{out_a}");
-    let err_b = String::from_utf8_lossy(&real_b.stderr);
+    let (out_b, err_b) = (
+        String::from_utf8_lossy(&real_b.stdout),
+        String::from_utf8_lossy(&real_b.stderr),
+    );
+    println!(
+        "$ kubectl drain {} --timeout 20s\n{out_b}{err_b}exit {:?}",
+        n[1],
+        real_b.status.code()
+    );
     assert!(
         !real_b.status.success(),
-        "kubectl drain (b) succeeded, the plan said it is blocked"
+        "kubectl drain (b) succeeded, the plan said it is blocked:\n{out_b}\n{err_b}"
     );
-    assert!(err_b.contains("disruption budget"), "{err_b}");
+    // Refused by the budget the plan named: the API server's own words for a PDB; for a PUB the
+    // guard's, which are the plan's (one engine), behind the API server's webhook prefix.
+    let refused = match budgets {
+        Budgets::Pdb => {
+            "Cannot evict pod as it would violate the pod's disruption budget.".to_owned()
+        }
+        Budgets::Pub => {
+            format!("admission webhook \"pods.guard.steady.dev\" denied the request: {refusal}")
+        }
+    };
+    assert!(err_b.contains(&refused), "no {refused:?} in:\n{err_b}");
+    assert!(err_b.contains("global timeout reached: 20s"), "{err_b}");
+    // The drained node still holds its db pod, not terminating.
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let on_n2: Vec<String> = pods
         .list(&Default::default())
@@ -393,15 +551,14 @@ async fn scenario(client: &Client, ns: &str, nodes: &[String], path: &str) {
         .items
         .iter()
         .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(n[1]))
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
         .filter_map(|p| p.metadata.name.clone())
         .collect();
     assert!(on_n2.iter().any(|p| p.starts_with("db-")), "{on_n2:?}");
+    assert_eq!(budgets.counted(client, ns, "db").await, Ok((2, 0)));
     println!(
         "kubectl drain (a): exit 0; (b): exit {:?}, {}",
         real_b.status.code(),
-        err_b
-            .lines()
-            .find(|l| l.contains("disruption budget"))
-            .unwrap_or("")
+        err_b.lines().find(|l| l.contains(&refused)).unwrap_or("")
     );
 }

@@ -109,12 +109,20 @@ pub async fn until_ok(what: &str, addr: SocketAddr, path: &str, secs: u64) {
 
 /// Applies steady's CRD (server-side, as `field_manager`) and waits until it is Established.
 pub async fn apply_crd(client: &Client, field_manager: &str) {
+    let crd = serde_json::to_value(steady_api::crd()).expect("the CRD as JSON");
+    apply_crd_object(client, field_manager, &crd).await;
+}
+
+/// Applies `crd`, a rendering of steady's CRD (`steady install`'s, say), server-side as
+/// `field_manager`, and waits until it is Established.
+pub async fn apply_crd_object(client: &Client, field_manager: &str, crd: &Value) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let name = "podunavailablebudgets.policy.steady.dev";
+    assert_eq!(crd["metadata"]["name"], name, "not steady's CRD");
     crds.patch(
         name,
         &PatchParams::apply(field_manager).force(),
-        &Patch::Apply(steady_api::crd()),
+        &Patch::Apply(crd),
     )
     .await
     .unwrap_or_else(|e| panic!("applying the CRD {name}: {e}"));
