@@ -71,6 +71,12 @@ pub enum FromError {
         replicas: i64,
         max: u32,
     },
+    #[error("{object} in {file}: {message}")]
+    Object {
+        object: String,
+        file: String,
+        message: String,
+    },
     #[error(
         "the scenario built from the manifests is not valid: {0}; run with --print-scenario to see it"
     )]
@@ -385,6 +391,17 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                     }
                 };
                 let pod_spec = pod_spec(&w.spec);
+                let node_affinity =
+                    crate::plan::placement::node_affinity(&pod_spec, "").map_err(|e| {
+                        FromError::Object {
+                            object: o.display(),
+                            file: format!("{}:{}", o.source.file, o.source.line),
+                            message: match e {
+                                crate::plan::PlanError::Object { message, .. } => message,
+                                other => other.to_string(),
+                            },
+                        }
+                    })?;
                 let mut skipped = false;
                 let (anti_affinity, topology_spread) =
                     placement(&pod_spec, &w.labels.to_map(), &mut skipped);
@@ -413,6 +430,9 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                     anti_affinity,
                     topology_spread,
                     node_selector: BTreeMap::new(),
+                    node_affinity,
+                    tolerations: Vec::new(),
+                    zonal_claims: Vec::new(),
                     pods: Vec::new(),
                 });
             }
@@ -565,6 +585,17 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
         budgets,
         timeline: Vec::new(),
     };
+    // Required node affinity is kept; the generated nodes carry only hostname and zone labels,
+    // so a term on another label leaves the workload's pods Pending: said once per workload.
+    let m = crate::model::Model::build(&scenario).map_err(FromError::Invalid)?;
+    for w in m.workloads.iter().filter(|w| !w.node_affinity.is_empty()) {
+        if !m.nodes.iter().any(|n| w.admits(n, None)) {
+            notes.push(format!(
+                "{}: no generated node matches its required node affinity (they carry only hostname and zone labels): its pods stay Pending",
+                w.name
+            ));
+        }
+    }
     let drain = if opts.drain_nodes == 0 {
         Vec::new()
     } else {

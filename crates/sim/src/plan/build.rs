@@ -1,6 +1,7 @@
 //! From a cluster state to a scenario: nodes as they are (cordons, taints, allocatable pods less
 //! the pods the simulator does not model, zone and other labels), Deployments and StatefulSets
-//! with their pods on the nodes they run on, budgets (PodDisruptionBudgets and
+//! with their pods on the nodes they run on and what keeps them off other nodes (nodeSelector,
+//! required node affinity, tolerations, claims bound to zonal volumes), budgets (PodDisruptionBudgets and
 //! PodUnavailableBudgets, in their own namespaces), and the one operation planned.
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use serde_json::Value;
 use steady_budget::{BudgetKind, BudgetSpecInput, ValueInput};
 
+use super::placement;
 use super::state::ClusterState;
 use crate::from::{int_or_string, placement, termination};
 use crate::scenario::{
@@ -185,22 +187,18 @@ fn allocatable_pods(node: &k8s_openapi::api::core::v1::Node, what: &str) -> Resu
     Ok(n)
 }
 
-/// Whether the scheduler may place new pods on the node: not cordoned, no NoSchedule/NoExecute
-/// taint (the model has no tolerations), and Ready.
+/// Whether the scheduler may place no new pod on the node: cordoned or not Ready. Its taints
+/// are the scenario's, weighed against each pod's tolerations.
 fn closed(node: &k8s_openapi::api::core::v1::Node) -> bool {
     let spec = node.spec.as_ref();
     let unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
-    let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|t| {
-        t.iter()
-            .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-    });
     let not_ready = node
         .status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
         .is_some_and(|c| c.status != "True");
-    unschedulable || tainted || not_ready
+    unschedulable || not_ready
 }
 
 fn pod_ready(p: &Pod) -> bool {
@@ -246,6 +244,8 @@ struct WorkloadIn<'a> {
     strategy: Option<Strategy>,
     policy: Option<PodManagementPolicy>,
     min_ready: Option<i32>,
+    /// A StatefulSet's `volumeClaimTemplates` names.
+    claim_templates: Vec<String>,
 }
 
 /// Builds the scenario for `op` from `state`. `timeout` bounds the whole plan (a drain gives up
@@ -294,6 +294,7 @@ pub fn build(
             strategy,
             policy: None,
             min_ready: spec.and_then(|s| s.min_ready_seconds),
+            claim_templates: Vec::new(),
         });
     }
     for s in &state.stateful_sets {
@@ -313,6 +314,12 @@ pub fn build(
                 _ => None,
             },
             min_ready: spec.and_then(|s| s.min_ready_seconds),
+            claim_templates: spec
+                .and_then(|s| s.volume_claim_templates.as_ref())
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.metadata.name.clone())
+                .collect(),
         });
     }
     ins.sort_by(|a, b| {
@@ -347,6 +354,7 @@ pub fn build(
                 capacity: Some(capacity as u32),
                 labels,
                 cordoned: closed(n),
+                taints: placement::taints(n, &what)?,
             },
             capacity,
             0u64,
@@ -456,6 +464,7 @@ pub fn build(
         .collect();
 
     // Workloads with their running pods.
+    let claims = placement::Claims::new(state);
     let mut workloads = Vec::with_capacity(ins.len());
     let mut placement_skipped = 0usize;
     let mut not_running = Vec::new();
@@ -474,20 +483,8 @@ pub fn build(
         if skipped {
             placement_skipped += 1;
         }
-        if pod_spec
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|a| {
-                a.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
-            .is_some()
-        {
-            notes.push(format!(
-                "{what}: required node affinity is not modelled (its nodeSelector is)"
-            ));
-        }
+        let node_affinity = placement::node_affinity(&pod_spec, &what)?;
+        let tolerations = placement::tolerations(&pod_spec, &what)?;
         let mut pods = std::mem::take(&mut running[i]);
         if pods.is_empty() && replicas > 0 {
             // No pod on any node: the scheduler cannot place them now (or the state has not
@@ -507,6 +504,14 @@ pub fn build(
                 format!("spec.minReadySeconds {min_ready} is negative"),
             ));
         }
+        let zonal_claims = claims.of_workload(
+            &ns,
+            &name,
+            w.kind,
+            &pod_spec,
+            &w.claim_templates,
+            &mut notes,
+        );
         facts.workloads.push(format!("{ns}/{name}"));
         workloads.push(Workload {
             kind: w.kind,
@@ -525,6 +530,9 @@ pub fn build(
             anti_affinity,
             topology_spread,
             node_selector: pod_spec.node_selector.clone().unwrap_or_default(),
+            node_affinity,
+            tolerations,
+            zonal_claims,
             pods,
         });
     }
