@@ -6,18 +6,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::{
-    self as core, Lifecycle, LifecycleHandler, PodSpec, Probe, TopologySpreadConstraint,
-};
+use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
 use steady_manifest::load::{self, InputError};
-use steady_manifest::model::{self as manifest, Body, Object, WorkloadKind as CheckKind};
+use steady_manifest::model::{Body, Object, WorkloadKind as CheckKind};
 
 use crate::scenario::{
-    AntiAffinity, Budget, BudgetKindSpec, BudgetTarget, Cluster, Drain, Dur, Generate, IntOrString,
-    MAX_REPLICAS, PodManagementPolicy, Readiness, Rollout, Scenario, Step, Strategy, StrategyType,
-    TopologySpread, WhenUnsatisfiable, Workload, WorkloadKind,
+    AntiAffinity, Budget, BudgetTarget, Cluster, Drain, Dur, Generate, MAX_REPLICAS, Rollout,
+    Scenario, Step, TopologySpread, WhenUnsatisfiable, Workload, WorkloadKind,
 };
 
 /// Readiness delay of a pod template without a readinessProbe: the scenario format's own default,
@@ -91,55 +87,6 @@ fn read(paths: &[PathBuf]) -> (Vec<Object>, BTreeMap<String, usize>, Vec<InputEr
     let loaded = load::load(&inputs, "default", load::DEFAULT_MAX_INPUT, &|_| {});
     errors.extend(loaded.errors);
     (loaded.objects, loaded.skipped_kinds, errors)
-}
-
-/// The k8s-openapi pod spec holding what the loader kept of a workload's pod template, for the
-/// readiness, termination and placement readings this module shares with `steady plan` (which
-/// reads full pod specs from a cluster).
-fn pod_spec(m: &manifest::PodSpec) -> PodSpec {
-    PodSpec {
-        containers: m
-            .containers
-            .iter()
-            .map(|c| core::Container {
-                name: c.name.clone(),
-                readiness_probe: c.readiness_probe.as_ref().map(|p| Probe {
-                    initial_delay_seconds: p.initial_delay_seconds(),
-                    ..Probe::default()
-                }),
-                lifecycle: c.lifecycle.as_ref().map(|l| Lifecycle {
-                    pre_stop: l.pre_stop.as_ref().map(|h| LifecycleHandler {
-                        sleep: h.sleep.clone(),
-                        ..LifecycleHandler::default()
-                    }),
-                    ..Lifecycle::default()
-                }),
-                ..core::Container::default()
-            })
-            .collect(),
-        termination_grace_period_seconds: m.termination_grace_period_seconds,
-        affinity: m.affinity.as_deref().cloned(),
-        topology_spread_constraints: m.topology_spread_constraints.as_ref().map(|v| {
-            v.iter()
-                .map(|t| TopologySpreadConstraint {
-                    label_selector: t.label_selector.as_ref().map(|s| s.to_k8s()),
-                    max_skew: t.max_skew,
-                    min_domains: t.min_domains,
-                    topology_key: t.topology_key.clone(),
-                    when_unsatisfiable: t.when_unsatisfiable.clone(),
-                    ..TopologySpreadConstraint::default()
-                })
-                .collect()
-        }),
-        ..PodSpec::default()
-    }
-}
-
-pub(crate) fn int_or_string(v: &K8sIntOrString) -> IntOrString {
-    match v {
-        K8sIntOrString::Int(n) => IntOrString::Int(i64::from(*n)),
-        K8sIntOrString::String(s) => IntOrString::String(s.clone()),
-    }
 }
 
 const HOSTNAME: &str = "kubernetes.io/hostname";
@@ -371,70 +318,28 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                         max: MAX_REPLICAS,
                     });
                 }
-                let strategy = match kind {
-                    WorkloadKind::StatefulSet => None,
-                    WorkloadKind::Deployment if w.strategy.as_deref() == Some("Recreate") => {
-                        Some(Strategy {
-                            type_: StrategyType::Recreate,
-                            max_surge: None,
-                            max_unavailable: None,
-                        })
-                    }
-                    WorkloadKind::Deployment => {
-                        let surge = w.max_surge.as_ref().map(int_or_string);
-                        let unavailable = w.max_unavailable.as_ref().map(int_or_string);
-                        (surge.is_some() || unavailable.is_some()).then_some(Strategy {
-                            type_: StrategyType::RollingUpdate,
-                            max_surge: surge,
-                            max_unavailable: unavailable,
-                        })
-                    }
-                };
-                let pod_spec = pod_spec(&w.spec);
-                let node_affinity =
-                    crate::plan::placement::node_affinity(&pod_spec, "").map_err(|e| {
-                        FromError::Object {
-                            object: o.display(),
-                            file: format!("{}:{}", o.source.file, o.source.line),
-                            message: match e {
-                                crate::plan::PlanError::Object { message, .. } => message,
-                                other => other.to_string(),
-                            },
-                        }
-                    })?;
                 let mut skipped = false;
-                let (anti_affinity, topology_spread) =
-                    placement(&pod_spec, &w.labels.to_map(), &mut skipped);
+                let mut workload = crate::convert::workload(
+                    o,
+                    w,
+                    kind,
+                    replicas,
+                    crate::convert::ReadinessRule::FirstProbe,
+                    &mut skipped,
+                )
+                .map_err(|e| FromError::Object {
+                    object: o.display(),
+                    file: format!("{}:{}", o.source.file, o.source.line),
+                    message: e.0,
+                })?;
+                // The generated nodes carry only hostname and zone labels: a nodeSelector would
+                // strand every pod, so it is left out (required node affinity is kept, with a
+                // note when no generated node matches).
+                workload.node_selector.clear();
                 if skipped {
                     placement_skipped.push(o.name.clone());
                 }
-                workloads.push(Workload {
-                    kind,
-                    name: o.name.clone(),
-                    namespace: None,
-                    replicas,
-                    labels: w.labels.to_map(),
-                    strategy,
-                    pod_management_policy: match (kind, w.pod_management_policy.as_deref()) {
-                        (WorkloadKind::StatefulSet, Some("Parallel")) => {
-                            Some(PodManagementPolicy::Parallel)
-                        }
-                        _ => None,
-                    },
-                    min_ready_seconds: w.min_ready_seconds.unwrap_or(0).max(0) as u32,
-                    readiness: Some(Readiness {
-                        fixed: Some(readiness(&pod_spec)),
-                        ..Readiness::default()
-                    }),
-                    termination: termination(&pod_spec),
-                    anti_affinity,
-                    topology_spread,
-                    node_selector: BTreeMap::new(),
-                    node_affinity,
-                    tolerations: Vec::new(),
-                    zonal_claims: Vec::new(),
-                    pods: Vec::new(),
-                });
+                workloads.push(workload);
             }
             Body::Budget(b) => {
                 if budgets.iter().any(|x| x.name == o.name) {
@@ -445,11 +350,6 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                     ));
                     continue;
                 }
-                let kind = if b.is_pub {
-                    BudgetKindSpec::PodUnavailableBudget
-                } else {
-                    BudgetKindSpec::PodDisruptionBudget
-                };
                 let target_ref = match &b.target_ref {
                     Some(t) => match t.kind.as_str() {
                         "Deployment" => Some(BudgetTarget {
@@ -493,17 +393,10 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                         }
                     }
                 };
-                let protect_operations = b.protect_operations.clone();
                 budgets.push(Budget {
-                    kind,
-                    name: o.name.clone(),
-                    namespace: None,
                     selector,
                     target_ref,
-                    min_available: b.min_available.as_ref().map(int_or_string),
-                    max_unavailable: b.max_unavailable.as_ref().map(int_or_string),
-                    protect_operations,
-                    unhealthy_pod_policy: b.unhealthy_policy.clone(),
+                    ..crate::convert::budget(o, b)
                 });
             }
             Body::Hpa(_) | Body::Service(_) => {}

@@ -574,3 +574,63 @@ fn html_and_svg_of_a_plan() {
         &text[..200.min(text.len())]
     );
 }
+
+/// Workloads and budgets are read through steady-manifest's model: a PodUnavailableBudget of a
+/// group steady does not read is a note, one the model refuses is an error naming it, and a
+/// PodUnavailableBudget without apiVersion (a hand-written state) is steady's own.
+#[test]
+fn budgets_go_through_the_manifest_model() {
+    let pub_ = |api: Option<&str>, ops: Value| {
+        let mut v = json!({"kind": "PodUnavailableBudget",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "maxUnavailable": 0,
+                "protectOperations": ops}});
+        if let Some(a) = api {
+            v["apiVersion"] = json!(a);
+        }
+        v
+    };
+    let with = |b: Value| {
+        let mut items = vec![node("node-a", "zone-a", 10), node("node-b", "zone-b", 10)];
+        items.extend(deployment("shop", "web", &["node-a", "node-b"], json!({})));
+        items.push(b);
+        ClusterState::parse(
+            "s.json",
+            &json!({"kind": "List", "items": items}).to_string(),
+        )
+        .unwrap()
+    };
+    let p = plan(
+        &with(pub_(Some("example.com/v1"), json!(["Evict"]))),
+        &drain(&["node-a"]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        p.report.notes,
+        [
+            "PodUnavailableBudget shop/web left out: apiVersion example.com/v1 is not one steady reads"
+        ]
+    );
+    assert!(p.report.passed);
+    let e = plan(
+        &with(pub_(None, json!(["Explode"]))),
+        &drain(&["node-a"]),
+        None,
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        e.starts_with("PodUnavailableBudget shop/web: PodUnavailableBudget does not match the Kubernetes schema at spec.protectOperations[0]: unknown variant `Explode`"),
+        "{e}"
+    );
+    let p = plan(
+        &with(pub_(None, json!(["Evict"]))),
+        &drain(&["node-a"]),
+        Some(Dur::secs(60)),
+    )
+    .unwrap();
+    assert_eq!(p.report.blockers[0].kind, "budget-never-allows");
+    assert_eq!(p.report.blockers[0].object, "PodUnavailableBudget shop/web");
+}

@@ -8,16 +8,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
-use serde_json::Value;
 use steady_budget::{BudgetKind, BudgetSpecInput, ValueInput};
+use steady_manifest::model::{self as manifest, BudgetInfo, Object};
 
-use super::placement;
 use super::state::ClusterState;
-use crate::from::{int_or_string, placement, termination};
+use super::{objects, placement};
 use crate::scenario::{
-    Budget, BudgetKindSpec, BudgetTarget, Cluster, Drain, Dur, IntOrString, MAX_NODE_CAPACITY,
-    MAX_REPLICAS, NodeSpec, PodManagementPolicy, Readiness, Rollout, RunningPod, Scale, Scenario,
-    Step, Strategy, StrategyType, Workload, WorkloadKind,
+    Budget, BudgetTarget, Cluster, Drain, Dur, MAX_NODE_CAPACITY, MAX_REPLICAS, NodeSpec, Rollout,
+    RunningPod, Scale, Scenario, Step, Workload, WorkloadKind,
 };
 
 /// Pods a node takes when its status does not say (the kubelet's default).
@@ -235,17 +233,11 @@ fn replicas_of(r: Option<i32>, what: &str) -> Result<u32, PlanError> {
     Ok(r as u32)
 }
 
+/// A Deployment or StatefulSet of the state, as the loader's model has it.
 struct WorkloadIn<'a> {
     kind: WorkloadKind,
-    meta: &'a ObjectMeta,
-    replicas: Option<i32>,
-    template_spec: Option<&'a PodSpec>,
-    labels: BTreeMap<String, String>,
-    strategy: Option<Strategy>,
-    policy: Option<PodManagementPolicy>,
-    min_ready: Option<i32>,
-    /// A StatefulSet's `volumeClaimTemplates` names.
-    claim_templates: Vec<String>,
+    object: &'a Object,
+    workload: &'a manifest::Workload,
 }
 
 /// Builds the scenario for `op` from `state`. `timeout` bounds the whole plan (a drain gives up
@@ -260,72 +252,25 @@ pub fn build(
     if state.nodes.is_empty() {
         return Err(PlanError::NoNodes);
     }
-    // Workloads, in a stable order: Deployments then StatefulSets, by namespace and name.
-    let mut ins: Vec<WorkloadIn<'_>> = Vec::new();
-    for d in &state.deployments {
-        let spec = d.spec.as_ref();
-        let strategy = spec.and_then(|s| s.strategy.as_ref()).map(|st| {
-            if st.type_.as_deref() == Some("Recreate") {
-                Strategy {
-                    type_: StrategyType::Recreate,
-                    max_surge: None,
-                    max_unavailable: None,
-                }
-            } else {
-                let ru = st.rolling_update.as_ref();
-                Strategy {
-                    type_: StrategyType::RollingUpdate,
-                    max_surge: ru.and_then(|r| r.max_surge.as_ref()).map(int_or_string),
-                    max_unavailable: ru
-                        .and_then(|r| r.max_unavailable.as_ref())
-                        .map(int_or_string),
-                }
-            }
-        });
-        ins.push(WorkloadIn {
-            kind: WorkloadKind::Deployment,
-            meta: &d.metadata,
-            replicas: spec.and_then(|s| s.replicas),
-            template_spec: spec.and_then(|s| s.template.spec.as_ref()),
-            labels: spec
-                .and_then(|s| s.template.metadata.as_ref())
-                .and_then(|m| m.labels.clone())
-                .unwrap_or_default(),
-            strategy,
-            policy: None,
-            min_ready: spec.and_then(|s| s.min_ready_seconds),
-            claim_templates: Vec::new(),
-        });
-    }
-    for s in &state.stateful_sets {
-        let spec = s.spec.as_ref();
-        ins.push(WorkloadIn {
-            kind: WorkloadKind::StatefulSet,
-            meta: &s.metadata,
-            replicas: spec.and_then(|s| s.replicas),
-            template_spec: spec.and_then(|s| s.template.spec.as_ref()),
-            labels: spec
-                .and_then(|s| s.template.metadata.as_ref())
-                .and_then(|m| m.labels.clone())
-                .unwrap_or_default(),
-            strategy: None,
-            policy: match spec.and_then(|s| s.pod_management_policy.as_deref()) {
-                Some("Parallel") => Some(PodManagementPolicy::Parallel),
-                _ => None,
-            },
-            min_ready: spec.and_then(|s| s.min_ready_seconds),
-            claim_templates: spec
-                .and_then(|s| s.volume_claim_templates.as_ref())
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c.metadata.name.clone())
-                .collect(),
-        });
-    }
+    let objects = objects::decode(state)?;
+    notes.extend(objects.notes.iter().cloned());
+    // Workloads, in a stable order: by namespace and name, Deployments first.
+    let mut ins: Vec<WorkloadIn<'_>> = objects
+        .workloads
+        .iter()
+        .filter_map(|o| {
+            let w = o.workload()?;
+            Some(WorkloadIn {
+                kind: crate::convert::kind(w.kind)?,
+                object: o,
+                workload: w,
+            })
+        })
+        .collect();
     ins.sort_by(|a, b| {
-        (ns_of(a.meta), a.meta.name.as_deref(), a.kind as u8).cmp(&(
-            ns_of(b.meta),
-            b.meta.name.as_deref(),
+        (&a.object.namespace, &a.object.name, a.kind as u8).cmp(&(
+            &b.object.namespace,
+            &b.object.name,
             b.kind as u8,
         ))
     });
@@ -368,24 +313,19 @@ pub fn build(
             WorkloadKind::Deployment => "Deployment",
             WorkloadKind::StatefulSet => "StatefulSet",
         };
-        workload_at.insert(
-            (ns_of(w.meta), kind, w.meta.name.as_deref().unwrap_or("")),
-            i,
-        );
+        workload_at.insert((w.object.namespace.clone(), kind, &w.object.name), i);
     }
     let mut rs_owner: HashMap<(String, &str), Option<usize>> = HashMap::new();
-    for rs in &state.replica_sets {
-        let dep = controller_of(&rs.metadata)
-            .filter(|o| o.kind == "Deployment")
-            .and_then(|o| workload_at.get(&(ns_of(&rs.metadata), "Deployment", o.name.as_str())))
+    for rs in &objects.replica_sets {
+        let dep = rs
+            .workload()
+            .and_then(|w| w.controller.as_deref())
+            .filter(|(kind, _)| kind == "Deployment")
+            .and_then(|(_, name)| {
+                workload_at.get(&(rs.namespace.clone(), "Deployment", name.as_str()))
+            })
             .copied();
-        rs_owner.insert(
-            (
-                ns_of(&rs.metadata),
-                rs.metadata.name.as_deref().unwrap_or(""),
-            ),
-            dep,
-        );
+        rs_owner.insert((rs.namespace.clone(), rs.name.as_str()), dep);
     }
     let mut running: Vec<Vec<RunningPod>> = vec![Vec::new(); ins.len()];
     let (mut terminating, mut unscheduled_other) = (0usize, 0usize);
@@ -473,68 +413,54 @@ pub fn build(
             WorkloadKind::Deployment => "Deployment",
             WorkloadKind::StatefulSet => "StatefulSet",
         };
-        let what = obj(kind, w.meta);
-        let replicas = replicas_of(w.replicas, &what)?;
-        let ns = ns_of(w.meta);
-        let name = w.meta.name.clone().unwrap_or_default();
-        let pod_spec = w.template_spec.cloned().unwrap_or_default();
+        let what = format!("{kind} {}/{}", w.object.namespace, w.object.name);
+        let replicas = replicas_of(w.workload.replicas, &what)?;
+        let ns = w.object.namespace.clone();
+        let name = w.object.name.clone();
         let mut skipped = false;
-        let (anti_affinity, topology_spread) = placement(&pod_spec, &w.labels, &mut skipped);
+        let mut workload = crate::convert::workload(
+            w.object,
+            w.workload,
+            w.kind,
+            replicas,
+            crate::convert::ReadinessRule::ProbePeriod,
+            &mut skipped,
+        )
+        .map_err(|e| object_error(what.clone(), e.0))?;
         if skipped {
             placement_skipped += 1;
         }
-        let node_affinity = placement::node_affinity(&pod_spec, &what)?;
-        let tolerations = placement::tolerations(&pod_spec, &what)?;
         let mut pods = std::mem::take(&mut running[i]);
         if pods.is_empty() && replicas > 0 {
             // No pod on any node: the scheduler cannot place them now (or the state has not
             // the nodes they run on). Started Pending, the model would place them on the first
             // free slots and crowd out the replacements a drain needs; they have nothing to lose.
-            not_running.push(format!("{ns}/{}", w.meta.name.as_deref().unwrap_or("")));
+            not_running.push(format!("{ns}/{name}"));
             continue;
         }
         // Ready pods first, then by name: the ones kept when more run than wanted.
         pods.sort_by(|a, b| (!a.ready, &a.name).cmp(&(!b.ready, &b.name)));
         pods.truncate(replicas as usize);
         pods.sort_by(|a, b| a.name.cmp(&b.name));
-        let min_ready = w.min_ready.unwrap_or(0);
+        let min_ready = w.workload.min_ready_seconds.unwrap_or(0);
         if min_ready < 0 {
             return Err(object_error(
                 what,
                 format!("spec.minReadySeconds {min_ready} is negative"),
             ));
         }
-        let zonal_claims = claims.of_workload(
+        workload.zonal_claims = claims.of_workload(
             &ns,
             &name,
             w.kind,
-            &pod_spec,
-            &w.claim_templates,
+            &crate::convert::pod_spec(&w.workload.spec),
+            w.workload.claim_templates.as_deref().unwrap_or_default(),
             &mut notes,
         );
+        workload.namespace = Some(ns.clone());
+        workload.pods = pods;
         facts.workloads.push(format!("{ns}/{name}"));
-        workloads.push(Workload {
-            kind: w.kind,
-            name,
-            namespace: Some(ns),
-            replicas,
-            labels: w.labels.clone(),
-            strategy: w.strategy.clone(),
-            pod_management_policy: w.policy,
-            min_ready_seconds: min_ready as u32,
-            readiness: Some(Readiness {
-                fixed: Some(readiness(&pod_spec)),
-                ..Readiness::default()
-            }),
-            termination: termination(&pod_spec),
-            anti_affinity,
-            topology_spread,
-            node_selector: pod_spec.node_selector.clone().unwrap_or_default(),
-            node_affinity,
-            tolerations,
-            zonal_claims,
-            pods,
-        });
+        workloads.push(workload);
     }
     if !not_running.is_empty() {
         let shown: Vec<&str> = not_running.iter().take(5).map(String::as_str).collect();
@@ -557,33 +483,11 @@ pub fn build(
 
     // Budgets.
     let mut budgets = Vec::new();
-    let mut raw_budgets: Vec<RawBudget> = Vec::new();
-    for pdb in &state.pod_disruption_budgets {
-        let spec = pdb.spec.as_ref();
-        raw_budgets.push(RawBudget {
-            kind: BudgetKind::PodDisruptionBudget,
-            what: obj("PodDisruptionBudget", &pdb.metadata),
-            namespace: ns_of(&pdb.metadata),
-            name: pdb.metadata.name.clone().unwrap_or_default(),
-            selector: spec.and_then(|s| s.selector.clone()),
-            target: None,
-            min_available: spec
-                .and_then(|s| s.min_available.as_ref())
-                .map(int_or_string),
-            max_unavailable: spec
-                .and_then(|s| s.max_unavailable.as_ref())
-                .map(int_or_string),
-            protect: None,
-            // A value this version does not know is read as IfHealthyBudget, as Kubernetes'
-            // eviction handler and steady's guard read it.
-            unhealthy: spec
-                .and_then(|s| s.unhealthy_pod_eviction_policy.clone())
-                .filter(|p| p == "AlwaysAllow"),
-        });
-    }
-    for v in &state.pod_unavailable_budgets {
-        raw_budgets.push(RawBudget::from_pub(v)?);
-    }
+    let mut raw_budgets: Vec<RawBudget> = objects
+        .budgets
+        .iter()
+        .filter_map(|o| Some(RawBudget::new(o, o.budget()?)))
+        .collect();
     raw_budgets
         .sort_by(|a, b| (&a.namespace, &a.name, a.kind).cmp(&(&b.namespace, &b.name, b.kind)));
     for b in raw_budgets {
@@ -664,17 +568,16 @@ pub fn build(
                     "--replicas {replicas} is more than the simulator models (at most {MAX_REPLICAS})"
                 )));
             }
-            for h in &state.horizontal_pod_autoscalers {
-                let Some(spec) = &h.spec else { continue };
-                if ns_of(&h.metadata) == target.namespace
-                    && spec.scale_target_ref.name == target.name
-                {
+            for o in &objects.hpas {
+                let Some(h) = o.hpa() else { continue };
+                if o.namespace == target.namespace && h.target_name == target.name {
                     notes.push(format!(
-                        "{} scales {} between {} and {} replicas: it may undo this scale",
-                        obj("HorizontalPodAutoscaler", &h.metadata),
+                        "HorizontalPodAutoscaler {}/{} scales {} between {} and {} replicas: it may undo this scale",
+                        o.namespace,
+                        o.name,
                         target.key(),
-                        spec.min_replicas.unwrap_or(1),
-                        spec.max_replicas
+                        h.min_replicas.unwrap_or(1),
+                        h.max_replicas
                     ));
                 }
             }
@@ -709,7 +612,7 @@ pub fn build(
     })
 }
 
-/// A PodDisruptionBudget or a PodUnavailableBudget, as read.
+/// A PodDisruptionBudget or a PodUnavailableBudget, as the loader's model has it.
 struct RawBudget {
     kind: BudgetKind,
     what: String,
@@ -717,72 +620,24 @@ struct RawBudget {
     name: String,
     selector: Option<LabelSelector>,
     target: Option<(String, String)>,
-    min_available: Option<IntOrString>,
-    max_unavailable: Option<IntOrString>,
-    protect: Option<Vec<String>>,
-    unhealthy: Option<String>,
+    /// Kind, policy and options, from the conversion `--from` shares.
+    base: Budget,
 }
 
 impl RawBudget {
-    fn from_pub(v: &Value) -> Result<Self, PlanError> {
-        let meta: ObjectMeta = v
-            .get("metadata")
-            .cloned()
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(|e| object_error("a PodUnavailableBudget".into(), format!("metadata: {e}")))?
-            .unwrap_or_default();
-        let what = obj("PodUnavailableBudget", &meta);
-        let spec = v.get("spec").cloned().unwrap_or(Value::Null);
-        let selector = spec
-            .get("selector")
-            .cloned()
-            .map(serde_json::from_value::<LabelSelector>)
-            .transpose()
-            .map_err(|e| object_error(what.clone(), format!("spec.selector: {e}")))?;
-        let target = spec.get("targetRef").map(|t| {
-            (
-                t.get("kind")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                t.get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        });
-        let value = |key: &str| match spec.get(key) {
-            Some(Value::Number(n)) => Some(match n.as_i64() {
-                Some(i) => IntOrString::Int(i),
-                None => IntOrString::String(n.to_string()),
-            }),
-            Some(Value::String(s)) => Some(IntOrString::String(s.clone())),
-            _ => None,
-        };
-        Ok(Self {
-            kind: BudgetKind::PodUnavailableBudget,
-            namespace: ns_of(&meta),
-            name: meta.name.clone().unwrap_or_default(),
-            what,
-            selector,
-            target,
-            min_available: value("minAvailable"),
-            max_unavailable: value("maxUnavailable"),
-            protect: spec
-                .get("protectOperations")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                }),
-            unhealthy: spec
-                .get("unhealthyPodPolicy")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        })
+    fn new(o: &Object, b: &BudgetInfo) -> Self {
+        Self {
+            kind: b.kind(),
+            what: format!("{} {}/{}", o.kind, o.namespace, o.name),
+            namespace: o.namespace.clone(),
+            name: o.name.clone(),
+            selector: b.selector.clone(),
+            target: b
+                .target_ref
+                .as_ref()
+                .map(|t| (t.kind.clone(), t.name.clone())),
+            base: crate::convert::budget(o, b),
+        }
     }
 
     /// The scenario's budget, or None (with a note) when it covers nothing the plan models or
@@ -792,20 +647,9 @@ impl RawBudget {
         workloads: &[Workload],
         notes: &mut Vec<String>,
     ) -> Result<Option<Budget>, PlanError> {
-        let kind = match self.kind {
-            BudgetKind::PodDisruptionBudget => BudgetKindSpec::PodDisruptionBudget,
-            BudgetKind::PodUnavailableBudget => BudgetKindSpec::PodUnavailableBudget,
-        };
         let mut budget = Budget {
-            kind,
-            name: self.name.clone(),
             namespace: Some(self.namespace.clone()),
-            selector: None,
-            target_ref: None,
-            min_available: self.min_available.clone(),
-            max_unavailable: self.max_unavailable.clone(),
-            protect_operations: self.protect.clone(),
-            unhealthy_pod_policy: self.unhealthy.clone(),
+            ..self.base.clone()
         };
         if let Some((k, n)) = &self.target {
             let kind = match k.as_str() {

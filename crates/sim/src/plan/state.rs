@@ -4,10 +4,15 @@
 //! and its kube derive). Pure and serializable: `steady plan -o json` writes it back as `state`,
 //! and `--from-state FILE` reads that, a bare state, or a `kubectl get -o json` List.
 //!
-//! PersistentVolumeClaims and PersistentVolumes say which zone a pod's volume pins it to. Like
-//! nodes and pods they are live-only objects that manifests never carry, so they stay
-//! k8s-openapi types. A state written before they were read has neither list and reads as a
-//! cluster without zonal volumes.
+//! The state is kept as read, in the wire types, because `-o json` writes it back and
+//! `--from-state` must read every state written before. The planner does not read the
+//! Deployments, StatefulSets, ReplicaSets, budgets and HPAs from these types: `build` decodes
+//! them into steady-manifest `Object`s (the model `steady check` and `sim --from` read) and
+//! converts those with `sim --from`'s conversion (`crate::convert`). Nodes, Pods,
+//! PersistentVolumeClaims and PersistentVolumes are live-only objects that manifests never
+//! carry: the planner reads them as the k8s-openapi types they are here. PVCs and PVs say which
+//! zone a pod's volume pins it to; a state written before they were read has neither list and
+//! reads as a cluster without zonal volumes.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
