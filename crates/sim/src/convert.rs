@@ -3,16 +3,160 @@
 //! into a scenario budget's policy, shared by `steady sim --from` (manifests) and `steady plan`
 //! (the live cluster's objects, decoded with the same loader model).
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{
     self as core, Lifecycle, LifecycleHandler, PodSpec, Probe, TopologySpreadConstraint,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
 use steady_manifest::model::{self as manifest, BudgetInfo, Object, WorkloadKind as ManifestKind};
 
 use crate::scenario::{
-    Budget, BudgetKindSpec, IntOrString, PodManagementPolicy, Readiness, Strategy, StrategyType,
-    Workload, WorkloadKind,
+    AntiAffinity, Budget, BudgetKindSpec, Dur, IntOrString, PodManagementPolicy, Readiness,
+    Strategy, StrategyType, TopologySpread, WhenUnsatisfiable, Workload, WorkloadKind,
 };
+
+/// Readiness delay of a pod template without a readinessProbe: the scenario format's own default,
+/// standing in for image pull and container start.
+pub const DEFAULT_READINESS_SECONDS: u64 = 10;
+
+const HOSTNAME: &str = "kubernetes.io/hostname";
+const ZONE: &str = "topology.kubernetes.io/zone";
+
+/// The scenario format's short names for the two well-known keys.
+fn short_key(key: &str) -> String {
+    match key {
+        HOSTNAME => "hostname".into(),
+        ZONE => "zone".into(),
+        other => other.into(),
+    }
+}
+
+/// Whether a term's selector picks the workload's own pods: the only anti-affinity and spread the
+/// model knows (the scenario format says "among a workload's own pods").
+fn selects_own(sel: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
+    let Some(sel) = sel else { return false };
+    if sel
+        .match_expressions
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
+        return false;
+    }
+    let ml = sel.match_labels.clone().unwrap_or_default();
+    !ml.is_empty() && ml.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// Readiness: the slowest container's readinessProbe `initialDelaySeconds` (the first probe runs
+/// then, and one success makes the pod Ready); when no container says (no probe, or no delay),
+/// [`DEFAULT_READINESS_SECONDS`], which stands in for image pull and start.
+pub fn first_probe_readiness(spec: &PodSpec) -> Dur {
+    let delay = spec
+        .containers
+        .iter()
+        .filter_map(|c| c.readiness_probe.as_ref()?.initial_delay_seconds)
+        .max()
+        .unwrap_or(0);
+    if delay > 0 {
+        Dur::secs(delay as u64)
+    } else {
+        Dur::secs(DEFAULT_READINESS_SECONDS)
+    }
+}
+
+/// Termination: a `preStop` sleep keeps the pod terminating that long (capped by the grace
+/// period); otherwise the scenario format's default.
+pub fn termination(spec: &PodSpec) -> Option<Dur> {
+    let sleep = spec
+        .containers
+        .iter()
+        .filter_map(|c| c.lifecycle.as_ref()?.pre_stop.as_ref()?.sleep.as_ref())
+        .map(|s| s.seconds.max(0))
+        .max()?;
+    let grace = spec.termination_grace_period_seconds.unwrap_or(30).max(0);
+    Some(Dur::secs(sleep.min(grace) as u64))
+}
+
+/// Anti-affinity and topology spread among the workload's own pods; anything else is a note.
+pub fn placement(
+    spec: &PodSpec,
+    labels: &BTreeMap<String, String>,
+    skipped: &mut bool,
+) -> (Option<AntiAffinity>, Vec<TopologySpread>) {
+    let mut anti = AntiAffinity {
+        required: Vec::new(),
+        preferred: Vec::new(),
+    };
+    if let Some(a) = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.pod_anti_affinity.as_ref())
+    {
+        for t in a
+            .required_during_scheduling_ignored_during_execution
+            .iter()
+            .flatten()
+        {
+            if selects_own(t.label_selector.as_ref(), labels) {
+                anti.required.push(short_key(&t.topology_key));
+            } else {
+                *skipped = true;
+            }
+        }
+        for w in a
+            .preferred_during_scheduling_ignored_during_execution
+            .iter()
+            .flatten()
+        {
+            let t = &w.pod_affinity_term;
+            if selects_own(t.label_selector.as_ref(), labels) {
+                anti.preferred.push(short_key(&t.topology_key));
+            } else {
+                *skipped = true;
+            }
+        }
+    }
+    let mut spread = Vec::new();
+    for c in spec.topology_spread_constraints.iter().flatten() {
+        if selects_own(c.label_selector.as_ref(), labels) {
+            spread.push(TopologySpread {
+                topology_key: short_key(&c.topology_key),
+                max_skew: c.max_skew.max(1) as u32,
+                when_unsatisfiable: if c.when_unsatisfiable == "ScheduleAnyway" {
+                    WhenUnsatisfiable::ScheduleAnyway
+                } else {
+                    WhenUnsatisfiable::DoNotSchedule
+                },
+            });
+        } else {
+            *skipped = true;
+        }
+    }
+    let anti = (!anti.required.is_empty() || !anti.preferred.is_empty()).then_some(anti);
+    (anti, spread)
+}
+
+/// Readiness from the slowest container's readinessProbe: its first success comes at
+/// `initialDelaySeconds`, checked every `periodSeconds` (default 10), so a new pod is Ready
+/// after about their sum; without a probe, the simulator's default for image pull and start.
+pub fn probe_period_readiness(spec: &PodSpec) -> Dur {
+    let delay = spec
+        .containers
+        .iter()
+        .filter_map(|c| {
+            let p = c.readiness_probe.as_ref()?;
+            Some(
+                u64::try_from(p.initial_delay_seconds.unwrap_or(0)).unwrap_or(0)
+                    + u64::try_from(p.period_seconds.unwrap_or(10)).unwrap_or(10),
+            )
+        })
+        .max();
+    match delay {
+        Some(d) => Dur::secs(d.min(3600)),
+        None => Dur::secs(DEFAULT_READINESS_SECONDS),
+    }
+}
 
 /// How a new pod's readiness delay is read from its probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +283,7 @@ pub fn workload(
 ) -> Result<Workload, Unconvertible> {
     let spec = pod_spec(&w.spec);
     let labels = w.labels.to_map();
-    let (anti_affinity, topology_spread) = crate::from::placement(&spec, &labels, skipped);
+    let (anti_affinity, topology_spread) = placement(&spec, &labels, skipped);
     let object = String::new();
     let unconvertible = |e: crate::plan::PlanError| match e {
         crate::plan::PlanError::Object { message, .. } => Unconvertible(message),
@@ -149,8 +293,8 @@ pub fn workload(
         crate::plan::placement::node_affinity(&spec, &object).map_err(unconvertible)?;
     let tolerations = crate::plan::placement::tolerations(&spec, &object).map_err(unconvertible)?;
     let readiness = match rule {
-        ReadinessRule::FirstProbe => crate::from::readiness(&spec),
-        ReadinessRule::ProbePeriod => crate::plan::build::readiness(&spec),
+        ReadinessRule::FirstProbe => first_probe_readiness(&spec),
+        ReadinessRule::ProbePeriod => probe_period_readiness(&spec),
     };
     Ok(Workload {
         kind,
@@ -167,7 +311,7 @@ pub fn workload(
             fixed: Some(readiness),
             ..Readiness::default()
         }),
-        termination: crate::from::termination(&spec),
+        termination: termination(&spec),
         anti_affinity,
         topology_spread,
         node_selector: spec.node_selector.clone().unwrap_or_default(),

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use steady_budget::{BudgetKind, BudgetSpecInput, ValueInput};
 use steady_manifest::model::{self as manifest, BudgetInfo, Object};
@@ -134,26 +134,7 @@ fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
         .find(|o| o.controller == Some(true))
 }
 
-/// Readiness from the slowest container's readinessProbe: its first success comes at
-/// `initialDelaySeconds`, checked every `periodSeconds` (default 10), so a new pod is Ready
-/// after about their sum; without a probe, the simulator's default for image pull and start.
-pub fn readiness(spec: &PodSpec) -> Dur {
-    let delay = spec
-        .containers
-        .iter()
-        .filter_map(|c| {
-            let p = c.readiness_probe.as_ref()?;
-            Some(
-                u64::try_from(p.initial_delay_seconds.unwrap_or(0)).unwrap_or(0)
-                    + u64::try_from(p.period_seconds.unwrap_or(10)).unwrap_or(10),
-            )
-        })
-        .max();
-    match delay {
-        Some(d) => Dur::secs(d.min(3600)),
-        None => Dur::secs(crate::from::DEFAULT_READINESS_SECONDS),
-    }
-}
+pub use crate::convert::probe_period_readiness as readiness;
 
 /// Node pods: `status.allocatable.pods`, an integer.
 fn allocatable_pods(node: &k8s_openapi::api::core::v1::Node, what: &str) -> Result<u64, PlanError> {
