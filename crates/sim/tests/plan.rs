@@ -634,3 +634,50 @@ fn budgets_go_through_the_manifest_model() {
     assert_eq!(p.report.blockers[0].kind, "budget-never-allows");
     assert_eq!(p.report.blockers[0].object, "PodUnavailableBudget shop/web");
 }
+
+/// A workload without a readinessProbe takes its readiness from how long its Ready pods took
+/// from start to Ready (the median); with a probe, or without observed times, the template says.
+#[test]
+fn readiness_from_observed_ready_times() {
+    let state = |probe: bool, times: &[(i64, i64)]| {
+        let mut items = vec![
+            node("node-a", "zone-a", 10),
+            node("node-b", "zone-b", 10),
+            node("node-c", "zone-c", 10),
+        ];
+        let extra = if probe {
+            json!({})
+        } else {
+            json!({"containers": [{"name": "app", "image": "registry.example/app:1"}]})
+        };
+        let mut d = deployment("shop", "web", &["node-a", "node-b", "node-c"], extra);
+        for (pod, (start, ready)) in d[2..].iter_mut().zip(times) {
+            let at = |s: i64| format!("2026-01-01T00:{:02}:{:02}Z", s / 60, s % 60);
+            pod["status"]["startTime"] = json!(at(*start));
+            pod["status"]["conditions"][0]["lastTransitionTime"] = json!(at(*ready));
+        }
+        items.extend(d);
+        items.push(pdb("shop", "web", json!({"maxUnavailable": 1})));
+        ClusterState::parse(
+            "s.json",
+            &json!({"kind": "List", "items": items}).to_string(),
+        )
+        .unwrap()
+    };
+    // Draining two nodes: node-b starts when node-a is empty (0:05) and its eviction waits for
+    // node-a's replacement, created at 0:00, to be Ready; then its pod takes 5 s to go. So
+    // node-b takes the readiness delay.
+    let second = |s: &ClusterState| {
+        let p = plan(s, &drain(&["node-a", "node-b"]), None).unwrap();
+        p.report.nodes[1].took_seconds
+    };
+    // 20 s, 30 s and 90 s from start to Ready: the median is 30 s.
+    let observed = [(0, 20), (0, 30), (60, 150)];
+    assert_eq!(second(&state(false, &observed)), Some(30.0));
+    // An even count: the mean of the middle two (30 s and 40 s).
+    assert_eq!(second(&state(false, &[(0, 30), (0, 40)])), Some(35.0));
+    // No times observed: the 10 s default.
+    assert_eq!(second(&state(false, &[])), Some(10.0));
+    // A readinessProbe (initialDelaySeconds 10 + periodSeconds 5) wins over observed times.
+    assert_eq!(second(&state(true, &observed)), Some(15.0));
+}

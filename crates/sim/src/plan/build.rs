@@ -14,8 +14,8 @@ use steady_manifest::model::{self as manifest, BudgetInfo, Object};
 use super::state::ClusterState;
 use super::{objects, placement};
 use crate::scenario::{
-    Budget, BudgetTarget, Cluster, Drain, Dur, MAX_NODE_CAPACITY, MAX_REPLICAS, NodeSpec, Rollout,
-    RunningPod, Scale, Scenario, Step, Workload, WorkloadKind,
+    Budget, BudgetTarget, Cluster, Drain, Dur, MAX_NODE_CAPACITY, MAX_REPLICAS, NodeSpec,
+    Readiness, Rollout, RunningPod, Scale, Scenario, Step, Workload, WorkloadKind,
 };
 
 /// Pods a node takes when its status does not say (the kubelet's default).
@@ -190,6 +190,48 @@ fn pod_ready(p: &Pod) -> bool {
             .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
+/// How long a Ready pod took from `status.startTime` to its Ready condition's
+/// `lastTransitionTime`; None when it is not Ready or either time is missing or out of order.
+fn ready_after_ms(p: &Pod) -> Option<u64> {
+    if !pod_ready(p) {
+        return None;
+    }
+    let st = p.status.as_ref()?;
+    let start = st.start_time.as_ref()?.0;
+    let ready = st
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "Ready" && c.status == "True")?
+        .last_transition_time
+        .as_ref()?
+        .0;
+    let ms = ready.duration_since(start).as_millis();
+    u64::try_from(ms).ok()
+}
+
+/// A workload without a readinessProbe gets no delay from its template (the 10 s default would
+/// stand in); when its Ready pods say how long they took from start to Ready, the median of
+/// those (the mean of the two middle ones for an even count), at most an hour, is its readiness.
+fn observed_readiness(w: &manifest::Workload, observed: &mut [u64]) -> Option<Dur> {
+    let probed = w
+        .spec
+        .containers
+        .iter()
+        .any(|c| c.readiness_probe.is_some());
+    if probed || observed.is_empty() {
+        return None;
+    }
+    observed.sort_unstable();
+    let n = observed.len();
+    let median = if n % 2 == 1 {
+        observed[n / 2]
+    } else {
+        (observed[n / 2 - 1] + observed[n / 2]) / 2
+    };
+    Some(Dur(median.min(3_600_000)))
+}
+
 fn terminal(p: &Pod) -> bool {
     matches!(
         p.status.as_ref().and_then(|s| s.phase.as_deref()),
@@ -309,6 +351,8 @@ pub fn build(
         rs_owner.insert((rs.namespace.clone(), rs.name.as_str()), dep);
     }
     let mut running: Vec<Vec<RunningPod>> = vec![Vec::new(); ins.len()];
+    // Per workload: how long its Ready pods took from start to Ready, in ms.
+    let mut observed: Vec<Vec<u64>> = vec![Vec::new(); ins.len()];
     let (mut terminating, mut unscheduled_other) = (0usize, 0usize);
     for p in &state.pods {
         if terminal(p) {
@@ -345,11 +389,14 @@ pub fn build(
             continue;
         };
         match w {
-            Some(w) => running[w].push(RunningPod {
-                name,
-                node: nodes[n].0.name.clone(),
-                ready: pod_ready(p),
-            }),
+            Some(w) => {
+                observed[w].extend(ready_after_ms(p));
+                running[w].push(RunningPod {
+                    name,
+                    node: nodes[n].0.name.clone(),
+                    ready: pod_ready(p),
+                });
+            }
             None => {
                 // DaemonSet pods, Job pods, bare pods: they keep their slot (a drain leaves
                 // DaemonSet pods; the others are not modelled).
@@ -438,6 +485,12 @@ pub fn build(
             w.workload.claim_templates.as_deref().unwrap_or_default(),
             &mut notes,
         );
+        if let Some(d) = observed_readiness(w.workload, &mut observed[i]) {
+            workload.readiness = Some(Readiness {
+                fixed: Some(d),
+                ..Readiness::default()
+            });
+        }
         workload.namespace = Some(ns.clone());
         workload.pods = pods;
         facts.workloads.push(format!("{ns}/{name}"));
