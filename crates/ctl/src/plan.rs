@@ -1,6 +1,7 @@
-//! `kubectl steady plan drain|rollout|scale`: reads the cluster's nodes, pods, workloads, HPAs
-//! and budgets (or a saved state with `--from-state`), hands them to steady-sim's planner, and
-//! prints what the operation would do: time per node, refusals, lowest availability, blockers.
+//! `kubectl steady plan drain|rollout|scale`: reads the cluster's nodes, pods, workloads, HPAs,
+//! budgets, PersistentVolumeClaims and PersistentVolumes (or a saved state with `--from-state`),
+//! hands them to steady-sim's planner, and prints what the operation would do: time per node,
+//! refusals, lowest availability, blockers.
 //! Exit code 0 when it completes within `--timeout` with no workload at 0 available, 1 when it
 //! would block or cause an outage, 2 on error. This module is the I/O; the plan is pure.
 
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 use steady_api::PodUnavailableBudget;
@@ -91,7 +92,7 @@ pub struct Common {
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
     /// Plan on a saved state instead of the cluster: a `steady plan -o json` output or
-    /// `kubectl get nodes,pods,deploy,sts,rs,hpa,pdb,podunavailablebudgets -A -o json`.
+    /// `kubectl get nodes,pods,deploy,sts,rs,hpa,pdb,podunavailablebudgets,pvc,pv -A -o json`.
     #[arg(long, value_name = "FILE")]
     pub from_state: Option<PathBuf>,
 }
@@ -144,6 +145,9 @@ pub async fn read_state(client: &kube::Client) -> Result<ClusterState, PluginErr
         .await?,
         pod_disruption_budgets: all::<PodDisruptionBudget>(client, "PodDisruptionBudgets").await?,
         pod_unavailable_budgets,
+        persistent_volume_claims: all::<PersistentVolumeClaim>(client, "PersistentVolumeClaims")
+            .await?,
+        persistent_volumes: all::<PersistentVolume>(client, "PersistentVolumes").await?,
     })
 }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -306,6 +306,10 @@ async fn cleanup(client: &Client, ns: &str, nodes: &[String]) {
         let _ = node_api.delete(n, &DeleteParams::default()).await;
         let _ = leases.delete(n, &DeleteParams::default()).await;
     }
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let _ = pvs
+        .delete(&format!("{ns}-pv"), &DeleteParams::default())
+        .await;
 }
 
 fn blocker_kinds(p: &Value) -> Vec<String> {
@@ -439,6 +443,48 @@ async fn scenario(client: &Client, ns: &str, nodes: &[String], path: &str, budge
         }
     })
     .await;
+
+    // The live reading takes PersistentVolumeClaims and PersistentVolumes too (zone pins): a
+    // claim bound to a volume in zone-c.
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let pv = format!("{ns}-pv");
+    pvs.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": pv},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                "hostPath": {"path": "/tmp/steady-e2e"}, "storageClassName": "",
+                "claimRef": {"namespace": ns, "name": "data"},
+                "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                    {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["zone-c"]}]}]}}}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    pvcs.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "volumeName": pv, "storageClassName": "",
+                "resources": {"requests": {"storage": "1Gi"}}}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let state = steady_ctl::plan::read_state(client).await.unwrap();
+    assert!(
+        state.persistent_volume_claims.iter().any(|c| {
+            c.metadata.namespace.as_deref() == Some(ns)
+                && c.spec.as_ref().and_then(|s| s.volume_name.as_deref()) == Some(pv.as_str())
+        }),
+        "the state has the claim"
+    );
+    assert!(
+        state
+            .persistent_volumes
+            .iter()
+            .any(|v| v.metadata.name.as_deref() == Some(pv.as_str())),
+        "the state has the volume"
+    );
 
     // (a) n3 holds one web pod: its budget allows its eviction, the drain completes.
     let (code, a) = plan(&["drain", n[2], "--kubeconfig", path, "--timeout", "2m"]).await;

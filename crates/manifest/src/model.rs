@@ -190,6 +190,12 @@ pub struct Workload {
     /// Has a controller owner (a ReplicaSet of a Deployment, a Pod of a ReplicaSet): judged
     /// through its owner, not on its own.
     pub owned: bool,
+    /// A ReplicaSet's controller owner, `(kind, name)`: `steady plan` finds a pod's Deployment
+    /// through it.
+    pub controller: Option<Box<(String, String)>>,
+    /// A StatefulSet's `volumeClaimTemplates` names (each ordinal's claim is
+    /// `<template>-<name>-<ordinal>`).
+    pub claim_templates: Option<Box<[String]>>,
 }
 
 /// The part of a pod spec that the rules (and `steady sim --from`) read, with k8s-openapi's field
@@ -206,6 +212,30 @@ pub struct PodSpec {
     #[serde(default, deserialize_with = "spread_constraints")]
     pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
     pub priority_class_name: Option<String>,
+    /// Read for `steady plan` (which nodes take the pods); no rule reads them. Decoded leniently,
+    /// as before they were read: a malformed value is None, never a load error.
+    #[serde(default, deserialize_with = "lenient")]
+    pub node_selector: Option<Box<BTreeMap<String, String>>>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub tolerations: Option<Box<[core::Toleration]>>,
+    /// The claim names of the `persistentVolumeClaim` volumes (leniently, as above).
+    #[serde(default, rename = "volumes", deserialize_with = "claim_names")]
+    pub claim_names: Option<Box<[String]>>,
+}
+
+/// A field the loader did not read before `steady plan` needed it: a value that does not fit
+/// the type is None rather than an error, so loading manifests fails for no more documents.
+fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    Ok(Option::<Value>::deserialize(d)?.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+fn claim_names<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<[String]>>, D::Error> {
+    let volumes: Option<Vec<core::Volume>> = lenient(d)?;
+    Ok(volumes.map(|v| {
+        v.into_iter()
+            .filter_map(|v| v.persistent_volume_claim.map(|c| c.claim_name))
+            .collect()
+    }))
 }
 
 /// The part of a container the rules read; see [`PodSpec`].
@@ -266,6 +296,8 @@ pub struct Probe {
     port: Option<IntOrString>,
     /// `steady sim --from` starts a pod's readiness after the slowest probe's delay.
     initial_delay_seconds: Option<i32>,
+    /// `steady plan` adds one period to it.
+    period_seconds: Option<i32>,
     canonical: Box<str>,
 }
 
@@ -277,6 +309,10 @@ impl Probe {
     /// `initialDelaySeconds` as written.
     pub fn initial_delay_seconds(&self) -> Option<i32> {
         self.initial_delay_seconds
+    }
+    /// `periodSeconds` as written.
+    pub fn period_seconds(&self) -> Option<i32> {
+        self.period_seconds
     }
 }
 
@@ -291,6 +327,7 @@ impl From<core::Probe> for Probe {
         Self {
             port,
             initial_delay_seconds: p.initial_delay_seconds,
+            period_seconds: p.period_seconds,
             canonical,
         }
     }
@@ -844,6 +881,8 @@ fn decode_in(
                 pod_management_policy: None,
                 service_name: None,
                 owned: false,
+                controller: None,
+                claim_templates: None,
             };
             (d.metadata, Body::Workload(Box::new(w)))
         }
@@ -874,6 +913,10 @@ fn decode_in(
                 pod_management_policy: s.pod_management_policy.map(Into::into),
                 service_name: s.service_name.filter(|n| !n.is_empty()).map(Into::into),
                 owned: false,
+                controller: None,
+                claim_templates: s
+                    .volume_claim_templates
+                    .map(|t| t.into_iter().filter_map(|c| c.metadata.name).collect()),
             };
             (d.metadata, Body::Workload(Box::new(w)))
         }
@@ -904,6 +947,8 @@ fn decode_in(
                 pod_management_policy: None,
                 service_name: None,
                 owned: false,
+                controller: None,
+                claim_templates: None,
             };
             (d.metadata, Body::Workload(Box::new(w)))
         }
@@ -913,6 +958,13 @@ fn decode_in(
             let (labels, ann) = template(s.template.unwrap_or_default());
             let spec = pod_spec()?;
             let owned = has_controller(&d.metadata);
+            let controller = d
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|o| o.controller == Some(true))
+                .map(|o| Box::new((o.kind.clone(), o.name.clone())));
             let w = Workload {
                 kind: WorkloadKind::ReplicaSet,
                 replicas: s.replicas,
@@ -928,6 +980,8 @@ fn decode_in(
                 pod_management_policy: None,
                 service_name: None,
                 owned,
+                controller,
+                claim_templates: None,
             };
             (d.metadata, Body::Workload(Box::new(w)))
         }
@@ -962,6 +1016,8 @@ fn decode_in(
                 pod_management_policy: None,
                 service_name: None,
                 owned: false,
+                controller: None,
+                claim_templates: None,
             };
             (d.metadata, Body::Workload(Box::new(w)))
         }
@@ -983,6 +1039,8 @@ fn decode_in(
                 pod_management_policy: None,
                 service_name: None,
                 owned,
+                controller: None,
+                claim_templates: None,
             };
             (d.metadata, Body::Workload(Box::new(w)))
         }
@@ -1131,12 +1189,17 @@ fn prune(v: &mut Value) {
     let Some(pod) = pod.as_object_mut() else {
         return;
     };
+    // Of the volumes, only the claims are read (`steady plan`'s zone pins).
+    if let Some(Value::Array(vs)) = pod.get_mut("volumes") {
+        vs.retain(|v| v.get("persistentVolumeClaim").is_some());
+        for v in vs.iter_mut().filter_map(Value::as_object_mut) {
+            v.retain(|k, _| k == "name" || k == "persistentVolumeClaim");
+        }
+    }
     for k in [
-        "volumes",
         "initContainers",
         "ephemeralContainers",
         "imagePullSecrets",
-        "tolerations",
         "securityContext",
         "dnsConfig",
         "hostAliases",
@@ -1212,6 +1275,64 @@ mod tests {
             doc: 0,
         };
         decode(v, source, "default")
+    }
+
+    /// What `steady plan` reads beyond the rules: nodeSelector, tolerations, claim volumes,
+    /// probe period, a ReplicaSet's controller and a StatefulSet's claim templates; a malformed
+    /// value of the new pod fields is None, not a load error (they were not read before).
+    #[test]
+    fn plan_fields_are_read_and_malformed_ones_are_not_errors() {
+        let pod = serde_json::json!({"containers": [{"name": "c",
+                "readinessProbe": {"exec": {"command": ["ok"]}, "initialDelaySeconds": 3, "periodSeconds": 7}}],
+            "nodeSelector": {"disk": "ssd"},
+            "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+            "volumes": [{"name": "cfg", "configMap": {"name": "x"}},
+                {"name": "data", "persistentVolumeClaim": {"claimName": "data-0"}}]});
+        let sts = serde_json::json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "db"},
+            "spec": {"selector": {"matchLabels": {"app": "db"}}, "serviceName": "db",
+                "template": {"metadata": {"labels": {"app": "db"}}, "spec": pod},
+                "volumeClaimTemplates": [{"metadata": {"name": "data"}}]}});
+        let o = decode_json(sts).unwrap().unwrap();
+        let w = o.workload().unwrap();
+        assert_eq!(
+            w.spec.node_selector.as_deref(),
+            Some(&BTreeMap::from([("disk".to_owned(), "ssd".to_owned())]))
+        );
+        assert_eq!(w.spec.tolerations.as_ref().map(|t| t.len()), Some(1));
+        assert_eq!(
+            w.spec.claim_names.as_deref(),
+            Some(&["data-0".to_owned()][..])
+        );
+        let probe = w.spec.containers[0].readiness_probe.as_ref().unwrap();
+        assert_eq!(
+            (probe.initial_delay_seconds(), probe.period_seconds()),
+            (Some(3), Some(7))
+        );
+        assert_eq!(w.claim_templates.as_deref(), Some(&["data".to_owned()][..]));
+
+        let rs = serde_json::json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "web-1", "ownerReferences": [{"apiVersion": "apps/v1",
+                "kind": "Deployment", "name": "web", "uid": "u", "controller": true}]},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "c"}], "tolerations": "all of them",
+                        "nodeSelector": ["x"], "volumes": 5}}}});
+        let o = decode_json(rs).unwrap().unwrap();
+        let w = o.workload().unwrap();
+        assert_eq!(
+            w.controller.as_deref(),
+            Some(&("Deployment".to_owned(), "web".to_owned()))
+        );
+        assert!(w.owned);
+        assert_eq!(
+            (
+                &w.spec.node_selector,
+                &w.spec.tolerations,
+                &w.spec.claim_names
+            ),
+            (&None, &None, &None)
+        );
     }
 
     /// The pair list answers lookups and selectors exactly as the map it replaces does, for

@@ -6,23 +6,15 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::{
-    self as core, Lifecycle, LifecycleHandler, PodSpec, Probe, TopologySpreadConstraint,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
 use steady_manifest::load::{self, InputError};
-use steady_manifest::model::{self as manifest, Body, Object, WorkloadKind as CheckKind};
+use steady_manifest::model::{Body, Object, WorkloadKind as CheckKind};
 
 use crate::scenario::{
-    AntiAffinity, Budget, BudgetKindSpec, BudgetTarget, Cluster, Drain, Dur, Generate, IntOrString,
-    MAX_REPLICAS, PodManagementPolicy, Readiness, Rollout, Scenario, Step, Strategy, StrategyType,
-    TopologySpread, WhenUnsatisfiable, Workload, WorkloadKind,
+    Budget, BudgetTarget, Cluster, Drain, Dur, Generate, MAX_REPLICAS, Rollout, Scenario, Step,
+    Workload, WorkloadKind,
 };
 
-/// Readiness delay of a pod template without a readinessProbe: the scenario format's own default,
-/// standing in for image pull and container start.
-pub const DEFAULT_READINESS_SECONDS: u64 = 10;
+pub use crate::convert::DEFAULT_READINESS_SECONDS;
 
 /// What to build around the manifests.
 #[derive(Debug, Clone)]
@@ -71,6 +63,12 @@ pub enum FromError {
         replicas: i64,
         max: u32,
     },
+    #[error("{object} in {file}: {message}")]
+    Object {
+        object: String,
+        file: String,
+        message: String,
+    },
     #[error(
         "the scenario built from the manifests is not valid: {0}; run with --print-scenario to see it"
     )]
@@ -85,171 +83,6 @@ fn read(paths: &[PathBuf]) -> (Vec<Object>, BTreeMap<String, usize>, Vec<InputEr
     let loaded = load::load(&inputs, "default", load::DEFAULT_MAX_INPUT, &|_| {});
     errors.extend(loaded.errors);
     (loaded.objects, loaded.skipped_kinds, errors)
-}
-
-/// The k8s-openapi pod spec holding what the loader kept of a workload's pod template, for the
-/// readiness, termination and placement readings this module shares with `steady plan` (which
-/// reads full pod specs from a cluster).
-fn pod_spec(m: &manifest::PodSpec) -> PodSpec {
-    PodSpec {
-        containers: m
-            .containers
-            .iter()
-            .map(|c| core::Container {
-                name: c.name.clone(),
-                readiness_probe: c.readiness_probe.as_ref().map(|p| Probe {
-                    initial_delay_seconds: p.initial_delay_seconds(),
-                    ..Probe::default()
-                }),
-                lifecycle: c.lifecycle.as_ref().map(|l| Lifecycle {
-                    pre_stop: l.pre_stop.as_ref().map(|h| LifecycleHandler {
-                        sleep: h.sleep.clone(),
-                        ..LifecycleHandler::default()
-                    }),
-                    ..Lifecycle::default()
-                }),
-                ..core::Container::default()
-            })
-            .collect(),
-        termination_grace_period_seconds: m.termination_grace_period_seconds,
-        affinity: m.affinity.as_deref().cloned(),
-        topology_spread_constraints: m.topology_spread_constraints.as_ref().map(|v| {
-            v.iter()
-                .map(|t| TopologySpreadConstraint {
-                    label_selector: t.label_selector.as_ref().map(|s| s.to_k8s()),
-                    max_skew: t.max_skew,
-                    min_domains: t.min_domains,
-                    topology_key: t.topology_key.clone(),
-                    when_unsatisfiable: t.when_unsatisfiable.clone(),
-                    ..TopologySpreadConstraint::default()
-                })
-                .collect()
-        }),
-        ..PodSpec::default()
-    }
-}
-
-pub(crate) fn int_or_string(v: &K8sIntOrString) -> IntOrString {
-    match v {
-        K8sIntOrString::Int(n) => IntOrString::Int(i64::from(*n)),
-        K8sIntOrString::String(s) => IntOrString::String(s.clone()),
-    }
-}
-
-const HOSTNAME: &str = "kubernetes.io/hostname";
-const ZONE: &str = "topology.kubernetes.io/zone";
-
-/// The scenario format's short names for the two well-known keys.
-fn short_key(key: &str) -> String {
-    match key {
-        HOSTNAME => "hostname".into(),
-        ZONE => "zone".into(),
-        other => other.into(),
-    }
-}
-
-/// Whether a term's selector picks the workload's own pods: the only anti-affinity and spread the
-/// model knows (the scenario format says "among a workload's own pods").
-fn selects_own(sel: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
-    let Some(sel) = sel else { return false };
-    if sel
-        .match_expressions
-        .as_ref()
-        .is_some_and(|e| !e.is_empty())
-    {
-        return false;
-    }
-    let ml = sel.match_labels.clone().unwrap_or_default();
-    !ml.is_empty() && ml.iter().all(|(k, v)| labels.get(k) == Some(v))
-}
-
-/// Readiness: the slowest container's readinessProbe `initialDelaySeconds` (the first probe runs
-/// then, and one success makes the pod Ready); when no container says (no probe, or no delay),
-/// [`DEFAULT_READINESS_SECONDS`], which stands in for image pull and start.
-pub(crate) fn readiness(spec: &PodSpec) -> Dur {
-    let delay = spec
-        .containers
-        .iter()
-        .filter_map(|c| c.readiness_probe.as_ref()?.initial_delay_seconds)
-        .max()
-        .unwrap_or(0);
-    if delay > 0 {
-        Dur::secs(delay as u64)
-    } else {
-        Dur::secs(DEFAULT_READINESS_SECONDS)
-    }
-}
-
-/// Termination: a `preStop` sleep keeps the pod terminating that long (capped by the grace
-/// period); otherwise the scenario format's default.
-pub(crate) fn termination(spec: &PodSpec) -> Option<Dur> {
-    let sleep = spec
-        .containers
-        .iter()
-        .filter_map(|c| c.lifecycle.as_ref()?.pre_stop.as_ref()?.sleep.as_ref())
-        .map(|s| s.seconds.max(0))
-        .max()?;
-    let grace = spec.termination_grace_period_seconds.unwrap_or(30).max(0);
-    Some(Dur::secs(sleep.min(grace) as u64))
-}
-
-/// Anti-affinity and topology spread among the workload's own pods; anything else is a note.
-pub(crate) fn placement(
-    spec: &PodSpec,
-    labels: &BTreeMap<String, String>,
-    skipped: &mut bool,
-) -> (Option<AntiAffinity>, Vec<TopologySpread>) {
-    let mut anti = AntiAffinity {
-        required: Vec::new(),
-        preferred: Vec::new(),
-    };
-    if let Some(a) = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.pod_anti_affinity.as_ref())
-    {
-        for t in a
-            .required_during_scheduling_ignored_during_execution
-            .iter()
-            .flatten()
-        {
-            if selects_own(t.label_selector.as_ref(), labels) {
-                anti.required.push(short_key(&t.topology_key));
-            } else {
-                *skipped = true;
-            }
-        }
-        for w in a
-            .preferred_during_scheduling_ignored_during_execution
-            .iter()
-            .flatten()
-        {
-            let t = &w.pod_affinity_term;
-            if selects_own(t.label_selector.as_ref(), labels) {
-                anti.preferred.push(short_key(&t.topology_key));
-            } else {
-                *skipped = true;
-            }
-        }
-    }
-    let mut spread = Vec::new();
-    for c in spec.topology_spread_constraints.iter().flatten() {
-        if selects_own(c.label_selector.as_ref(), labels) {
-            spread.push(TopologySpread {
-                topology_key: short_key(&c.topology_key),
-                max_skew: c.max_skew.max(1) as u32,
-                when_unsatisfiable: if c.when_unsatisfiable == "ScheduleAnyway" {
-                    WhenUnsatisfiable::ScheduleAnyway
-                } else {
-                    WhenUnsatisfiable::DoNotSchedule
-                },
-            });
-        } else {
-            *skipped = true;
-        }
-    }
-    let anti = (!anti.required.is_empty() || !anti.preferred.is_empty()).then_some(anti);
-    (anti, spread)
 }
 
 fn kind_word(k: CheckKind) -> &'static str {
@@ -365,56 +198,28 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                         max: MAX_REPLICAS,
                     });
                 }
-                let strategy = match kind {
-                    WorkloadKind::StatefulSet => None,
-                    WorkloadKind::Deployment if w.strategy.as_deref() == Some("Recreate") => {
-                        Some(Strategy {
-                            type_: StrategyType::Recreate,
-                            max_surge: None,
-                            max_unavailable: None,
-                        })
-                    }
-                    WorkloadKind::Deployment => {
-                        let surge = w.max_surge.as_ref().map(int_or_string);
-                        let unavailable = w.max_unavailable.as_ref().map(int_or_string);
-                        (surge.is_some() || unavailable.is_some()).then_some(Strategy {
-                            type_: StrategyType::RollingUpdate,
-                            max_surge: surge,
-                            max_unavailable: unavailable,
-                        })
-                    }
-                };
-                let pod_spec = pod_spec(&w.spec);
                 let mut skipped = false;
-                let (anti_affinity, topology_spread) =
-                    placement(&pod_spec, &w.labels.to_map(), &mut skipped);
+                let mut workload = crate::convert::workload(
+                    o,
+                    w,
+                    kind,
+                    replicas,
+                    crate::convert::ReadinessRule::FirstProbe,
+                    &mut skipped,
+                )
+                .map_err(|e| FromError::Object {
+                    object: o.display(),
+                    file: format!("{}:{}", o.source.file, o.source.line),
+                    message: e.0,
+                })?;
+                // The generated nodes carry only hostname and zone labels: a nodeSelector would
+                // strand every pod, so it is left out (required node affinity is kept, with a
+                // note when no generated node matches).
+                workload.node_selector.clear();
                 if skipped {
                     placement_skipped.push(o.name.clone());
                 }
-                workloads.push(Workload {
-                    kind,
-                    name: o.name.clone(),
-                    namespace: None,
-                    replicas,
-                    labels: w.labels.to_map(),
-                    strategy,
-                    pod_management_policy: match (kind, w.pod_management_policy.as_deref()) {
-                        (WorkloadKind::StatefulSet, Some("Parallel")) => {
-                            Some(PodManagementPolicy::Parallel)
-                        }
-                        _ => None,
-                    },
-                    min_ready_seconds: w.min_ready_seconds.unwrap_or(0).max(0) as u32,
-                    readiness: Some(Readiness {
-                        fixed: Some(readiness(&pod_spec)),
-                        ..Readiness::default()
-                    }),
-                    termination: termination(&pod_spec),
-                    anti_affinity,
-                    topology_spread,
-                    node_selector: BTreeMap::new(),
-                    pods: Vec::new(),
-                });
+                workloads.push(workload);
             }
             Body::Budget(b) => {
                 if budgets.iter().any(|x| x.name == o.name) {
@@ -425,11 +230,6 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                     ));
                     continue;
                 }
-                let kind = if b.is_pub {
-                    BudgetKindSpec::PodUnavailableBudget
-                } else {
-                    BudgetKindSpec::PodDisruptionBudget
-                };
                 let target_ref = match &b.target_ref {
                     Some(t) => match t.kind.as_str() {
                         "Deployment" => Some(BudgetTarget {
@@ -473,17 +273,10 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
                         }
                     }
                 };
-                let protect_operations = b.protect_operations.clone();
                 budgets.push(Budget {
-                    kind,
-                    name: o.name.clone(),
-                    namespace: None,
                     selector,
                     target_ref,
-                    min_available: b.min_available.as_ref().map(int_or_string),
-                    max_unavailable: b.max_unavailable.as_ref().map(int_or_string),
-                    protect_operations,
-                    unhealthy_pod_policy: b.unhealthy_policy.clone(),
+                    ..crate::convert::budget(o, b)
                 });
             }
             Body::Hpa(_) | Body::Service(_) => {}
@@ -565,6 +358,17 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
         budgets,
         timeline: Vec::new(),
     };
+    // Required node affinity is kept; the generated nodes carry only hostname and zone labels,
+    // so a term on another label leaves the workload's pods Pending: said once per workload.
+    let m = crate::model::Model::build(&scenario).map_err(FromError::Invalid)?;
+    for w in m.workloads.iter().filter(|w| !w.node_affinity.is_empty()) {
+        if !m.nodes.iter().any(|n| w.admits(n, None)) {
+            notes.push(format!(
+                "{}: no generated node matches its required node affinity (they carry only hostname and zone labels): its pods stay Pending",
+                w.name
+            ));
+        }
+    }
     let drain = if opts.drain_nodes == 0 {
         Vec::new()
     } else {

@@ -4,6 +4,7 @@
 //! for a given `--seed`. The scenario format is documented in this crate's README.md.
 #![forbid(unsafe_code)]
 
+pub mod convert;
 pub mod engine;
 pub mod from;
 pub mod html;

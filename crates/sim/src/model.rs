@@ -35,6 +35,8 @@ pub struct Node {
     pub cordoned: bool,
     /// Failed (involuntary): not schedulable, no pods.
     pub down: bool,
+    /// `NoSchedule` and `NoExecute` taints (`PreferNoSchedule` filters nothing).
+    pub taints: Vec<scenario::Taint>,
     /// Pods bound here and not gone (terminating ones included: they still hold the slot).
     pub pods: Vec<usize>,
 }
@@ -114,6 +116,13 @@ pub struct Workload {
     pub anti_preferred: Vec<String>,
     pub spread: Vec<SpreadRule>,
     pub node_selector: Labels,
+    /// Required node affinity terms (ORed); empty: none.
+    pub node_affinity: Vec<scenario::NodeSelectorTerm>,
+    pub tolerations: Vec<scenario::Toleration>,
+    pub zonal_claims: Vec<scenario::ZonalClaim>,
+    /// Some node is closed to some pod of this workload by [`Workload::admits`]: the scheduler
+    /// asks it node by node instead of taking the least loaded free node.
+    pub constrained: bool,
     /// Pods running at time 0 (name, node, Ready), from the scenario's `pods`.
     pub placed: Vec<(String, usize, bool)>,
     /// The current pod template.
@@ -130,6 +139,35 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// Whether `node` may take this workload's pod `ordinal` (None for a Deployment's pods), as
+    /// far as the pod's own node constraints go: its `nodeSelector`, its required node affinity,
+    /// the node's `NoSchedule`/`NoExecute` taints against its tolerations, and the zone of the
+    /// volumes its claims are bound to. Capacity, cordons and pod (anti-)affinity are the
+    /// scheduler's.
+    pub fn admits(&self, node: &Node, ordinal: Option<u32>) -> bool {
+        self.node_selector
+            .iter()
+            .all(|(k, v)| node.labels.get(k) == Some(v))
+            && (self.node_affinity.is_empty()
+                || self.node_affinity.iter().any(|t| term_matches(t, node)))
+            && node.taints.iter().all(|t| self.tolerates(t))
+            && self
+                .claims_of(ordinal)
+                .all(|c| node.labels.get(ZONE) == Some(&c.zone))
+    }
+
+    /// The zonal claims pod `ordinal` mounts: the ones every pod mounts and its ordinal's own.
+    pub fn claims_of(&self, ordinal: Option<u32>) -> impl Iterator<Item = &scenario::ZonalClaim> {
+        self.zonal_claims
+            .iter()
+            .filter(move |c| c.ordinal.is_none() || c.ordinal == ordinal)
+    }
+
+    /// Whether a toleration of the workload tolerates `taint`.
+    pub fn tolerates(&self, taint: &scenario::Taint) -> bool {
+        self.tolerations.iter().any(|t| tolerates(t, taint))
+    }
+
     pub fn rs_name(&self, revision: u32) -> String {
         format!("{}-v{revision}", self.name)
     }
@@ -275,6 +313,12 @@ impl Model {
                 capacity,
                 cordoned: n.cordoned,
                 down: false,
+                taints: n
+                    .taints
+                    .iter()
+                    .filter(|t| t.effect != scenario::TaintEffect::PreferNoSchedule)
+                    .cloned()
+                    .collect(),
                 pods: Vec::new(),
             });
         }
@@ -293,6 +337,7 @@ impl Model {
                     capacity: g.capacity.unwrap_or(DEFAULT_CAPACITY).max(1),
                     cordoned: false,
                     down: false,
+                    taints: Vec::new(),
                     pods: Vec::new(),
                 });
             }
@@ -472,6 +517,24 @@ impl Model {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            for (j, t) in w.node_affinity.iter().enumerate() {
+                check_term(t, &format!("{f}.nodeAffinity[{j}]"))?;
+            }
+            for (j, c) in w.zonal_claims.iter().enumerate() {
+                if c.claim.is_empty() || c.zone.is_empty() {
+                    return Err(invalid(
+                        &format!("{f}.zonalClaims[{j}]"),
+                        "name the claim and its volume's zone",
+                    ));
+                }
+                if c.ordinal.is_some() && w.kind != WorkloadKind::StatefulSet {
+                    return Err(invalid(
+                        &format!("{f}.zonalClaims[{j}].ordinal"),
+                        "only a StatefulSet's pods have ordinals; remove it to pin every pod",
+                    ));
+                }
+            }
+            let node_selector: Labels = w.node_selector.clone();
             let anti = w.anti_affinity.as_ref();
             workloads.push(Workload {
                 kind: w.kind,
@@ -493,7 +556,14 @@ impl Model {
                     .map(|a| a.preferred.iter().map(|k| topology_key(k)).collect())
                     .unwrap_or_default(),
                 spread,
-                node_selector: w.node_selector.clone(),
+                constrained: !node_selector.is_empty()
+                    || !w.node_affinity.is_empty()
+                    || !w.zonal_claims.is_empty()
+                    || nodes.iter().any(|n| !n.taints.is_empty()),
+                node_selector,
+                node_affinity: w.node_affinity.clone(),
+                tolerations: w.tolerations.clone(),
+                zonal_claims: w.zonal_claims.clone(),
                 placed,
                 revision: 1,
                 replica_sets: Vec::new(),
@@ -580,6 +650,102 @@ pub fn probe_pod(namespace: &str, labels: &Labels) -> PodFacts {
         terminating: false,
         created: None,
     }
+}
+
+/// Kubernetes' `Toleration.ToleratesTaint`: the effect matches (an empty one matches all), and
+/// either the key is empty with `Exists` (every taint), or the key matches and the operator is
+/// `Exists` or `Equal` (the default) with the same value.
+pub fn tolerates(t: &scenario::Toleration, taint: &scenario::Taint) -> bool {
+    if t.effect.is_some_and(|e| e != taint.effect) {
+        return false;
+    }
+    let exists = t.operator == Some(scenario::TolerationOperator::Exists);
+    if t.key.is_empty() {
+        return exists;
+    }
+    t.key == taint.key && (exists || t.value == taint.value)
+}
+
+/// A required node affinity term on `node`: every expression on its labels and every field
+/// requirement on its name hold; a term with neither matches nothing (as in Kubernetes).
+pub fn term_matches(t: &scenario::NodeSelectorTerm, node: &Node) -> bool {
+    if t.match_expressions.is_empty() && t.match_fields.is_empty() {
+        return false;
+    }
+    t.match_expressions
+        .iter()
+        .all(|r| requirement_matches(r, node.labels.get(&topology_key(&r.key))))
+        && t.match_fields
+            .iter()
+            .all(|r| requirement_matches(r, Some(&node.name)))
+}
+
+/// One `NodeSelectorRequirement` against the value the node has for its key (None: no such
+/// label). `Gt`/`Lt` compare integers; a value that is not one matches neither.
+pub fn requirement_matches(r: &scenario::NodeSelectorRequirement, value: Option<&String>) -> bool {
+    use scenario::NodeSelectorOperator as Op;
+    let int = |s: &str| s.trim().parse::<i64>().ok();
+    match r.operator {
+        Op::In => value.is_some_and(|v| r.values.contains(v)),
+        Op::NotIn => value.is_none_or(|v| !r.values.contains(v)),
+        Op::Exists => value.is_some(),
+        Op::DoesNotExist => value.is_none(),
+        Op::Gt | Op::Lt => {
+            let (Some(have), Some(bound)) = (
+                value.and_then(|v| int(v)),
+                r.values.first().and_then(|b| int(b)),
+            ) else {
+                return false;
+            };
+            if r.operator == Op::Gt {
+                have > bound
+            } else {
+                have < bound
+            }
+        }
+    }
+}
+
+/// A node affinity term the API server would reject, said for the scenario field `f`.
+fn check_term(t: &scenario::NodeSelectorTerm, f: &str) -> Result<(), Invalid> {
+    use scenario::NodeSelectorOperator as Op;
+    for (list, what) in [
+        (&t.match_expressions, "matchExpressions"),
+        (&t.match_fields, "matchFields"),
+    ] {
+        for (k, r) in list.iter().enumerate() {
+            let at = format!("{f}.{what}[{k}]");
+            let n = r.values.len();
+            let ok = match r.operator {
+                Op::In | Op::NotIn => n > 0,
+                Op::Exists | Op::DoesNotExist => n == 0,
+                Op::Gt | Op::Lt => n == 1 && r.values[0].trim().parse::<i64>().is_ok(),
+            };
+            if !ok {
+                return Err(invalid(
+                    &format!("{at}.values"),
+                    format!(
+                        "{:?} takes {}",
+                        r.operator,
+                        match r.operator {
+                            Op::In | Op::NotIn => "one or more values",
+                            Op::Exists | Op::DoesNotExist => "no values",
+                            Op::Gt | Op::Lt => "exactly one integer value",
+                        }
+                    ),
+                ));
+            }
+            if what == "matchFields"
+                && (r.key != "metadata.name" || !matches!(r.operator, Op::In | Op::NotIn))
+            {
+                return Err(invalid(
+                    &at,
+                    "matchFields takes key metadata.name with In or NotIn only (as Kubernetes)",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn zone_name(i: u32) -> String {

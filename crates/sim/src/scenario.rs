@@ -256,6 +256,97 @@ pub struct NodeSpec {
     /// Cordoned (or otherwise closed to new pods) from the start; default false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cordoned: bool,
+    /// Taints: a `NoSchedule` or `NoExecute` taint keeps every pod that does not tolerate it
+    /// (`workloads[].tolerations`) off the node; `PreferNoSchedule` is only a preference and
+    /// changes nothing here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<Taint>,
+}
+
+/// A node taint, as in the Node's `spec.taints`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Taint {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub value: String,
+    pub effect: TaintEffect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+/// A pod toleration, with Kubernetes' matching rules: `operator` `Equal` (default) matches the
+/// key and value, `Exists` the key alone; an empty key with `Exists` tolerates every taint; an
+/// empty `effect` matches every effect.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Toleration {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<TolerationOperator>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<TaintEffect>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum TolerationOperator {
+    Equal,
+    Exists,
+}
+
+/// One `nodeSelectorTerms` entry of a required node affinity: every expression and field
+/// requirement must hold (an empty term matches no node, as in Kubernetes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeSelectorTerm {
+    /// On node labels (`hostname` and `zone` are the node's name and zone labels as elsewhere).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<NodeSelectorRequirement>,
+    /// On node fields: `metadata.name` with `In` or `NotIn`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_fields: Vec<NodeSelectorRequirement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeSelectorRequirement {
+    pub key: String,
+    pub operator: NodeSelectorOperator,
+    /// `In`/`NotIn`: one or more; `Exists`/`DoesNotExist`: none; `Gt`/`Lt`: one integer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum NodeSelectorOperator {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
+    Gt,
+    Lt,
+}
+
+/// A PersistentVolumeClaim bound to a volume that lives in one zone: a pod using it runs only on
+/// a node of that zone.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ZonalClaim {
+    /// The claim's name (shown in reports).
+    pub claim: String,
+    pub zone: String,
+    /// StatefulSets: the ordinal whose own claim (from `volumeClaimTemplates`) this is; its
+    /// replacement keeps it. Absent: every pod of the workload mounts the claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordinal: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -325,6 +416,16 @@ pub struct Workload {
     /// The pod template's `nodeSelector`: only nodes with all these labels take its pods.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
+    /// Required node affinity (`requiredDuringSchedulingIgnoredDuringExecution`): a node must
+    /// match at least one term.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_affinity: Vec<NodeSelectorTerm>,
+    /// Taints its pods tolerate (see `cluster.nodes[].taints`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Claims bound to volumes in one zone, which pin the pods using them to that zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zonal_claims: Vec<ZonalClaim>,
     /// Pods already running at time 0 and where (a plan of a live cluster): they start on these
     /// nodes instead of being placed by the scheduler. At most `replicas` of them; missing
     /// ones are created and scheduled as usual.

@@ -97,7 +97,7 @@ impl Sim {
             && w.anti_required.is_empty()
             && w.anti_preferred.is_empty()
             && w.spread.is_empty()
-            && w.node_selector.is_empty()
+            && !w.constrained
         {
             // Unconstrained: the score is the node's pod count, ties to the lowest index.
             let pick = self.free.first().map(|&(_, n)| n);
@@ -151,11 +151,7 @@ impl Sim {
             if node.cordoned || node.down || node.pods.len() as u32 >= node.capacity {
                 continue;
             }
-            if !w
-                .node_selector
-                .iter()
-                .all(|(k, v)| node.labels.get(k) == Some(v))
-            {
+            if !w.admits(node, self.pods[p].ordinal) {
                 continue;
             }
             let mut score: u64 = node.pods.len() as u64;

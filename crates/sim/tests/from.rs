@@ -357,3 +357,90 @@ items:
         b.notes
     );
 }
+
+/// Required node affinity comes from the manifest: a term on the zone keeps the pods in that
+/// zone of the generated cluster; a term on a label the generated nodes lack is a note (its pods
+/// stay Pending); an operator Kubernetes does not know names the object, file and field.
+#[test]
+fn required_node_affinity_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = |name: &str, expr: &str| {
+        format!(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: 4
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: c, image: c:1}}]
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms: [{{matchExpressions: [{expr}]}}]
+---
+"
+        )
+    };
+    let path = dir.path().join("w.yaml");
+    std::fs::write(
+        &path,
+        doc(
+            "zonal",
+            "{key: topology.kubernetes.io/zone, operator: In, values: [zone-b]}",
+        ) + &doc("gpu", "{key: gpu, operator: Exists}"),
+    )
+    .unwrap();
+    let o = FromOptions {
+        paths: vec![path.clone()],
+        drain_nodes: 0,
+        ..opts(&[])
+    };
+    let b = from::build(&o).unwrap();
+    assert_eq!(
+        b.notes,
+        [
+            "gpu: no generated node matches its required node affinity (they carry only hostname and zone labels): its pods stay Pending"
+        ]
+    );
+    let (sim, _) = simulate(&b.scenario, 1, true).unwrap();
+    let zones: Vec<(usize, Option<&str>)> = sim
+        .pods
+        .iter()
+        .map(|p| {
+            (
+                p.workload,
+                p.node
+                    .and_then(|n| sim.m.nodes[n].labels.get("topology.kubernetes.io/zone"))
+                    .map(String::as_str),
+            )
+        })
+        .collect();
+    assert_eq!(
+        zones,
+        [
+            (0, Some("zone-b")),
+            (0, Some("zone-b")),
+            (0, Some("zone-b")),
+            (0, Some("zone-b")),
+            (1, None),
+            (1, None),
+            (1, None),
+            (1, None),
+        ]
+    );
+    std::fs::write(&path, doc("bad", "{key: gpu, operator: Near}")).unwrap();
+    let e = from::build(&o)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        e,
+        format!(
+            "Deployment/bad in {}:1: spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator \"Near\" is not In, NotIn, Exists, DoesNotExist, Gt or Lt",
+            path.display()
+        )
+    );
+}

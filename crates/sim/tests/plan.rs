@@ -574,3 +574,110 @@ fn html_and_svg_of_a_plan() {
         &text[..200.min(text.len())]
     );
 }
+
+/// Workloads and budgets are read through steady-manifest's model: a PodUnavailableBudget of a
+/// group steady does not read is a note, one the model refuses is an error naming it, and a
+/// PodUnavailableBudget without apiVersion (a hand-written state) is steady's own.
+#[test]
+fn budgets_go_through_the_manifest_model() {
+    let pub_ = |api: Option<&str>, ops: Value| {
+        let mut v = json!({"kind": "PodUnavailableBudget",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "maxUnavailable": 0,
+                "protectOperations": ops}});
+        if let Some(a) = api {
+            v["apiVersion"] = json!(a);
+        }
+        v
+    };
+    let with = |b: Value| {
+        let mut items = vec![node("node-a", "zone-a", 10), node("node-b", "zone-b", 10)];
+        items.extend(deployment("shop", "web", &["node-a", "node-b"], json!({})));
+        items.push(b);
+        ClusterState::parse(
+            "s.json",
+            &json!({"kind": "List", "items": items}).to_string(),
+        )
+        .unwrap()
+    };
+    let p = plan(
+        &with(pub_(Some("example.com/v1"), json!(["Evict"]))),
+        &drain(&["node-a"]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        p.report.notes,
+        [
+            "PodUnavailableBudget shop/web left out: apiVersion example.com/v1 is not one steady reads"
+        ]
+    );
+    assert!(p.report.passed);
+    let e = plan(
+        &with(pub_(None, json!(["Explode"]))),
+        &drain(&["node-a"]),
+        None,
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        e.starts_with("PodUnavailableBudget shop/web: PodUnavailableBudget does not match the Kubernetes schema at spec.protectOperations[0]: unknown variant `Explode`"),
+        "{e}"
+    );
+    let p = plan(
+        &with(pub_(None, json!(["Evict"]))),
+        &drain(&["node-a"]),
+        Some(Dur::secs(60)),
+    )
+    .unwrap();
+    assert_eq!(p.report.blockers[0].kind, "budget-never-allows");
+    assert_eq!(p.report.blockers[0].object, "PodUnavailableBudget shop/web");
+}
+
+/// A workload without a readinessProbe takes its readiness from how long its Ready pods took
+/// from start to Ready (the median); with a probe, or without observed times, the template says.
+#[test]
+fn readiness_from_observed_ready_times() {
+    let state = |probe: bool, times: &[(i64, i64)]| {
+        let mut items = vec![
+            node("node-a", "zone-a", 10),
+            node("node-b", "zone-b", 10),
+            node("node-c", "zone-c", 10),
+        ];
+        let extra = if probe {
+            json!({})
+        } else {
+            json!({"containers": [{"name": "app", "image": "registry.example/app:1"}]})
+        };
+        let mut d = deployment("shop", "web", &["node-a", "node-b", "node-c"], extra);
+        for (pod, (start, ready)) in d[2..].iter_mut().zip(times) {
+            let at = |s: i64| format!("2026-01-01T00:{:02}:{:02}Z", s / 60, s % 60);
+            pod["status"]["startTime"] = json!(at(*start));
+            pod["status"]["conditions"][0]["lastTransitionTime"] = json!(at(*ready));
+        }
+        items.extend(d);
+        items.push(pdb("shop", "web", json!({"maxUnavailable": 1})));
+        ClusterState::parse(
+            "s.json",
+            &json!({"kind": "List", "items": items}).to_string(),
+        )
+        .unwrap()
+    };
+    // Draining two nodes: node-b starts when node-a is empty (0:05) and its eviction waits for
+    // node-a's replacement, created at 0:00, to be Ready; then its pod takes 5 s to go. So
+    // node-b takes the readiness delay.
+    let second = |s: &ClusterState| {
+        let p = plan(s, &drain(&["node-a", "node-b"]), None).unwrap();
+        p.report.nodes[1].took_seconds
+    };
+    // 20 s, 30 s and 90 s from start to Ready: the median is 30 s.
+    let observed = [(0, 20), (0, 30), (60, 150)];
+    assert_eq!(second(&state(false, &observed)), Some(30.0));
+    // An even count: the mean of the middle two (30 s and 40 s).
+    assert_eq!(second(&state(false, &[(0, 30), (0, 40)])), Some(35.0));
+    // No times observed: the 10 s default.
+    assert_eq!(second(&state(false, &[])), Some(10.0));
+    // A readinessProbe (initialDelaySeconds 10 + periodSeconds 5) wins over observed times.
+    assert_eq!(second(&state(true, &observed)), Some(15.0));
+}

@@ -1,21 +1,21 @@
 //! From a cluster state to a scenario: nodes as they are (cordons, taints, allocatable pods less
 //! the pods the simulator does not model, zone and other labels), Deployments and StatefulSets
-//! with their pods on the nodes they run on, budgets (PodDisruptionBudgets and
+//! with their pods on the nodes they run on and what keeps them off other nodes (nodeSelector,
+//! required node affinity, tolerations, claims bound to zonal volumes), budgets (PodDisruptionBudgets and
 //! PodUnavailableBudgets, in their own namespaces), and the one operation planned.
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
-use serde_json::Value;
 use steady_budget::{BudgetKind, BudgetSpecInput, ValueInput};
+use steady_manifest::model::{self as manifest, BudgetInfo, Object};
 
 use super::state::ClusterState;
-use crate::from::{int_or_string, placement, termination};
+use super::{objects, placement};
 use crate::scenario::{
-    Budget, BudgetKindSpec, BudgetTarget, Cluster, Drain, Dur, IntOrString, MAX_NODE_CAPACITY,
-    MAX_REPLICAS, NodeSpec, PodManagementPolicy, Readiness, Rollout, RunningPod, Scale, Scenario,
-    Step, Strategy, StrategyType, Workload, WorkloadKind,
+    Budget, BudgetTarget, Cluster, Drain, Dur, MAX_NODE_CAPACITY, MAX_REPLICAS, NodeSpec,
+    Readiness, Rollout, RunningPod, Scale, Scenario, Step, Workload, WorkloadKind,
 };
 
 /// Pods a node takes when its status does not say (the kubelet's default).
@@ -134,26 +134,7 @@ fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
         .find(|o| o.controller == Some(true))
 }
 
-/// Readiness from the slowest container's readinessProbe: its first success comes at
-/// `initialDelaySeconds`, checked every `periodSeconds` (default 10), so a new pod is Ready
-/// after about their sum; without a probe, the simulator's default for image pull and start.
-pub fn readiness(spec: &PodSpec) -> Dur {
-    let delay = spec
-        .containers
-        .iter()
-        .filter_map(|c| {
-            let p = c.readiness_probe.as_ref()?;
-            Some(
-                u64::try_from(p.initial_delay_seconds.unwrap_or(0)).unwrap_or(0)
-                    + u64::try_from(p.period_seconds.unwrap_or(10)).unwrap_or(10),
-            )
-        })
-        .max();
-    match delay {
-        Some(d) => Dur::secs(d.min(3600)),
-        None => Dur::secs(crate::from::DEFAULT_READINESS_SECONDS),
-    }
-}
+pub use crate::convert::probe_period_readiness as readiness;
 
 /// Node pods: `status.allocatable.pods`, an integer.
 fn allocatable_pods(node: &k8s_openapi::api::core::v1::Node, what: &str) -> Result<u64, PlanError> {
@@ -185,22 +166,18 @@ fn allocatable_pods(node: &k8s_openapi::api::core::v1::Node, what: &str) -> Resu
     Ok(n)
 }
 
-/// Whether the scheduler may place new pods on the node: not cordoned, no NoSchedule/NoExecute
-/// taint (the model has no tolerations), and Ready.
+/// Whether the scheduler may place no new pod on the node: cordoned or not Ready. Its taints
+/// are the scenario's, weighed against each pod's tolerations.
 fn closed(node: &k8s_openapi::api::core::v1::Node) -> bool {
     let spec = node.spec.as_ref();
     let unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
-    let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|t| {
-        t.iter()
-            .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-    });
     let not_ready = node
         .status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
         .is_some_and(|c| c.status != "True");
-    unschedulable || tainted || not_ready
+    unschedulable || not_ready
 }
 
 fn pod_ready(p: &Pod) -> bool {
@@ -211,6 +188,48 @@ fn pod_ready(p: &Pod) -> bool {
             .iter()
             .flatten()
             .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+/// How long a Ready pod took from `status.startTime` to its Ready condition's
+/// `lastTransitionTime`; None when it is not Ready or either time is missing or out of order.
+fn ready_after_ms(p: &Pod) -> Option<u64> {
+    if !pod_ready(p) {
+        return None;
+    }
+    let st = p.status.as_ref()?;
+    let start = st.start_time.as_ref()?.0;
+    let ready = st
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "Ready" && c.status == "True")?
+        .last_transition_time
+        .as_ref()?
+        .0;
+    let ms = ready.duration_since(start).as_millis();
+    u64::try_from(ms).ok()
+}
+
+/// A workload without a readinessProbe gets no delay from its template (the 10 s default would
+/// stand in); when its Ready pods say how long they took from start to Ready, the median of
+/// those (the mean of the two middle ones for an even count), at most an hour, is its readiness.
+fn observed_readiness(w: &manifest::Workload, observed: &mut [u64]) -> Option<Dur> {
+    let probed = w
+        .spec
+        .containers
+        .iter()
+        .any(|c| c.readiness_probe.is_some());
+    if probed || observed.is_empty() {
+        return None;
+    }
+    observed.sort_unstable();
+    let n = observed.len();
+    let median = if n % 2 == 1 {
+        observed[n / 2]
+    } else {
+        (observed[n / 2 - 1] + observed[n / 2]) / 2
+    };
+    Some(Dur(median.min(3_600_000)))
 }
 
 fn terminal(p: &Pod) -> bool {
@@ -237,15 +256,11 @@ fn replicas_of(r: Option<i32>, what: &str) -> Result<u32, PlanError> {
     Ok(r as u32)
 }
 
+/// A Deployment or StatefulSet of the state, as the loader's model has it.
 struct WorkloadIn<'a> {
     kind: WorkloadKind,
-    meta: &'a ObjectMeta,
-    replicas: Option<i32>,
-    template_spec: Option<&'a PodSpec>,
-    labels: BTreeMap<String, String>,
-    strategy: Option<Strategy>,
-    policy: Option<PodManagementPolicy>,
-    min_ready: Option<i32>,
+    object: &'a Object,
+    workload: &'a manifest::Workload,
 }
 
 /// Builds the scenario for `op` from `state`. `timeout` bounds the whole plan (a drain gives up
@@ -260,65 +275,25 @@ pub fn build(
     if state.nodes.is_empty() {
         return Err(PlanError::NoNodes);
     }
-    // Workloads, in a stable order: Deployments then StatefulSets, by namespace and name.
-    let mut ins: Vec<WorkloadIn<'_>> = Vec::new();
-    for d in &state.deployments {
-        let spec = d.spec.as_ref();
-        let strategy = spec.and_then(|s| s.strategy.as_ref()).map(|st| {
-            if st.type_.as_deref() == Some("Recreate") {
-                Strategy {
-                    type_: StrategyType::Recreate,
-                    max_surge: None,
-                    max_unavailable: None,
-                }
-            } else {
-                let ru = st.rolling_update.as_ref();
-                Strategy {
-                    type_: StrategyType::RollingUpdate,
-                    max_surge: ru.and_then(|r| r.max_surge.as_ref()).map(int_or_string),
-                    max_unavailable: ru
-                        .and_then(|r| r.max_unavailable.as_ref())
-                        .map(int_or_string),
-                }
-            }
-        });
-        ins.push(WorkloadIn {
-            kind: WorkloadKind::Deployment,
-            meta: &d.metadata,
-            replicas: spec.and_then(|s| s.replicas),
-            template_spec: spec.and_then(|s| s.template.spec.as_ref()),
-            labels: spec
-                .and_then(|s| s.template.metadata.as_ref())
-                .and_then(|m| m.labels.clone())
-                .unwrap_or_default(),
-            strategy,
-            policy: None,
-            min_ready: spec.and_then(|s| s.min_ready_seconds),
-        });
-    }
-    for s in &state.stateful_sets {
-        let spec = s.spec.as_ref();
-        ins.push(WorkloadIn {
-            kind: WorkloadKind::StatefulSet,
-            meta: &s.metadata,
-            replicas: spec.and_then(|s| s.replicas),
-            template_spec: spec.and_then(|s| s.template.spec.as_ref()),
-            labels: spec
-                .and_then(|s| s.template.metadata.as_ref())
-                .and_then(|m| m.labels.clone())
-                .unwrap_or_default(),
-            strategy: None,
-            policy: match spec.and_then(|s| s.pod_management_policy.as_deref()) {
-                Some("Parallel") => Some(PodManagementPolicy::Parallel),
-                _ => None,
-            },
-            min_ready: spec.and_then(|s| s.min_ready_seconds),
-        });
-    }
+    let objects = objects::decode(state)?;
+    notes.extend(objects.notes.iter().cloned());
+    // Workloads, in a stable order: by namespace and name, Deployments first.
+    let mut ins: Vec<WorkloadIn<'_>> = objects
+        .workloads
+        .iter()
+        .filter_map(|o| {
+            let w = o.workload()?;
+            Some(WorkloadIn {
+                kind: crate::convert::kind(w.kind)?,
+                object: o,
+                workload: w,
+            })
+        })
+        .collect();
     ins.sort_by(|a, b| {
-        (ns_of(a.meta), a.meta.name.as_deref(), a.kind as u8).cmp(&(
-            ns_of(b.meta),
-            b.meta.name.as_deref(),
+        (&a.object.namespace, &a.object.name, a.kind as u8).cmp(&(
+            &b.object.namespace,
+            &b.object.name,
             b.kind as u8,
         ))
     });
@@ -347,6 +322,7 @@ pub fn build(
                 capacity: Some(capacity as u32),
                 labels,
                 cordoned: closed(n),
+                taints: placement::taints(n, &what)?,
             },
             capacity,
             0u64,
@@ -360,26 +336,23 @@ pub fn build(
             WorkloadKind::Deployment => "Deployment",
             WorkloadKind::StatefulSet => "StatefulSet",
         };
-        workload_at.insert(
-            (ns_of(w.meta), kind, w.meta.name.as_deref().unwrap_or("")),
-            i,
-        );
+        workload_at.insert((w.object.namespace.clone(), kind, &w.object.name), i);
     }
     let mut rs_owner: HashMap<(String, &str), Option<usize>> = HashMap::new();
-    for rs in &state.replica_sets {
-        let dep = controller_of(&rs.metadata)
-            .filter(|o| o.kind == "Deployment")
-            .and_then(|o| workload_at.get(&(ns_of(&rs.metadata), "Deployment", o.name.as_str())))
+    for rs in &objects.replica_sets {
+        let dep = rs
+            .workload()
+            .and_then(|w| w.controller.as_deref())
+            .filter(|(kind, _)| kind == "Deployment")
+            .and_then(|(_, name)| {
+                workload_at.get(&(rs.namespace.clone(), "Deployment", name.as_str()))
+            })
             .copied();
-        rs_owner.insert(
-            (
-                ns_of(&rs.metadata),
-                rs.metadata.name.as_deref().unwrap_or(""),
-            ),
-            dep,
-        );
+        rs_owner.insert((rs.namespace.clone(), rs.name.as_str()), dep);
     }
     let mut running: Vec<Vec<RunningPod>> = vec![Vec::new(); ins.len()];
+    // Per workload: how long its Ready pods took from start to Ready, in ms.
+    let mut observed: Vec<Vec<u64>> = vec![Vec::new(); ins.len()];
     let (mut terminating, mut unscheduled_other) = (0usize, 0usize);
     for p in &state.pods {
         if terminal(p) {
@@ -416,11 +389,14 @@ pub fn build(
             continue;
         };
         match w {
-            Some(w) => running[w].push(RunningPod {
-                name,
-                node: nodes[n].0.name.clone(),
-                ready: pod_ready(p),
-            }),
+            Some(w) => {
+                observed[w].extend(ready_after_ms(p));
+                running[w].push(RunningPod {
+                    name,
+                    node: nodes[n].0.name.clone(),
+                    ready: pod_ready(p),
+                });
+            }
             None => {
                 // DaemonSet pods, Job pods, bare pods: they keep their slot (a drain leaves
                 // DaemonSet pods; the others are not modelled).
@@ -456,6 +432,7 @@ pub fn build(
         .collect();
 
     // Workloads with their running pods.
+    let claims = placement::Claims::new(state);
     let mut workloads = Vec::with_capacity(ins.len());
     let mut placement_skipped = 0usize;
     let mut not_running = Vec::new();
@@ -464,69 +441,60 @@ pub fn build(
             WorkloadKind::Deployment => "Deployment",
             WorkloadKind::StatefulSet => "StatefulSet",
         };
-        let what = obj(kind, w.meta);
-        let replicas = replicas_of(w.replicas, &what)?;
-        let ns = ns_of(w.meta);
-        let name = w.meta.name.clone().unwrap_or_default();
-        let pod_spec = w.template_spec.cloned().unwrap_or_default();
+        let what = format!("{kind} {}/{}", w.object.namespace, w.object.name);
+        let replicas = replicas_of(w.workload.replicas, &what)?;
+        let ns = w.object.namespace.clone();
+        let name = w.object.name.clone();
         let mut skipped = false;
-        let (anti_affinity, topology_spread) = placement(&pod_spec, &w.labels, &mut skipped);
+        let mut workload = crate::convert::workload(
+            w.object,
+            w.workload,
+            w.kind,
+            replicas,
+            crate::convert::ReadinessRule::ProbePeriod,
+            &mut skipped,
+        )
+        .map_err(|e| object_error(what.clone(), e.0))?;
         if skipped {
             placement_skipped += 1;
-        }
-        if pod_spec
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|a| {
-                a.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
-            .is_some()
-        {
-            notes.push(format!(
-                "{what}: required node affinity is not modelled (its nodeSelector is)"
-            ));
         }
         let mut pods = std::mem::take(&mut running[i]);
         if pods.is_empty() && replicas > 0 {
             // No pod on any node: the scheduler cannot place them now (or the state has not
             // the nodes they run on). Started Pending, the model would place them on the first
             // free slots and crowd out the replacements a drain needs; they have nothing to lose.
-            not_running.push(format!("{ns}/{}", w.meta.name.as_deref().unwrap_or("")));
+            not_running.push(format!("{ns}/{name}"));
             continue;
         }
         // Ready pods first, then by name: the ones kept when more run than wanted.
         pods.sort_by(|a, b| (!a.ready, &a.name).cmp(&(!b.ready, &b.name)));
         pods.truncate(replicas as usize);
         pods.sort_by(|a, b| a.name.cmp(&b.name));
-        let min_ready = w.min_ready.unwrap_or(0);
+        let min_ready = w.workload.min_ready_seconds.unwrap_or(0);
         if min_ready < 0 {
             return Err(object_error(
                 what,
                 format!("spec.minReadySeconds {min_ready} is negative"),
             ));
         }
-        facts.workloads.push(format!("{ns}/{name}"));
-        workloads.push(Workload {
-            kind: w.kind,
-            name,
-            namespace: Some(ns),
-            replicas,
-            labels: w.labels.clone(),
-            strategy: w.strategy.clone(),
-            pod_management_policy: w.policy,
-            min_ready_seconds: min_ready as u32,
-            readiness: Some(Readiness {
-                fixed: Some(readiness(&pod_spec)),
+        workload.zonal_claims = claims.of_workload(
+            &ns,
+            &name,
+            w.kind,
+            &crate::convert::pod_spec(&w.workload.spec),
+            w.workload.claim_templates.as_deref().unwrap_or_default(),
+            &mut notes,
+        );
+        if let Some(d) = observed_readiness(w.workload, &mut observed[i]) {
+            workload.readiness = Some(Readiness {
+                fixed: Some(d),
                 ..Readiness::default()
-            }),
-            termination: termination(&pod_spec),
-            anti_affinity,
-            topology_spread,
-            node_selector: pod_spec.node_selector.clone().unwrap_or_default(),
-            pods,
-        });
+            });
+        }
+        workload.namespace = Some(ns.clone());
+        workload.pods = pods;
+        facts.workloads.push(format!("{ns}/{name}"));
+        workloads.push(workload);
     }
     if !not_running.is_empty() {
         let shown: Vec<&str> = not_running.iter().take(5).map(String::as_str).collect();
@@ -549,33 +517,11 @@ pub fn build(
 
     // Budgets.
     let mut budgets = Vec::new();
-    let mut raw_budgets: Vec<RawBudget> = Vec::new();
-    for pdb in &state.pod_disruption_budgets {
-        let spec = pdb.spec.as_ref();
-        raw_budgets.push(RawBudget {
-            kind: BudgetKind::PodDisruptionBudget,
-            what: obj("PodDisruptionBudget", &pdb.metadata),
-            namespace: ns_of(&pdb.metadata),
-            name: pdb.metadata.name.clone().unwrap_or_default(),
-            selector: spec.and_then(|s| s.selector.clone()),
-            target: None,
-            min_available: spec
-                .and_then(|s| s.min_available.as_ref())
-                .map(int_or_string),
-            max_unavailable: spec
-                .and_then(|s| s.max_unavailable.as_ref())
-                .map(int_or_string),
-            protect: None,
-            // A value this version does not know is read as IfHealthyBudget, as Kubernetes'
-            // eviction handler and steady's guard read it.
-            unhealthy: spec
-                .and_then(|s| s.unhealthy_pod_eviction_policy.clone())
-                .filter(|p| p == "AlwaysAllow"),
-        });
-    }
-    for v in &state.pod_unavailable_budgets {
-        raw_budgets.push(RawBudget::from_pub(v)?);
-    }
+    let mut raw_budgets: Vec<RawBudget> = objects
+        .budgets
+        .iter()
+        .filter_map(|o| Some(RawBudget::new(o, o.budget()?)))
+        .collect();
     raw_budgets
         .sort_by(|a, b| (&a.namespace, &a.name, a.kind).cmp(&(&b.namespace, &b.name, b.kind)));
     for b in raw_budgets {
@@ -656,17 +602,16 @@ pub fn build(
                     "--replicas {replicas} is more than the simulator models (at most {MAX_REPLICAS})"
                 )));
             }
-            for h in &state.horizontal_pod_autoscalers {
-                let Some(spec) = &h.spec else { continue };
-                if ns_of(&h.metadata) == target.namespace
-                    && spec.scale_target_ref.name == target.name
-                {
+            for o in &objects.hpas {
+                let Some(h) = o.hpa() else { continue };
+                if o.namespace == target.namespace && h.target_name == target.name {
                     notes.push(format!(
-                        "{} scales {} between {} and {} replicas: it may undo this scale",
-                        obj("HorizontalPodAutoscaler", &h.metadata),
+                        "HorizontalPodAutoscaler {}/{} scales {} between {} and {} replicas: it may undo this scale",
+                        o.namespace,
+                        o.name,
                         target.key(),
-                        spec.min_replicas.unwrap_or(1),
-                        spec.max_replicas
+                        h.min_replicas.unwrap_or(1),
+                        h.max_replicas
                     ));
                 }
             }
@@ -701,7 +646,7 @@ pub fn build(
     })
 }
 
-/// A PodDisruptionBudget or a PodUnavailableBudget, as read.
+/// A PodDisruptionBudget or a PodUnavailableBudget, as the loader's model has it.
 struct RawBudget {
     kind: BudgetKind,
     what: String,
@@ -709,72 +654,24 @@ struct RawBudget {
     name: String,
     selector: Option<LabelSelector>,
     target: Option<(String, String)>,
-    min_available: Option<IntOrString>,
-    max_unavailable: Option<IntOrString>,
-    protect: Option<Vec<String>>,
-    unhealthy: Option<String>,
+    /// Kind, policy and options, from the conversion `--from` shares.
+    base: Budget,
 }
 
 impl RawBudget {
-    fn from_pub(v: &Value) -> Result<Self, PlanError> {
-        let meta: ObjectMeta = v
-            .get("metadata")
-            .cloned()
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(|e| object_error("a PodUnavailableBudget".into(), format!("metadata: {e}")))?
-            .unwrap_or_default();
-        let what = obj("PodUnavailableBudget", &meta);
-        let spec = v.get("spec").cloned().unwrap_or(Value::Null);
-        let selector = spec
-            .get("selector")
-            .cloned()
-            .map(serde_json::from_value::<LabelSelector>)
-            .transpose()
-            .map_err(|e| object_error(what.clone(), format!("spec.selector: {e}")))?;
-        let target = spec.get("targetRef").map(|t| {
-            (
-                t.get("kind")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                t.get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        });
-        let value = |key: &str| match spec.get(key) {
-            Some(Value::Number(n)) => Some(match n.as_i64() {
-                Some(i) => IntOrString::Int(i),
-                None => IntOrString::String(n.to_string()),
-            }),
-            Some(Value::String(s)) => Some(IntOrString::String(s.clone())),
-            _ => None,
-        };
-        Ok(Self {
-            kind: BudgetKind::PodUnavailableBudget,
-            namespace: ns_of(&meta),
-            name: meta.name.clone().unwrap_or_default(),
-            what,
-            selector,
-            target,
-            min_available: value("minAvailable"),
-            max_unavailable: value("maxUnavailable"),
-            protect: spec
-                .get("protectOperations")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                }),
-            unhealthy: spec
-                .get("unhealthyPodPolicy")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        })
+    fn new(o: &Object, b: &BudgetInfo) -> Self {
+        Self {
+            kind: b.kind(),
+            what: format!("{} {}/{}", o.kind, o.namespace, o.name),
+            namespace: o.namespace.clone(),
+            name: o.name.clone(),
+            selector: b.selector.clone(),
+            target: b
+                .target_ref
+                .as_ref()
+                .map(|t| (t.kind.clone(), t.name.clone())),
+            base: crate::convert::budget(o, b),
+        }
     }
 
     /// The scenario's budget, or None (with a note) when it covers nothing the plan models or
@@ -784,20 +681,9 @@ impl RawBudget {
         workloads: &[Workload],
         notes: &mut Vec<String>,
     ) -> Result<Option<Budget>, PlanError> {
-        let kind = match self.kind {
-            BudgetKind::PodDisruptionBudget => BudgetKindSpec::PodDisruptionBudget,
-            BudgetKind::PodUnavailableBudget => BudgetKindSpec::PodUnavailableBudget,
-        };
         let mut budget = Budget {
-            kind,
-            name: self.name.clone(),
             namespace: Some(self.namespace.clone()),
-            selector: None,
-            target_ref: None,
-            min_available: self.min_available.clone(),
-            max_unavailable: self.max_unavailable.clone(),
-            protect_operations: self.protect.clone(),
-            unhealthy_pod_policy: self.unhealthy.clone(),
+            ..self.base.clone()
         };
         if let Some((k, n)) = &self.target {
             let kind = match k.as_str() {

@@ -5,6 +5,8 @@
 //! each workload goes, and the **blockers**, each with its reason and a fix.
 
 pub mod build;
+mod objects;
+pub(crate) mod placement;
 pub mod report;
 pub mod state;
 

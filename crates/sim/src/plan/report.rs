@@ -233,10 +233,67 @@ pub fn build(
         }
     }
 
-    // Blockers 2: pods no node can take.
+    // Blockers 2: pods no node can take. First those whose claim pins them to a zone with no
+    // room left, one blocker per claim; then the rest, per workload.
     let mut pending: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut pinned: BTreeMap<(usize, String), (String, Vec<String>)> = BTreeMap::new();
     for &p in &sim.pending {
-        *pending.entry(sim.pods[p].workload).or_default() += 1;
+        let pod = &sim.pods[p];
+        match stranded_claim(sim, pod.workload, pod.ordinal) {
+            Some(c) => {
+                let entry = pinned
+                    .entry((pod.workload, c.claim.clone()))
+                    .or_insert_with(|| (c.zone.clone(), Vec::new()));
+                entry.1.push(pod.facts.name.clone());
+            }
+            None => *pending.entry(pod.workload).or_default() += 1,
+        }
+    }
+    for (&(w, ref claim), (zone, pods)) in &pinned {
+        let wl = &sim.m.workloads[w];
+        let ns = &wl.namespace;
+        let names: Vec<String> = pods.iter().map(|p| format!("{ns}/{p}")).collect();
+        // Nodes of the zone with room that the pods' other constraints keep them off.
+        let refused: Vec<String> = sim
+            .m
+            .nodes
+            .iter()
+            .filter(|node| {
+                node.labels.get(crate::model::ZONE) == Some(zone)
+                    && !node.cordoned
+                    && !node.down
+                    && (node.pods.len() as u32) < node.capacity
+            })
+            .filter_map(|node| refusal(wl, node).map(|why| format!("{} {why}", node.name)))
+            .collect();
+        let (also, fix) = if refused.is_empty() {
+            (
+                String::new(),
+                format!(
+                    "uncordon a {zone} node or add capacity there before the drain: the volume cannot follow the pod to another zone"
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "; the {zone} nodes with room do not admit it: {}",
+                    refused.join(", ")
+                ),
+                format!(
+                    "let the pods onto one of those {zone} nodes (a toleration, a label), uncordon a {zone} node or add capacity there before the drain: the volume cannot follow the pod to another zone"
+                ),
+            )
+        };
+        blockers.push(Blocker {
+            kind: "cannot-reschedule".into(),
+            object: format!("{} {}", wl.kind_str(), built.facts.workloads[w]),
+            reason: format!(
+                "no schedulable node left in {zone} for pod{} {} (PersistentVolumeClaim {ns}/{claim} is bound to a volume in {zone}){also}",
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            ),
+            fix,
+        });
     }
     for (&w, &n) in &pending {
         let wl = &sim.m.workloads[w];
@@ -246,13 +303,30 @@ pub fn build(
             .iter()
             .filter(|node| !node.cordoned && !node.down)
             .collect();
-        let selected: Vec<&&crate::model::Node> = open
+        let by_selector: Vec<&crate::model::Node> = open
             .iter()
+            .copied()
             .filter(|node| {
                 wl.node_selector
                     .iter()
                     .all(|(k, v)| node.labels.get(k) == Some(v))
             })
+            .collect();
+        let by_affinity: Vec<&crate::model::Node> = by_selector
+            .iter()
+            .copied()
+            .filter(|node| {
+                wl.node_affinity.is_empty()
+                    || wl
+                        .node_affinity
+                        .iter()
+                        .any(|t| crate::model::term_matches(t, node))
+            })
+            .collect();
+        let selected: Vec<&crate::model::Node> = by_affinity
+            .iter()
+            .copied()
+            .filter(|node| node.taints.iter().all(|t| wl.tolerates(t)))
             .collect();
         let object = format!("{} {}", wl.kind_str(), built.facts.workloads[w]);
         let (reason, fix) = if open.is_empty() {
@@ -262,7 +336,7 @@ pub fn build(
                 ),
                 "uncordon or add a node before the drain (a node that lost its kubelet is tainted unreachable)".to_owned(),
             )
-        } else if selected.is_empty() && !wl.node_selector.is_empty() {
+        } else if by_selector.is_empty() && !wl.node_selector.is_empty() {
             let sel: Vec<String> = wl
                 .node_selector
                 .iter()
@@ -274,6 +348,37 @@ pub fn build(
                     sel.join(",")
                 ),
                 "label another schedulable node to match, or drain these nodes one at a time with a replacement ready".to_owned(),
+            )
+        } else if by_affinity.is_empty() {
+            (
+                format!(
+                    "{n} pod(s) cannot be rescheduled: no schedulable node matches its required node affinity ({})",
+                    wl.node_affinity
+                        .iter()
+                        .map(term_text)
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+                "label a schedulable node to match (or uncordon one that does), or relax the affinity before the drain".to_owned(),
+            )
+        } else if selected.is_empty() {
+            let mut taints: Vec<String> = Vec::new();
+            for node in &by_affinity {
+                if let Some(t) = node.taints.iter().find(|t| !wl.tolerates(t)) {
+                    taints.push(format!("{} has {}", node.name, taint_text(t)));
+                }
+            }
+            let more = taints.len().saturating_sub(3);
+            taints.truncate(3);
+            if more > 0 {
+                taints.push(format!("{more} more"));
+            }
+            (
+                format!(
+                    "{n} pod(s) cannot be rescheduled: every schedulable node it may use has a taint its pods do not tolerate ({})",
+                    taints.join(", ")
+                ),
+                "add a matching toleration to the pod template, remove the taint from a node, or add an untainted node before the drain".to_owned(),
             )
         } else if let Some(key) = wl.anti_required.first().filter(|key| {
             let domains: std::collections::BTreeSet<&String> = selected
@@ -439,6 +544,85 @@ pub fn build(
         untouched_workloads: untouched,
         blockers,
         notes: built.notes.clone(),
+    }
+}
+
+/// The first zonal claim of workload `w`'s pod `ordinal` whose zone has no node that is open,
+/// has a free slot and admits the pod (its selector, affinity and tolerations): the pod waits
+/// for its volume's zone, whatever room other zones have.
+fn stranded_claim(
+    sim: &Sim,
+    w: usize,
+    ordinal: Option<u32>,
+) -> Option<&crate::scenario::ZonalClaim> {
+    let wl = &sim.m.workloads[w];
+    wl.claims_of(ordinal).find(|c| {
+        !sim.m.nodes.iter().any(|node| {
+            node.labels.get(crate::model::ZONE) == Some(&c.zone)
+                && !node.cordoned
+                && !node.down
+                && (node.pods.len() as u32) < node.capacity
+                && wl.admits(node, ordinal)
+        })
+    })
+}
+
+/// Why `node` refuses the workload's pods by their own constraints, if it does: `has taint
+/// dedicated=gpu:NoSchedule`, `does not match the nodeSelector`, ….
+fn refusal(wl: &crate::model::Workload, node: &crate::model::Node) -> Option<String> {
+    if !wl
+        .node_selector
+        .iter()
+        .all(|(k, v)| node.labels.get(k) == Some(v))
+    {
+        return Some("does not match the nodeSelector".into());
+    }
+    if !wl.node_affinity.is_empty()
+        && !wl
+            .node_affinity
+            .iter()
+            .any(|t| crate::model::term_matches(t, node))
+    {
+        return Some("does not match the required node affinity".into());
+    }
+    node.taints
+        .iter()
+        .find(|t| !wl.tolerates(t))
+        .map(|t| format!("has taint {} (not tolerated)", taint_text(t)))
+}
+
+/// `dedicated=db:NoSchedule`, as `kubectl describe node` writes a taint.
+fn taint_text(t: &crate::scenario::Taint) -> String {
+    let effect = match t.effect {
+        crate::scenario::TaintEffect::NoSchedule => "NoSchedule",
+        crate::scenario::TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+        crate::scenario::TaintEffect::NoExecute => "NoExecute",
+    };
+    if t.value.is_empty() {
+        format!("{}:{effect}", t.key)
+    } else {
+        format!("{}={}:{effect}", t.key, t.value)
+    }
+}
+
+/// `disk In [ssd, nvme], metadata.name NotIn [node-a]`
+fn term_text(t: &crate::scenario::NodeSelectorTerm) -> String {
+    let parts: Vec<String> = t
+        .match_expressions
+        .iter()
+        .chain(&t.match_fields)
+        .map(|r| {
+            if r.values.is_empty() {
+                format!("{} {:?}", r.key, r.operator)
+            } else {
+                format!("{} {:?} [{}]", r.key, r.operator, r.values.join(", "))
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        "an empty term".to_owned()
+    } else {
+        parts.join(", ")
     }
 }
 

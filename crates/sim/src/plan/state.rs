@@ -1,12 +1,22 @@
 //! The live cluster as the planner sees it: the objects `kubectl get
-//! nodes,pods,deploy,sts,rs,hpa,pdb,podunavailablebudgets -A -o json` prints, in k8s-openapi's
-//! own types (PodUnavailableBudgets as their JSON: this crate does not depend on the API crate
+//! nodes,pods,deploy,sts,rs,hpa,pdb,podunavailablebudgets,pvc,pv -A -o json` prints, in
+//! k8s-openapi's own types (PodUnavailableBudgets as their JSON: this crate does not depend on the API crate
 //! and its kube derive). Pure and serializable: `steady plan -o json` writes it back as `state`,
 //! and `--from-state FILE` reads that, a bare state, or a `kubectl get -o json` List.
+//!
+//! The state is kept as read, in the wire types, because `-o json` writes it back and
+//! `--from-state` must read every state written before. The planner does not read the
+//! Deployments, StatefulSets, ReplicaSets, budgets and HPAs from these types: `build` decodes
+//! them into steady-manifest `Object`s (the model `steady check` and `sim --from` read) and
+//! converts those with `sim --from`'s conversion (`crate::convert`). Nodes, Pods,
+//! PersistentVolumeClaims and PersistentVolumes are live-only objects that manifests never
+//! carry: the planner reads them as the k8s-openapi types they are here. PVCs and PVs say which
+//! zone a pod's volume pins it to; a state written before they were read has neither list and
+//! reads as a cluster without zonal volumes.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,6 +42,12 @@ pub struct ClusterState {
     /// `policy.steady.dev` (or OpenKruise's `policy.kruise.io`) PodUnavailableBudgets.
     #[serde(default)]
     pub pod_unavailable_budgets: Vec<Value>,
+    /// Written only when there are some, so the state of a cluster without volumes reads and
+    /// writes as before they were read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub persistent_volume_claims: Vec<PersistentVolumeClaim>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub persistent_volumes: Vec<PersistentVolume>,
 }
 
 /// Why a state could not be read; each names the file and, where there is one, the object.
@@ -43,7 +59,7 @@ pub enum StateError {
         source: std::io::Error,
     },
     #[error(
-        "cluster state {path} is not JSON or YAML: {message}; write `kubectl get nodes,pods,deploy,sts,rs,hpa,pdb,podunavailablebudgets -A -o json` or a `steady plan -o json` output"
+        "cluster state {path} is not JSON or YAML: {message}; write `kubectl get nodes,pods,deploy,sts,rs,hpa,pdb,podunavailablebudgets,pvc,pv -A -o json` or a `steady plan -o json` output"
     )]
     Syntax { path: String, message: String },
     #[error("cluster state {path}: {what} is not a valid {kind}: {message}")]
@@ -111,6 +127,8 @@ impl ClusterState {
                         "horizontalPodAutoscalers" => "HorizontalPodAutoscaler",
                         "podDisruptionBudgets" => "PodDisruptionBudget",
                         "podUnavailableBudgets" => "PodUnavailableBudget",
+                        "persistentVolumeClaims" => "PersistentVolumeClaim",
+                        "persistentVolumes" => "PersistentVolume",
                         _ => return Err(shape()),
                     };
                     let items = items
@@ -166,6 +184,10 @@ impl ClusterState {
                     self.pod_disruption_budgets.push(typed(item).map_err(bad)?)
                 }
                 "PodUnavailableBudget" => self.pod_unavailable_budgets.push(item),
+                "PersistentVolumeClaim" => self
+                    .persistent_volume_claims
+                    .push(typed(item).map_err(bad)?),
+                "PersistentVolume" => self.persistent_volumes.push(typed(item).map_err(bad)?),
                 // Other kinds (ConfigMaps, Services, …) say nothing about a drain.
                 _ => {}
             }
