@@ -1,8 +1,8 @@
 //! Counts kept as pods change, so that a budget's status and a workload's availability cost the
 //! same whatever their pod count: recomputing them over every pod on every change made a run
-//! quadratic in a workload's replicas (issue 16). The engine reports each change of a pod with
-//! `recount`; debug builds check every recompute against the full one (`Sim::refresh_budget`).
-//! Reads the model and the pods, never the engine: no module cycle.
+//! quadratic in a workload's replicas (issue 16). The world reports each change of a pod with
+//! `recount`; debug builds check every recompute against the full one (`World::refresh_budget`).
+//! Reads the model and the pods, never the world: no module cycle.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
