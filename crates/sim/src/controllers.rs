@@ -151,18 +151,27 @@ impl Controllers<'_> {
             }
         } else if n > target {
             let world = &*self.world;
-            let mut active = active(world);
             // Like the ReplicaSet controller: unscheduled, then not ready, then newest first.
-            active.sort_by_key(|&p| {
-                let pod = &world.pods()[p];
-                (
-                    pod.node.is_some(),
-                    pod.facts.ready,
-                    world.available(p),
-                    std::cmp::Reverse(p),
-                )
+            let doomed: Vec<usize> = world
+                .tallies()
+                .deletion_order(w, rev)
+                .take((n - target) as usize)
+                .collect();
+            debug_assert_eq!(doomed, {
+                let mut active = active(world);
+                active.sort_by_key(|&p| {
+                    let pod = &world.pods()[p];
+                    (
+                        pod.node.is_some(),
+                        pod.facts.ready,
+                        world.available(p),
+                        std::cmp::Reverse(p),
+                    )
+                });
+                active.truncate((n - target) as usize);
+                active
             });
-            for &p in active.iter().take((n - target) as usize) {
+            for &p in &doomed {
                 if !self.controller_delete(w, p) {
                     break;
                 }
