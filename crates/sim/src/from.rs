@@ -430,9 +430,9 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
 /// engine's own scheduler, so this is where the pods really are at time 0); ties go to the
 /// lower-numbered node. These are the drains a budget has something to say about.
 fn most_guarded(s: &Scenario, k: usize) -> Result<Vec<String>, FromError> {
-    let sim = crate::Sim::new(s, 1, true).map_err(FromError::Invalid)?;
+    let sim = crate::engine::Sim::new(s, 1, true).map_err(FromError::Invalid)?;
     let mut counts: Vec<(usize, usize)> = sim
-        .m
+        .model()
         .nodes
         .iter()
         .enumerate()
@@ -441,8 +441,8 @@ fn most_guarded(s: &Scenario, k: usize) -> Result<Vec<String>, FromError> {
                 .pods
                 .iter()
                 .filter(|&&p| {
-                    let pod = &sim.pods[p];
-                    !pod.gone && !sim.m.workloads[pod.workload].budgets.is_empty()
+                    let pod = &sim.pods()[p];
+                    !pod.gone && !sim.model().workloads[pod.workload].budgets.is_empty()
                 })
                 .count();
             (i, guarded)
@@ -452,6 +452,6 @@ fn most_guarded(s: &Scenario, k: usize) -> Result<Vec<String>, FromError> {
     Ok(counts
         .into_iter()
         .take(k)
-        .map(|(i, _)| sim.m.nodes[i].name.clone())
+        .map(|(i, _)| sim.model().nodes[i].name.clone())
         .collect())
 }

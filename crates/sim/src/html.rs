@@ -195,7 +195,7 @@ pub fn report(
         h.push_str("</table>\n");
     }
 
-    let refused: Vec<(&OpReport, &crate::engine::DenialStat)> = with
+    let refused: Vec<(&OpReport, &crate::denials::DenialStat)> = with
         .operations
         .iter()
         .flat_map(|o| o.denials.iter().map(move |d| (o, d)))

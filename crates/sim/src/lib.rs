@@ -4,19 +4,27 @@
 //! for a given `--seed`. The scenario format is documented in this crate's README.md.
 #![forbid(unsafe_code)]
 
+pub mod clock;
+pub mod controllers;
 pub mod convert;
+pub mod denials;
+pub mod drain;
 pub mod engine;
 pub mod from;
 pub mod html;
+pub mod in_place;
+pub mod measure;
 pub mod model;
 pub mod ops;
 pub mod plan;
 pub mod plot;
 pub mod report;
+pub mod scale;
 pub mod scenario;
 pub mod scheduler;
 pub mod tally;
-pub mod workloads;
+pub mod timeline;
+pub mod world;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

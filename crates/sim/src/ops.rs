@@ -1,20 +1,17 @@
-//! Timeline operations: drains (as `kubectl drain`: cordon, evict every pod of a node at once,
-//! retry each refused eviction every 5 s, wait for the pods to be gone, optional timeout), cordon,
-//! uncordon, rollouts, scaling, HPA-like steps and node failures. Each records when it started and
-//! finished, and every refusal it met, by budget.
+//! Timeline operations as a scenario's timeline names them: drains, cordon, uncordon,
+//! rollouts, scaling, HPA-like steps, in-place updates and resizes, and node failures, checked
+//! against the model. Each records when it started and finished, and every refusal it met, by
+//! budget; `timeline` runs them.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, ContainerResizePolicy, PodSpec, ResourceRequirements};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use steady_budget::{Denial, Operation, Restart, resize_restart, update_restart};
+use steady_budget::{Operation, resize_restart, update_restart};
 
-use crate::engine::{DenialStat, Ev, Sim, tally};
+use crate::denials::DenialStat;
+use crate::drain::DrainOp;
+use crate::in_place::{InPlaceOp, image_change, resource_change};
 use crate::model::{Model, nodes_of_zone};
 use crate::scenario::{Invalid, Scenario, Step};
-
-/// `kubectl drain` retries a refused eviction after this long, whatever the server suggests.
-pub const DRAIN_RETRY_MS: u64 = 5_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Outcome {
@@ -22,34 +19,6 @@ pub enum Outcome {
     Running,
     Done,
     TimedOut,
-}
-
-pub struct DrainOp {
-    pub nodes: Vec<usize>,
-    pub next: usize,
-    pub active: Vec<usize>,
-    pub parallel: usize,
-    pub timeout: Option<u64>,
-    pub uncordon: bool,
-    pub downtime: u64,
-    /// (node, started, finished) per drained node.
-    pub drained: Vec<(usize, u64, u64)>,
-    pub node_started: BTreeMap<usize, u64>,
-}
-
-/// An in-place change of every pod of a workload, `parallel` pods at a time.
-pub struct InPlaceOp {
-    pub workload: usize,
-    /// `Update` or `Resize`: what the webhook is asked.
-    pub operation: Operation,
-    /// Why the change restarts a container, as steady-budget's `update_restart` /
-    /// `resize_restart` judge it; None: not a disruption, applied without asking.
-    pub restart: Option<Restart>,
-    pub parallel: usize,
-    pub queue: VecDeque<usize>,
-    /// (pod, restarted yet)
-    pub active: Vec<(usize, bool)>,
-    pub changed: usize,
 }
 
 pub enum OpKind {
@@ -174,7 +143,12 @@ fn op_kind(step: &Step, f: &str, m: &Model) -> Result<(String, OpKind), Invalid>
         let (old, new) = image_change();
         return Ok((
             format!("in-place update {}", u.workload),
-            in_place(w, Operation::Update, update_restart(&old, &new), parallel),
+            OpKind::InPlace(InPlaceOp::new(
+                w,
+                Operation::Update,
+                update_restart(&old, &new),
+                parallel,
+            )),
         ));
     }
     if let Some(r) = &step.resize {
@@ -197,7 +171,12 @@ fn op_kind(step: &Step, f: &str, m: &Model) -> Result<(String, OpKind), Invalid>
         let (old, new) = resource_change(resource, policy);
         return Ok((
             format!("resize {} {resource}", r.workload),
-            in_place(w, Operation::Resize, resize_restart(&old, &new), parallel),
+            OpKind::InPlace(InPlaceOp::new(
+                w,
+                Operation::Resize,
+                resize_restart(&old, &new),
+                parallel,
+            )),
         ));
     }
     if let Some(d) = &step.drain {
@@ -319,412 +298,5 @@ fn parallel_of(p: Option<u32>, field: &str) -> Result<usize, Invalid> {
     match p.unwrap_or(1) {
         0 => Err(invalid(field.to_owned(), "must be at least 1")),
         n => Ok(n as usize),
-    }
-}
-
-fn in_place(w: usize, operation: Operation, restart: Option<Restart>, parallel: usize) -> OpKind {
-    OpKind::InPlace(InPlaceOp {
-        workload: w,
-        operation,
-        restart,
-        parallel,
-        queue: VecDeque::new(),
-        active: Vec::new(),
-        changed: 0,
-    })
-}
-
-fn container(image: &str) -> Container {
-    Container {
-        name: "app".into(),
-        image: Some(image.into()),
-        ..Container::default()
-    }
-}
-
-/// The pod spec before and after an in-place update: a new image, as a controller that updates
-/// pods in place writes it.
-fn image_change() -> (PodSpec, PodSpec) {
-    let spec = |image| PodSpec {
-        containers: vec![container(image)],
-        ..PodSpec::default()
-    };
-    (spec("app:1"), spec("app:2"))
-}
-
-/// The pod spec before and after a resize that doubles `resource`, with `policy` as the
-/// container's resizePolicy for it.
-fn resource_change(resource: &str, policy: &str) -> (PodSpec, PodSpec) {
-    let spec = |amount: &str| {
-        let mut c = container("app:1");
-        c.resources = Some(ResourceRequirements {
-            requests: Some([(resource.to_owned(), Quantity(amount.into()))].into()),
-            ..ResourceRequirements::default()
-        });
-        c.resize_policy = Some(vec![ContainerResizePolicy {
-            resource_name: resource.to_owned(),
-            restart_policy: policy.to_owned(),
-        }]);
-        PodSpec {
-            containers: vec![c],
-            ..PodSpec::default()
-        }
-    };
-    let (old, new) = if resource == "cpu" {
-        ("500m", "1")
-    } else {
-        ("256Mi", "512Mi")
-    };
-    (spec(old), spec(new))
-}
-
-impl Sim {
-    pub fn handle_op_event(&mut self, ev: Ev) {
-        match ev {
-            Ev::OpStart(i) => self.start_op(i),
-            Ev::OpDeadline(i) if self.ops[i].finished.is_none() => {
-                self.finish_op(i, Outcome::TimedOut);
-            }
-            Ev::DrainNext(i) => self.drain_next(i),
-            Ev::Evict { op, pod } => self.evict(op, pod),
-            Ev::InPlace { op, pod } => self.change_in_place(op, pod),
-            Ev::HpaStep { op, step } => {
-                if let OpKind::Hpa {
-                    workload,
-                    ref steps,
-                    every,
-                    ref mut applied,
-                } = self.ops[op].kind
-                {
-                    self.m.workloads[workload].replicas = steps[step];
-                    *applied = step + 1;
-                    if step + 1 < steps.len() {
-                        self.push(self.now + every, Ev::HpaStep { op, step: step + 1 });
-                    }
-                    self.touch(workload);
-                }
-            }
-            Ev::Uncordon(n) => {
-                self.set_cordoned(n, false);
-                self.sched_dirty = true;
-            }
-            Ev::NodeRecover(n) => {
-                self.set_down(n, false);
-                self.sched_dirty = true;
-            }
-            _ => {}
-        }
-    }
-
-    fn start_op(&mut self, i: usize) {
-        let now = self.now;
-        self.ops[i].started = Some(now);
-        self.ops[i].outcome = Outcome::Running;
-        self.running.insert(i);
-        match &self.ops[i].kind {
-            OpKind::Drain(d) => {
-                // Like `kubectl drain a b …`, all named nodes are cordoned first; a maintenance
-                // loop that uncordons each node takes them one at a time instead.
-                let cordon_now = if d.uncordon {
-                    Vec::new()
-                } else {
-                    d.nodes.clone()
-                };
-                let timeout = d.timeout;
-                for n in cordon_now {
-                    self.set_cordoned(n, true);
-                }
-                if let Some(t) = timeout {
-                    self.push(now + t, Ev::OpDeadline(i));
-                }
-                self.push(now, Ev::DrainNext(i));
-            }
-            OpKind::Cordon(nodes) | OpKind::Uncordon(nodes) => {
-                let cordon = matches!(self.ops[i].kind, OpKind::Cordon(_));
-                for n in nodes.clone() {
-                    self.set_cordoned(n, cordon);
-                }
-                self.sched_dirty = true;
-                self.finish_op(i, Outcome::Done);
-            }
-            OpKind::Rollout(w) => {
-                let w = *w;
-                self.m.workloads[w].revision += 1;
-                self.touch(w);
-            }
-            OpKind::Scale(w, r) => {
-                let (w, r) = (*w, *r);
-                self.m.workloads[w].replicas = r;
-                self.touch(w);
-            }
-            OpKind::Hpa { .. } => self.push(now, Ev::HpaStep { op: i, step: 0 }),
-            OpKind::InPlace(c) => {
-                let w = c.workload;
-                let pods: VecDeque<usize> = self.m.workloads[w]
-                    .pods
-                    .iter()
-                    .copied()
-                    .filter(|&p| !self.pods[p].gone && !self.pods[p].facts.terminating)
-                    .collect();
-                if let OpKind::InPlace(c) = &mut self.ops[i].kind {
-                    if c.restart.is_none() {
-                        // No container restarts: not a disruption, so the webhook allows it
-                        // without asking a budget, and every pod keeps serving.
-                        c.changed = pods.len();
-                        self.finish_op(i, Outcome::Done);
-                        return;
-                    }
-                    c.queue = pods;
-                }
-                // check_ops starts the first `parallel` pods at this instant.
-            }
-            OpKind::Fail { node, recover } => {
-                let (n, recover) = (*node, *recover);
-                self.set_down(n, true);
-                // Involuntary: the pods vanish and no budget is asked.
-                for p in self.m.nodes[n].pods.clone() {
-                    self.remove_pod(p);
-                }
-                if let Some(r) = recover {
-                    self.push(now + r, Ev::NodeRecover(n));
-                }
-                self.finish_op(i, Outcome::Done);
-            }
-        }
-    }
-
-    fn finish_op(&mut self, i: usize, outcome: Outcome) {
-        if self.ops[i].finished.is_none() {
-            self.unfinished -= 1;
-        }
-        self.ops[i].finished = Some(self.now);
-        self.ops[i].outcome = outcome;
-        self.running.remove(&i);
-        for k in 0..self.dependents[i].len() {
-            let j = self.dependents[i][k];
-            let at = self.now + self.ops[j].at;
-            self.push(at, Ev::OpStart(j));
-        }
-    }
-
-    fn drain_next(&mut self, i: usize) {
-        if self.ops[i].finished.is_some() {
-            return;
-        }
-        let now = self.now;
-        let mut started = Vec::new();
-        if let OpKind::Drain(d) = &mut self.ops[i].kind {
-            while d.active.len() < d.parallel && d.next < d.nodes.len() {
-                let n = d.nodes[d.next];
-                d.next += 1;
-                d.active.push(n);
-                d.node_started.insert(n, now);
-                started.push(n);
-            }
-            if started.is_empty() && d.active.is_empty() {
-                self.finish_op(i, Outcome::Done);
-                return;
-            }
-        }
-        for n in started {
-            self.set_cordoned(n, true);
-            let pods: Vec<usize> = self.m.nodes[n].pods.clone();
-            for p in pods {
-                self.push(now, Ev::Evict { op: i, pod: p });
-            }
-            self.node_emptied(n);
-        }
-    }
-
-    fn evict(&mut self, op: usize, p: usize) {
-        if self.ops[op].finished.is_some() || self.pods[p].gone || self.pods[p].facts.terminating {
-            return;
-        }
-        if let Err(d) = self.disrupt(p, Operation::Evict) {
-            self.note_op_denial(op, &d);
-            self.push(self.now + DRAIN_RETRY_MS, Ev::Evict { op, pod: p });
-        }
-    }
-
-    /// Asks for one pod's in-place change; allowed, its container restarts: not Ready until the
-    /// workload's readiness delay has passed, still on its node. Refused: retried in 5 s.
-    fn change_in_place(&mut self, op: usize, p: usize) {
-        let operation = match &self.ops[op].kind {
-            OpKind::InPlace(c) if self.ops[op].finished.is_none() => {
-                if !c.active.contains(&(p, false)) {
-                    return;
-                }
-                c.operation
-            }
-            _ => return,
-        };
-        if self.pods[p].gone || self.pods[p].facts.terminating {
-            return;
-        }
-        match self.ask(p, operation) {
-            Ok(()) => {
-                if let OpKind::InPlace(c) = &mut self.ops[op].kind
-                    && let Some(a) = c.active.iter_mut().find(|a| a.0 == p)
-                {
-                    a.1 = true;
-                    c.changed += 1;
-                }
-                let now = self.now;
-                let pod = &mut self.pods[p];
-                pod.facts.ready = false;
-                pod.facts.ready_changed = Some(crate::engine::ts(now as i64));
-                let w = pod.workload;
-                self.recount(p);
-                let delay = self.readiness_delay(w);
-                self.push(now + delay, Ev::PodReady(p));
-                self.touch(w);
-            }
-            Err(d) => {
-                self.note_op_denial(op, &d);
-                self.push(self.now + DRAIN_RETRY_MS, Ev::InPlace { op, pod: p });
-            }
-        }
-    }
-
-    /// Moves in-place changes on: pods whose restart is over (available again, or gone) leave
-    /// the active set, the next ones are asked for, and the operation is done with the last.
-    fn advance_in_place(&mut self, i: usize) {
-        let now = self.now;
-        let mut ask = Vec::new();
-        let mut done = false;
-        // Taken out rather than cloned: it holds every pod of the workload still to change.
-        let mut queue = match &mut self.ops[i].kind {
-            OpKind::InPlace(c) => std::mem::take(&mut c.queue),
-            _ => return,
-        };
-        if let OpKind::InPlace(c) = &self.ops[i].kind {
-            let pods = &self.pods;
-            let keep: Vec<(usize, bool)> = c
-                .active
-                .iter()
-                .copied()
-                .filter(|&(p, restarted)| {
-                    let pod = &pods[p];
-                    if pod.gone || pod.facts.terminating {
-                        return false;
-                    }
-                    !(restarted && self.available(p))
-                })
-                .collect();
-            let mut active = keep;
-            while active.len() < c.parallel
-                && let Some(p) = queue.pop_front()
-            {
-                if !pods[p].gone && !pods[p].facts.terminating {
-                    active.push((p, false));
-                    ask.push(p);
-                }
-            }
-            done = active.is_empty() && queue.is_empty();
-            if let OpKind::InPlace(c) = &mut self.ops[i].kind {
-                c.active = active;
-                c.queue = queue;
-            }
-        }
-        for p in ask {
-            self.push(now, Ev::InPlace { op: i, pod: p });
-        }
-        if done {
-            self.finish_op(i, Outcome::Done);
-        }
-    }
-
-    fn note_op_denial(&mut self, op: usize, d: &Denial) {
-        let label = format!("{} {}", d.budget.kind.as_str(), d.budget.name);
-        let now = self.now;
-        tally(&mut self.ops[op].denials, label, d, now);
-    }
-
-    /// A workload controller's delete was refused: charge it to the running operation that
-    /// asked for the change (a rollout, scale or HPA step), if any.
-    pub fn note_controller_denial(&mut self, w: usize, _label: String, d: &Denial) {
-        let running = self.running.iter().rev().copied().find(|&i| {
-            let o = &self.ops[i];
-            match o.kind {
-                OpKind::Rollout(x) | OpKind::Scale(x, _) => x == w,
-                OpKind::Hpa { workload, .. } => workload == w,
-                _ => false,
-            }
-        });
-        if let Some(i) = running {
-            self.note_op_denial(i, d);
-        }
-    }
-
-    /// Called when a node lost a pod: a drain waiting on that node may be done with it.
-    pub fn node_emptied(&mut self, n: usize) {
-        if !self.m.nodes[n].pods.is_empty() {
-            return;
-        }
-        let now = self.now;
-        let running: Vec<usize> = self.running.iter().copied().collect();
-        for i in running {
-            if self.ops[i].outcome != Outcome::Running {
-                continue;
-            }
-            let mut next = None;
-            if let OpKind::Drain(d) = &mut self.ops[i].kind
-                && let Some(pos) = d.active.iter().position(|&x| x == n)
-            {
-                d.active.remove(pos);
-                let started = d.node_started.get(&n).copied().unwrap_or(now);
-                d.drained.push((n, started, now));
-                next = Some((d.uncordon, d.downtime));
-            }
-            if let Some((uncordon, downtime)) = next {
-                if uncordon {
-                    self.push(now + downtime, Ev::Uncordon(n));
-                }
-                self.push(now, Ev::DrainNext(i));
-            }
-        }
-    }
-
-    /// Finishes rollouts and scale operations whose workload has converged.
-    pub fn check_ops(&mut self) {
-        let running: Vec<usize> = self.running.iter().copied().collect();
-        for i in running {
-            if self.ops[i].outcome != Outcome::Running {
-                continue;
-            }
-            if matches!(self.ops[i].kind, OpKind::InPlace(_)) {
-                self.advance_in_place(i);
-                continue;
-            }
-            let w = match self.ops[i].kind {
-                OpKind::Rollout(w) | OpKind::Scale(w, _) => w,
-                OpKind::Hpa {
-                    workload,
-                    ref steps,
-                    applied,
-                    ..
-                } if applied == steps.len() => workload,
-                _ => continue,
-            };
-            if self.converged(w) {
-                self.finish_op(i, Outcome::Done);
-            }
-        }
-    }
-
-    /// Every pod of the current template, as many as wanted, all available, none terminating.
-    pub fn converged(&self, w: usize) -> bool {
-        let wl = &self.m.workloads[w];
-        let n = wl.pods.len() as i32;
-        let converged = n == wl.replicas && self.tallies.revision(w, wl.revision).available == n;
-        debug_assert_eq!(
-            converged,
-            n == wl.replicas
-                && wl
-                    .pods
-                    .iter()
-                    .all(|&p| self.pods[p].revision == wl.revision && self.available(p))
-        );
-        converged
     }
 }

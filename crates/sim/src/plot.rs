@@ -110,7 +110,7 @@ fn draw_panel<DB: DrawingBackend>(
     let w = &r.workloads[i];
     // Room above the highest of availability, replicas and every budget line, so a budget that
     // needs more pods than exist is drawn inside the chart rather than on its border.
-    let needs = sim.m.workloads[i]
+    let needs = sim.model().workloads[i]
         .budgets
         .iter()
         .flat_map(|&b| r.budgets[b].series.iter().map(|x| x.2))
@@ -125,7 +125,7 @@ fn draw_panel<DB: DrawingBackend>(
         .max(w.replicas)
         .max(needs)
         + 1;
-    let below: f64 = sim.m.workloads[i]
+    let below: f64 = sim.model().workloads[i]
         .budgets
         .iter()
         .map(|&b| r.budgets[b].below_seconds)
@@ -180,7 +180,7 @@ fn draw_panel<DB: DrawingBackend>(
     }
     // Budget lines first, wide and pale, so the availability line stays visible on top of
     // them where the two are equal (a budget held exactly at its limit).
-    for (k, &b) in sim.m.workloads[i].budgets.iter().enumerate() {
+    for (k, &b) in sim.model().workloads[i].budgets.iter().enumerate() {
         let br = &r.budgets[b];
         let color = PALETTE[(k + 1) % PALETTE.len()];
         let desired: Vec<(f64, i32)> = br.series.iter().map(|&(t, _, d)| (t, d)).collect();

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::engine::{DenialStat, Sim};
+use crate::denials::DenialStat;
+use crate::engine::Sim;
 use crate::ops::{OpKind, Outcome};
 use crate::scenario::Dur;
 
@@ -84,12 +85,12 @@ fn secs(ms: u64) -> f64 {
 
 pub fn build(sim: &Sim) -> RunReport {
     let workloads = sim
-        .m
+        .model()
         .workloads
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            let t = &sim.tracks[i];
+            let t = &sim.tracks()[i];
             WorkloadReport {
                 name: w.key.clone(),
                 kind: w.kind_str().into(),
@@ -101,19 +102,19 @@ pub fn build(sim: &Sim) -> RunReport {
                 budgets: w
                     .budgets
                     .iter()
-                    .map(|&b| sim.m.budgets[b].id.name.clone())
+                    .map(|&b| sim.model().budgets[b].id.name.clone())
                     .collect(),
                 controller_denials: t.controller_denials.values().cloned().collect(),
             }
         })
         .collect();
     let budgets = sim
-        .m
+        .model()
         .budgets
         .iter()
         .enumerate()
         .map(|(i, b)| {
-            let t = &sim.budget_tracks[i];
+            let t = &sim.budget_tracks()[i];
             BudgetReport {
                 name: b.id.name.clone(),
                 kind: b.id.kind.as_str().into(),
@@ -127,7 +128,7 @@ pub fn build(sim: &Sim) -> RunReport {
         })
         .collect();
     let operations = sim
-        .ops
+        .ops()
         .iter()
         .map(|o| {
             let outcome = match o.outcome {
@@ -142,7 +143,7 @@ pub fn build(sim: &Sim) -> RunReport {
                 outcome: outcome.into(),
                 started_seconds: o.started.map(secs),
                 finished_seconds: o.finished.map(secs),
-                took_seconds: o.started.map(|s| secs(o.finished.unwrap_or(sim.now) - s)),
+                took_seconds: o.started.map(|s| secs(o.finished.unwrap_or(sim.now()) - s)),
                 denials: o.denials.values().cloned().collect(),
                 nodes_drained: match &o.kind {
                     OpKind::Drain(d) => Some((d.drained.len(), d.nodes.len())),
@@ -152,13 +153,13 @@ pub fn build(sim: &Sim) -> RunReport {
         })
         .collect();
     RunReport {
-        budgets_enforced: sim.enforce,
-        end_seconds: secs(sim.now),
-        events: sim.events,
+        budgets_enforced: sim.enforce(),
+        end_seconds: secs(sim.now()),
+        events: sim.events(),
         workloads,
         budgets,
         operations,
-        pending_pods: sim.pending.len(),
+        pending_pods: sim.pending().len(),
     }
 }
 

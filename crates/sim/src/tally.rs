@@ -1,11 +1,11 @@
 //! Counts kept as pods change, so that a budget's status and a workload's availability cost the
 //! same whatever their pod count: recomputing them over every pod on every change made a run
-//! quadratic in a workload's replicas (issue 16). The engine reports each change of a pod with
-//! `recount`; debug builds check every recompute against the full one (`Sim::refresh_budget`).
-//! Reads the model and the pods, never the engine: no module cycle.
+//! quadratic in a workload's replicas (issue 16). The world reports each change of a pod with
+//! `recount`; debug builds check every recompute against the full one (`World::refresh_budget`).
+//! Reads the model and the pods, never the world: no module cycle.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use steady_budget::{OwnerRef, PodFacts, StatusTally, resolve_from};
 
@@ -19,12 +19,34 @@ pub struct RevisionCount {
     pub available: i32,
 }
 
+/// A pod's state at its last recount.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counted {
+    available: bool,
+    /// Not terminating, not gone.
+    active: bool,
+    bound: bool,
+    ready: bool,
+}
+
+/// Where a pod stands in its ReplicaSet's deletion order: unscheduled, then not Ready, then not
+/// available, then newest first, as the ReplicaSet controller picks pods to delete.
+type DeletionKey = (bool, bool, bool, Reverse<usize>);
+
+impl Counted {
+    fn deletion_key(self, p: usize) -> DeletionKey {
+        (self.bound, self.ready, self.available, Reverse(p))
+    }
+}
+
 #[derive(Default)]
 pub struct Tallies {
-    /// Whether each pod was counted (available, active) at its last recount.
-    counted: Vec<(bool, bool)>,
+    counted: Vec<Counted>,
     /// Per workload and revision: its pods, active ones (not terminating), available ones.
     revisions: Vec<BTreeMap<u32, RevisionCount>>,
+    /// Per workload and revision, its active pods in deletion order: a scale-down takes the
+    /// first ones instead of sorting the revision's pods each time.
+    deletion: Vec<BTreeMap<u32, BTreeSet<DeletionKey>>>,
     /// Available pods per workload.
     pub workload_available: Vec<i32>,
     /// Available pods per budget (over the pods of its workloads).
@@ -44,6 +66,7 @@ impl Tallies {
             budget_available: vec![0; m.budgets.len()],
             controllers: vec![BTreeMap::new(); m.workloads.len()],
             revisions: vec![BTreeMap::new(); m.workloads.len()],
+            deletion: vec![BTreeMap::new(); m.workloads.len()],
             ..Self::default()
         }
     }
@@ -51,8 +74,12 @@ impl Tallies {
     /// A pod was created (and joined its workload's pods).
     pub fn created(&mut self, pods: &[Pod], p: usize) {
         let pod = &pods[p];
-        self.counted.resize(pods.len(), (false, false));
-        self.counted[p].1 = true;
+        self.counted.resize(pods.len(), Counted::default());
+        self.counted[p].active = true;
+        self.deletion[pod.workload]
+            .entry(pod.revision)
+            .or_default()
+            .insert(self.counted[p].deletion_key(p));
         let r = self.revisions[pod.workload]
             .entry(pod.revision)
             .or_default();
@@ -113,9 +140,22 @@ impl Tallies {
                 self.maturing.push(Reverse((at as u64, p)));
             }
         }
-        let active = !pod.gone && !pod.facts.terminating;
-        let (was_avail, was_active) = self.counted[p];
-        self.counted[p] = (avail, active);
+        let was = self.counted[p];
+        let now_counted = Counted {
+            available: avail,
+            active: !pod.gone && !pod.facts.terminating,
+            bound: pod.node.is_some(),
+            ready: pod.facts.ready,
+        };
+        self.counted[p] = now_counted;
+        let (was_avail, was_active, active) = (was.available, was.active, now_counted.active);
+        let order = self.deletion[w].entry(pod.revision).or_default();
+        if was_active {
+            order.remove(&was.deletion_key(p));
+        }
+        if active {
+            order.insert(now_counted.deletion_key(p));
+        }
         let r = self.revisions[w].entry(pod.revision).or_default();
         if active != was_active {
             r.active += if active { 1 } else { -1 };
@@ -137,6 +177,15 @@ impl Tallies {
             .get(&revision)
             .copied()
             .unwrap_or_default()
+    }
+
+    /// Workload `w`'s active pods of `revision`, in the order its ReplicaSet deletes them.
+    pub fn deletion_order(&self, w: usize, revision: u32) -> impl Iterator<Item = usize> + '_ {
+        self.deletion[w]
+            .get(&revision)
+            .into_iter()
+            .flatten()
+            .map(|&(_, _, _, Reverse(p))| p)
     }
 
     /// Recounts the pods whose `minReadySeconds` have passed by `now`; call as time advances.

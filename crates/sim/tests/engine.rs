@@ -31,7 +31,7 @@ fn required_anti_affinity_leaves_pods_pending() {
     );
     assert_eq!(r.pending_pods, 1);
     assert_eq!(r.workloads[0].final_available, 3);
-    let mut nodes: Vec<usize> = sim.pods.iter().filter_map(|p| p.node).collect();
+    let mut nodes: Vec<usize> = sim.pods().iter().filter_map(|p| p.node).collect();
     nodes.sort();
     assert_eq!(nodes, vec![0, 1, 2]);
 }
@@ -45,7 +45,7 @@ fn zone_spread_do_not_schedule_is_honoured() {
         true,
     );
     assert_eq!(r.pending_pods, 0);
-    let on_a = sim.pods.iter().filter(|p| p.node == Some(0)).count();
+    let on_a = sim.pods().iter().filter(|p| p.node == Some(0)).count();
     assert_eq!(on_a, 2, "zone z1 has only node a; skew 1 puts 2 of 4 there");
 }
 
@@ -112,7 +112,7 @@ timeline: [{at: 0s, rollout: {workload: db}}]
     let (sim, r) = run(yaml, true);
     assert!(r.operations[0].ok());
     let order: Vec<u32> = sim
-        .pods
+        .pods()
         .iter()
         .filter(|p| p.revision == 2)
         .map(|p| p.ordinal.unwrap())

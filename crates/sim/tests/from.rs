@@ -138,13 +138,13 @@ fn most_guarded_nodes_are_drained_first() {
     let b = from::build(&o).unwrap();
     let sim = steady_sim::Sim::new(&b.scenario, 1, true).unwrap();
     let guarded_node = sim
-        .pods
+        .pods()
         .iter()
-        .find(|p| !p.gone && sim.m.workloads[p.workload].name == "guarded")
+        .find(|p| !p.gone && sim.model().workloads[p.workload].name == "guarded")
         .and_then(|p| p.node)
         .unwrap();
     let drained = &b.scenario.timeline[0].drain.as_ref().unwrap().nodes;
-    assert_eq!(drained, &[sim.m.nodes[guarded_node].name.clone()]);
+    assert_eq!(drained, &[sim.model().nodes[guarded_node].name.clone()]);
     // maxUnavailable: 0 — the drain must be reported blocked, naming the budget.
     let r = simulate(&b.scenario, 1, true).unwrap().1;
     assert_eq!(r.operations[0].outcome, "blocked");
@@ -407,13 +407,17 @@ spec:
     );
     let (sim, _) = simulate(&b.scenario, 1, true).unwrap();
     let zones: Vec<(usize, Option<&str>)> = sim
-        .pods
+        .pods()
         .iter()
         .map(|p| {
             (
                 p.workload,
                 p.node
-                    .and_then(|n| sim.m.nodes[n].labels.get("topology.kubernetes.io/zone"))
+                    .and_then(|n| {
+                        sim.model().nodes[n]
+                            .labels
+                            .get("topology.kubernetes.io/zone")
+                    })
                     .map(String::as_str),
             )
         })

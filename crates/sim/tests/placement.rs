@@ -17,13 +17,13 @@ fn run(yaml: &str) -> Sim {
 /// Node names of the workload's live pods, by pod name.
 fn placed(sim: &Sim) -> Vec<(String, Option<String>)> {
     let mut v: Vec<_> = sim
-        .pods
+        .pods()
         .iter()
         .filter(|p| !p.gone)
         .map(|p| {
             (
                 p.facts.name.clone(),
-                p.node.map(|n| sim.m.nodes[n].name.clone()),
+                p.node.map(|n| sim.model().nodes[n].name.clone()),
             )
         })
         .collect();

@@ -173,10 +173,10 @@ fn pods_start_where_they_run() {
     let p = plan(&shop(), &drain(&["node-c"]), None).unwrap();
     let touched: Vec<&str> = p.report.workloads.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(touched, ["shop/web"]);
-    let n = p.sim.m.node_index["node-a"];
+    let n = p.sim.model().node_index["node-a"];
     // web, db, solo (the bare pod and the DaemonSet pod take capacity but are not modelled).
-    assert_eq!(p.sim.m.nodes[n].pods.len(), 3);
-    assert_eq!(p.sim.m.nodes[n].capacity, 8);
+    assert_eq!(p.sim.model().nodes[n].pods.len(), 3);
+    assert_eq!(p.sim.model().nodes[n].capacity, 8);
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn workloads_with_no_pod_on_a_node_are_left_out() {
     // As without it: the drain of node-c completes, capacity is not taken by 2 pods started
     // Pending.
     assert!(p.report.passed);
-    assert_eq!(p.sim.m.workloads.len(), 3);
+    assert_eq!(p.sim.model().workloads.len(), 3);
     let e = plan(
         &state,
         &Operation::Rollout {

@@ -113,7 +113,7 @@ verdict: PASS — drain node-a completes in 5s and no workload falls to 0 availa
     // The replacement stays Pending: zone-b and zone-c have room, but not its volume.
     let db0 = p
         .sim
-        .pods
+        .pods()
         .iter()
         .find(|x| x.facts.name == "db-0" && !x.gone);
     assert!(db0.is_some_and(|x| x.node.is_none()));
@@ -138,7 +138,7 @@ fn a_claim_bound_in_a_zone_with_another_node_moves_there() {
     assert!(p.report.passed);
     let db0 = p
         .sim
-        .pods
+        .pods()
         .iter()
         .find(|x| x.facts.name == "db-0" && !x.gone)
         .unwrap();
@@ -197,7 +197,7 @@ fn a_volume_in_two_zones_is_a_note() {
     // The single replica restarts (an outage), on node-b: not a zone pin.
     let kinds: Vec<&str> = p.report.blockers.iter().map(|b| b.kind.as_str()).collect();
     assert_eq!(kinds, ["outage"]);
-    assert!(p.sim.pods.iter().any(|x| !x.gone && x.node == Some(1)));
+    assert!(p.sim.pods().iter().any(|x| !x.gone && x.node == Some(1)));
     assert_eq!(
         p.report.notes,
         [
@@ -276,7 +276,7 @@ fn a_tolerated_taint_lets_the_pod_move() {
         // The single replica falls to 0 for its restart, but finds node-g.
         let kinds: Vec<&str> = p.report.blockers.iter().map(|b| b.kind.as_str()).collect();
         assert_eq!(kinds, ["outage"], "toleration {toleration}");
-        assert!(p.sim.pods.iter().any(|x| !x.gone && x.node == Some(1)));
+        assert!(p.sim.pods().iter().any(|x| !x.gone && x.node == Some(1)));
     }
 }
 
@@ -309,11 +309,11 @@ fn affine_drain(terms: Value) -> (Option<String>, Vec<String>) {
     let p = plan(&affine(terms), &drain(&["node-a"]), Some(Dur::secs(60))).unwrap();
     let at = p
         .sim
-        .pods
+        .pods()
         .iter()
         .find(|x| !x.gone)
         .and_then(|x| x.node)
-        .map(|n| p.sim.m.nodes[n].name.clone());
+        .map(|n| p.sim.model().nodes[n].name.clone());
     let blockers = p
         .report
         .blockers

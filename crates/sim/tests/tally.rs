@@ -40,7 +40,11 @@ fn counts_agree_with_a_full_recount_after_every_event() {
     for seed in 1..=8 {
         for enforce in [true, false] {
             let (sim, report) = simulate(&s, seed, enforce).unwrap();
-            assert!(sim.events > 50, "seed {seed}: only {} events", sim.events);
+            assert!(
+                sim.events() > 50,
+                "seed {seed}: only {} events",
+                sim.events()
+            );
             let web = report.workloads.iter().find(|w| w.name == "web").unwrap();
             // Scaling web to 4 is refused below its budget's minAvailable 6 when enforced.
             let want = if enforce { 6 } else { 4 };

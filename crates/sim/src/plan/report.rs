@@ -92,7 +92,7 @@ fn secs(ms: u64) -> f64 {
 fn budget_label(sim: &Sim, built: &Built, b: usize) -> String {
     format!(
         "{} {}",
-        sim.m.budgets[b].id.kind.as_str(),
+        sim.model().budgets[b].id.kind.as_str(),
         built.facts.budgets[b]
     )
 }
@@ -107,13 +107,13 @@ pub fn build(
     let mut blockers = Vec::new();
     // Per node of a drain.
     let mut nodes = Vec::new();
-    for o in &sim.ops {
+    for o in sim.ops() {
         if let OpKind::Drain(d) = &o.kind {
             for &n in &d.nodes {
                 let done = d.drained.iter().find(|x| x.0 == n);
                 let started = d.node_started.get(&n).copied();
                 nodes.push(NodePlan {
-                    name: sim.m.nodes[n].name.clone(),
+                    name: sim.model().nodes[n].name.clone(),
                     outcome: if done.is_some() {
                         "drained"
                     } else {
@@ -126,7 +126,7 @@ pub fn build(
                     pods_left: if done.is_some() {
                         0
                     } else {
-                        sim.m.nodes[n].pods.len()
+                        sim.model().nodes[n].pods.len()
                     },
                 });
             }
@@ -134,7 +134,7 @@ pub fn build(
     }
     // Refusals, merged over the operation's steps.
     let mut refusals: BTreeMap<String, Refusal> = BTreeMap::new();
-    for o in &sim.ops {
+    for o in sim.ops() {
         for d in o.denials.values() {
             let r = refusals.entry(d.budget.clone()).or_insert_with(|| Refusal {
                 budget: d.budget.clone(),
@@ -163,13 +163,13 @@ pub fn build(
             untouched += 1;
             continue;
         }
-        let budgets: Vec<String> = sim.m.workloads[i]
+        let budgets: Vec<String> = sim.model().workloads[i]
             .budgets
             .iter()
             .map(|&b| budget_label(sim, built, b))
             .collect();
         // Scaled to 0 on purpose is what was asked, not an outage.
-        if w.min_available <= 0 && start > 0 && sim.m.workloads[i].replicas > 0 {
+        if w.min_available <= 0 && start > 0 && sim.model().workloads[i].replicas > 0 {
             outages.push(i);
         }
         workloads.push(WorkloadPlan {
@@ -184,7 +184,7 @@ pub fn build(
     }
 
     // Blockers 1: budgets that refused and can never allow a disruption.
-    for (b, budget) in sim.m.budgets.iter().enumerate() {
+    for (b, budget) in sim.model().budgets.iter().enumerate() {
         let label = format!("{} {}", budget.id.kind.as_str(), budget.id.name);
         if !refusals.iter().any(|r| r.budget == label) {
             continue;
@@ -237,8 +237,8 @@ pub fn build(
     // room left, one blocker per claim; then the rest, per workload.
     let mut pending: BTreeMap<usize, usize> = BTreeMap::new();
     let mut pinned: BTreeMap<(usize, String), (String, Vec<String>)> = BTreeMap::new();
-    for &p in &sim.pending {
-        let pod = &sim.pods[p];
+    for &p in sim.pending() {
+        let pod = &sim.pods()[p];
         match stranded_claim(sim, pod.workload, pod.ordinal) {
             Some(c) => {
                 let entry = pinned
@@ -250,12 +250,12 @@ pub fn build(
         }
     }
     for (&(w, ref claim), (zone, pods)) in &pinned {
-        let wl = &sim.m.workloads[w];
+        let wl = &sim.model().workloads[w];
         let ns = &wl.namespace;
         let names: Vec<String> = pods.iter().map(|p| format!("{ns}/{p}")).collect();
         // Nodes of the zone with room that the pods' other constraints keep them off.
         let refused: Vec<String> = sim
-            .m
+            .model()
             .nodes
             .iter()
             .filter(|node| {
@@ -296,9 +296,9 @@ pub fn build(
         });
     }
     for (&w, &n) in &pending {
-        let wl = &sim.m.workloads[w];
+        let wl = &sim.model().workloads[w];
         let open: Vec<&crate::model::Node> = sim
-            .m
+            .model()
             .nodes
             .iter()
             .filter(|node| !node.cordoned && !node.down)
@@ -423,7 +423,7 @@ pub fn build(
     for &i in &outages {
         let w = &run.workloads[i];
         let object = format!("{} {}", w.kind, built.facts.workloads[i]);
-        let unguarded = sim.m.workloads[i].budgets.is_empty();
+        let unguarded = sim.model().workloads[i].budgets.is_empty();
         let reason = format!(
             "{object} has 0 of {} pod(s) available at {}{}",
             w.replicas,
@@ -555,9 +555,9 @@ fn stranded_claim(
     w: usize,
     ordinal: Option<u32>,
 ) -> Option<&crate::scenario::ZonalClaim> {
-    let wl = &sim.m.workloads[w];
+    let wl = &sim.model().workloads[w];
     wl.claims_of(ordinal).find(|c| {
-        !sim.m.nodes.iter().any(|node| {
+        !sim.model().nodes.iter().any(|node| {
             node.labels.get(crate::model::ZONE) == Some(&c.zone)
                 && !node.cordoned
                 && !node.down

@@ -4,86 +4,99 @@
 //! deletions go through the budgets as `Delete` requests, as they would through steady's webhook:
 //! a PodDisruptionBudget never sees them, a PodUnavailableBudget does.
 
-use steady_budget::Operation;
+use steady_budget::{Denial, Operation};
 
-use crate::engine::{Ev, Sim, tally};
+use crate::clock::{Clock, Ev};
 use crate::model::{ReplicaSet, Strategy};
 use crate::scenario::WorkloadKind;
+use crate::world::World;
 
-impl Sim {
-    pub fn reconcile(&mut self, w: usize) {
-        match self.m.workloads[w].kind {
-            WorkloadKind::Deployment => self.sync_deployment(w),
-            WorkloadKind::StatefulSet => self.sync_statefulset(w),
-        }
+/// Syncs workload `w`'s controller once; `refused` hears of each delete a budget refused.
+pub fn reconcile(world: &mut World, clock: &mut Clock, w: usize, refused: &mut dyn FnMut(&Denial)) {
+    let mut c = Controllers {
+        world,
+        clock,
+        refused,
+    };
+    match c.world.model().workloads[w].kind {
+        WorkloadKind::Deployment => c.sync_deployment(w),
+        WorkloadKind::StatefulSet => c.sync_statefulset(w),
     }
+}
 
+struct Controllers<'a> {
+    world: &'a mut World,
+    clock: &'a mut Clock,
+    refused: &'a mut dyn FnMut(&Denial),
+}
+
+impl Controllers<'_> {
     /// Available pods of `w` (of one revision), from the counts kept as pods change.
     fn available_of(&self, w: usize, revision: Option<u32>) -> i32 {
+        let world = &*self.world;
         let n = match revision {
-            None => self.tallies.workload_available[w],
-            Some(r) => self.tallies.revision(w, r).available,
+            None => world.tallies().workload_available[w],
+            Some(r) => world.tallies().revision(w, r).available,
         };
         debug_assert_eq!(
             n,
-            self.m.workloads[w]
+            world.model().workloads[w]
                 .pods
                 .iter()
-                .filter(
-                    |&&p| revision.is_none_or(|r| self.pods[p].revision == r) && self.available(p)
-                )
+                .filter(|&&p| revision.is_none_or(|r| world.pods()[p].revision == r)
+                    && world.available(p))
                 .count() as i32
         );
         n
     }
 
     fn sync_deployment(&mut self, w: usize) {
-        let wl = &mut self.m.workloads[w];
+        let wl = &self.world.model().workloads[w];
         let cur = wl.revision;
-        if !wl.replica_sets.iter().any(|r| r.revision == cur) {
-            wl.replica_sets.push(ReplicaSet {
+        let replicas = wl.replicas;
+        let strategy = wl.strategy;
+        let old_left = wl.pods.len() as i32 - self.world.tallies().revision(w, cur).pods;
+        let sets = self.world.replica_sets_mut(w);
+        if !sets.iter().any(|r| r.revision == cur) {
+            sets.push(ReplicaSet {
                 revision: cur,
                 replicas: 0,
             });
         }
-        let replicas = wl.replicas;
-        let strategy = wl.strategy;
-        let new_idx = wl
-            .replica_sets
-            .iter()
-            .position(|r| r.revision == cur)
-            .unwrap_or(0);
-        let old_total: i32 = wl
-            .replica_sets
+        let new_idx = sets.iter().position(|r| r.revision == cur).unwrap_or(0);
+        let old_total: i32 = sets
             .iter()
             .filter(|r| r.revision != cur)
             .map(|r| r.replicas)
             .sum();
         match strategy {
             Strategy::Recreate => {
-                for rs in wl.replica_sets.iter_mut().filter(|r| r.revision != cur) {
+                for rs in sets.iter_mut().filter(|r| r.revision != cur) {
                     rs.replicas = 0;
                 }
                 // The new revision starts only once every old pod is gone.
-                let old_left =
-                    self.m.workloads[w].pods.len() as i32 - self.tallies.revision(w, cur).pods;
-                let wl = &mut self.m.workloads[w];
-                wl.replica_sets[new_idx].replicas = if old_left == 0 { replicas } else { 0 };
+                sets[new_idx].replicas = if old_left == 0 { replicas } else { 0 };
             }
             Strategy::Rolling(rolling) => {
                 if old_total == 0 {
-                    wl.replica_sets[new_idx].replicas = replicas;
+                    sets[new_idx].replicas = replicas;
                 } else {
                     let surge = rolling.surge(replicas);
                     let unavail = rolling.unavailable(replicas);
                     // Scale up the new revision within replicas + maxSurge.
-                    let new_rs = &mut wl.replica_sets[new_idx];
+                    let new_rs = &mut sets[new_idx];
                     let all = old_total + new_rs.replicas;
                     if all < replicas + surge {
                         new_rs.replicas = (new_rs.replicas + replicas + surge - all).min(replicas);
                     }
                     new_rs.replicas = new_rs.replicas.min(replicas);
                     let new_replicas = new_rs.replicas;
+                    let olds: Vec<(usize, u32)> = sets
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.revision != cur)
+                        .map(|(i, r)| (i, r.revision))
+                        .collect();
                     // Scale down old revisions while availability stays ≥ replicas − maxUnavailable.
                     let all = old_total + new_replicas;
                     let min_available = replicas - unavail;
@@ -92,26 +105,16 @@ impl Sim {
                     let mut budget = all - min_available - new_unavailable;
                     if budget > 0 {
                         // First drop old pods that are not available anyway.
-                        let olds: Vec<(usize, u32)> = self.m.workloads[w]
-                            .replica_sets
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, r)| r.revision != cur)
-                            .map(|(i, r)| (i, r.revision))
-                            .collect();
-                        let mut scaled = 0;
                         for &(i, rev) in &olds {
                             let avail = self.available_of(w, Some(rev));
-                            let rs = &mut self.m.workloads[w].replica_sets[i];
+                            let rs = &mut self.world.replica_sets_mut(w)[i];
                             let unhealthy = (rs.replicas - avail).max(0).min(budget);
                             rs.replicas -= unhealthy;
                             budget -= unhealthy;
-                            scaled += unhealthy;
                         }
-                        let _ = scaled;
                         let mut down = (available - min_available).max(0).min(budget.max(0));
                         for &(i, _) in &olds {
-                            let rs = &mut self.m.workloads[w].replica_sets[i];
+                            let rs = &mut self.world.replica_sets_mut(w)[i];
                             let d = rs.replicas.min(down);
                             rs.replicas -= d;
                             down -= d;
@@ -120,7 +123,7 @@ impl Sim {
                 }
             }
         }
-        let sets: Vec<(u32, i32)> = self.m.workloads[w]
+        let sets: Vec<(u32, i32)> = self.world.model().workloads[w]
             .replica_sets
             .iter()
             .map(|r| (r.revision, r.replicas))
@@ -132,33 +135,43 @@ impl Sim {
 
     /// The ReplicaSet controller for one revision: create or delete pods to match `target`.
     fn sync_replica_set(&mut self, w: usize, rev: u32, target: i32) {
-        let n = self.tallies.revision(w, rev).active;
-        let active = || -> Vec<usize> {
-            self.m.workloads[w]
+        let n = self.world.tallies().revision(w, rev).active;
+        let active = |world: &World| -> Vec<usize> {
+            world.model().workloads[w]
                 .pods
                 .iter()
                 .copied()
-                .filter(|&p| self.pods[p].revision == rev && !self.pods[p].facts.terminating)
+                .filter(|&p| world.pods()[p].revision == rev && !world.pods()[p].facts.terminating)
                 .collect()
         };
-        debug_assert_eq!(n, active().len() as i32);
+        debug_assert_eq!(n, active(self.world).len() as i32);
         if n < target {
             for _ in n..target {
-                self.create_pod(w, rev, None);
+                self.world.create_pod(w, rev, None);
             }
         } else if n > target {
-            let mut active = active();
+            let world = &*self.world;
             // Like the ReplicaSet controller: unscheduled, then not ready, then newest first.
-            active.sort_by_key(|&p| {
-                let pod = &self.pods[p];
-                (
-                    pod.node.is_some(),
-                    pod.facts.ready,
-                    self.available(p),
-                    std::cmp::Reverse(p),
-                )
+            let doomed: Vec<usize> = world
+                .tallies()
+                .deletion_order(w, rev)
+                .take((n - target) as usize)
+                .collect();
+            debug_assert_eq!(doomed, {
+                let mut active = active(world);
+                active.sort_by_key(|&p| {
+                    let pod = &world.pods()[p];
+                    (
+                        pod.node.is_some(),
+                        pod.facts.ready,
+                        world.available(p),
+                        std::cmp::Reverse(p),
+                    )
+                });
+                active.truncate((n - target) as usize);
+                active
             });
-            for &p in active.iter().take((n - target) as usize) {
+            for &p in &doomed {
                 if !self.controller_delete(w, p) {
                     break;
                 }
@@ -167,52 +180,46 @@ impl Sim {
     }
 
     /// A controller deletes a pod through the budgets. On refusal it backs off for the retry
-    /// time the webhook asked for, as controllers do on 429, and the refusal is tallied.
+    /// time the webhook asked for, as controllers do on 429, and the refusal is reported.
     fn controller_delete(&mut self, w: usize, p: usize) -> bool {
-        if self.now < self.m.workloads[w].next_delete_at {
+        let now = self.world.now();
+        if now < self.world.model().workloads[w].next_delete_at {
             return false;
         }
-        match self.disrupt(p, Operation::Delete) {
+        match self.world.disrupt(self.clock, p, Operation::Delete) {
             Ok(()) => true,
             Err(d) => {
-                let retry = self.now + u64::from(d.retry_after_seconds.max(1)) * 1000;
-                self.m.workloads[w].next_delete_at = retry;
-                self.push(retry, Ev::Reconcile(w));
-                let label = format!("{} {}", d.budget.kind.as_str(), d.budget.name);
-                let now = self.now;
-                tally(
-                    &mut self.tracks[w].controller_denials,
-                    label.clone(),
-                    &d,
-                    now,
-                );
-                self.note_controller_denial(w, label, &d);
+                let retry = now + u64::from(d.retry_after_seconds.max(1)) * 1000;
+                self.world.hold_deletes(w, retry);
+                self.clock.push(retry, Ev::Reconcile(w));
+                (self.refused)(&d);
                 false
             }
         }
     }
 
     fn sts_ready(&self, p: usize) -> bool {
-        let pod = &self.pods[p];
+        let pod = &self.world.pods()[p];
         pod.facts.ready && !pod.facts.terminating && pod.node.is_some()
     }
 
     fn sync_statefulset(&mut self, w: usize) {
-        let wl = &self.m.workloads[w];
+        let pods = self.world.pods();
+        let wl = &self.world.model().workloads[w];
         let replicas = wl.replicas.max(0) as u32;
         let cur = wl.revision;
         let ordered = wl.ordered;
         let mut by_ord: Vec<Option<usize>> = vec![None; replicas as usize];
         let mut surplus: Vec<(u32, usize)> = Vec::new();
         for &p in &wl.pods {
-            let o = self.pods[p].ordinal.unwrap_or(0);
+            let o = pods[p].ordinal.unwrap_or(0);
             if o < replicas {
                 by_ord[o as usize] = Some(p);
             } else {
                 surplus.push((o, p));
             }
         }
-        let any_terminating = wl.pods.iter().any(|&p| self.pods[p].facts.terminating);
+        let any_terminating = wl.pods.iter().any(|&p| pods[p].facts.terminating);
         // Create missing ordinals: in order and one at a time for OrderedReady.
         let mut to_create = Vec::new();
         for (o, slot) in by_ord.iter().enumerate() {
@@ -232,7 +239,7 @@ impl Sim {
         }
         let created = !to_create.is_empty();
         for o in to_create {
-            self.create_pod(w, cur, Some(o));
+            self.world.create_pod(w, cur, Some(o));
         }
         if created {
             return;
@@ -242,7 +249,7 @@ impl Sim {
         let live_surplus: Vec<usize> = surplus
             .iter()
             .map(|&(_, p)| p)
-            .filter(|&p| !self.pods[p].facts.terminating)
+            .filter(|&p| !self.world.pods()[p].facts.terminating)
             .collect();
         if !live_surplus.is_empty() {
             let all_ready = by_ord.iter().all(|s| s.is_some_and(|p| self.sts_ready(p)));
@@ -268,7 +275,7 @@ impl Sim {
                 .rev()
                 .flatten()
                 .copied()
-                .find(|&p| self.pods[p].revision != cur)
+                .find(|&p| self.world.pods()[p].revision != cur)
         {
             self.controller_delete(w, p);
         }
