@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use granit_parser::{Event, Parser, ScalarStyle, Span};
 
 mod fast;
 use serde_json::Value;
@@ -116,7 +116,7 @@ struct Locator<'a> {
 }
 
 impl Locator<'_> {
-    fn pos(&self, m: saphyr_parser::Marker) -> Pos {
+    fn pos(&self, m: granit_parser::Marker) -> Pos {
         let idx = m.index();
         let byte = match &self.char_bytes {
             None => idx.min(self.piece.len()),
@@ -128,6 +128,12 @@ impl Locator<'_> {
             col: m.col(),
         }
     }
+}
+
+/// The event parser serde-saphyr is built on (the one YAML family of the binary), without
+/// comment events: nothing here keeps comments.
+fn new_parser(piece: &str) -> Parser<'_, granit_parser::StrInput<'_>> {
+    Parser::new_from_str_with_options(piece, granit_parser::options! { emit_comments: false })
 }
 
 fn parse_piece(
@@ -148,7 +154,7 @@ fn parse_piece(
             Some(piece.char_indices().map(|(i, _)| i).collect())
         },
     };
-    let mut parser = Parser::new_from_str(piece);
+    let mut parser = new_parser(piece);
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
     // Nodes copied by alias expansion in this piece; bounded so a "billion laughs" document is an
@@ -169,9 +175,11 @@ fn parse_piece(
             }
         };
         let node = match ev {
-            Event::StreamStart | Event::Nothing => continue,
+            // Comments are not asked for (`new_parser`), anchor metadata and unresolved aliases
+            // are only emitted on request.
+            Event::StreamStart | Event::Anchor(..) | Event::UnresolvedAlias(_) => continue,
             Event::StreamEnd => break,
-            Event::DocumentStart(_) => {
+            Event::DocumentStart(..) => {
                 root = None;
                 stack.clear();
                 continue;
@@ -208,7 +216,7 @@ fn parse_piece(
                 let plain = matches!(style, ScalarStyle::Plain)
                     && !tag
                         .as_ref()
-                        .is_some_and(|t| t.suffix == "str" || t.handle == "!");
+                        .is_some_and(|t| t.suffix() == "str" || t.handle() == "!");
                 let n = Node {
                     kind: NodeKind::Scalar {
                         value: value.into_owned(),
@@ -223,7 +231,7 @@ fn parse_piece(
                 }
                 n
             }
-            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+            Event::MappingStart(_, anchor, _) | Event::SequenceStart(_, anchor, _) => {
                 let is_map = matches!(ev, Event::MappingStart(..));
                 let start_pos = loc.pos(span.start);
                 let first = text.as_bytes().get(start_pos.byte).copied();
@@ -287,6 +295,10 @@ fn parse_piece(
                 }
                 n
             }
+            // `Event::Comment` (granit's `comments` feature, which serde-saphyr turns on): never
+            // emitted here either.
+            #[allow(unreachable_patterns)]
+            _ => continue,
         };
         match stack.last_mut() {
             Some(f) => f.items.push(node),
@@ -353,14 +365,14 @@ fn values_piece(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, YamlErr
 }
 
 fn values_piece_full(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, YamlError>>) {
-    let mut parser = Parser::new_from_str(piece);
+    let mut parser = new_parser(piece);
     let mut stack: Vec<VFrame> = Vec::new();
     let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
     let mut expanded = 0usize;
     let mut root: Option<Value> = None;
     let mut root_line = line;
     let mut item_lines = Vec::new();
-    let at = |m: saphyr_parser::Marker| line + m.line().saturating_sub(1);
+    let at = |m: granit_parser::Marker| line + m.line().saturating_sub(1);
     while let Some(ev) = parser.next_event() {
         let (ev, span) = match ev {
             Ok(x) => x,
@@ -373,9 +385,11 @@ fn values_piece_full(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, Ya
             }
         };
         let value = match ev {
-            Event::StreamStart | Event::Nothing => continue,
+            // Comments are not asked for (`new_parser`), anchor metadata and unresolved aliases
+            // are only emitted on request.
+            Event::StreamStart | Event::Anchor(..) | Event::UnresolvedAlias(_) => continue,
             Event::StreamEnd => break,
-            Event::DocumentStart(_) => {
+            Event::DocumentStart(..) => {
                 root = None;
                 stack.clear();
                 item_lines.clear();
@@ -437,7 +451,7 @@ fn values_piece_full(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, Ya
                 let plain = matches!(style, ScalarStyle::Plain)
                     && !tag
                         .as_ref()
-                        .is_some_and(|t| t.suffix == "str" || t.handle == "!");
+                        .is_some_and(|t| t.suffix() == "str" || t.handle() == "!");
                 let v = if plain {
                     plain_scalar(&text)
                 } else {
@@ -448,7 +462,7 @@ fn values_piece_full(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, Ya
                 }
                 v
             }
-            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+            Event::MappingStart(_, anchor, _) | Event::SequenceStart(_, anchor, _) => {
                 let l = at(span.start);
                 if stack.len() >= MAX_DEPTH {
                     out.push(Err(YamlError {
@@ -497,6 +511,10 @@ fn values_piece_full(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, Ya
                 }
                 v
             }
+            // `Event::Comment` (granit's `comments` feature, which serde-saphyr turns on): never
+            // emitted here either.
+            #[allow(unreachable_patterns)]
+            _ => continue,
         };
         match stack.last_mut() {
             None => root = Some(value),
@@ -850,7 +868,7 @@ mod tests {
     fn deep_nesting_is_refused() {
         let doc = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let docs = parse_stream(&doc);
-        // saphyr-parser has its own recursion limit; either way it is an error, not a crash.
+        // granit-parser has its own nesting limit; either way it is an error, not a crash.
         assert!(docs[0].is_err());
         let doc = format!("{}1{}", "[".repeat(120), "]".repeat(120));
         let docs = parse_stream(&doc);

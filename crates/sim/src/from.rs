@@ -282,18 +282,9 @@ pub fn build(opts: &FromOptions) -> Result<Built, FromError> {
             Body::Hpa(_) | Body::Service(_) => {}
         }
     }
-    // The kinds the loader skips. ReplicationControllers are named here too (in every
-    // namespace), as before this module read the loader's model.
-    let mut other_kinds = skipped_kinds;
-    for o in &objects {
-        if o.workload()
-            .is_some_and(|w| w.kind == CheckKind::ReplicationController)
-        {
-            *other_kinds
-                .entry(kind_word(CheckKind::ReplicationController).to_owned())
-                .or_default() += 1;
-        }
-    }
+    // The kinds the loader skips. A ReplicationController is a workload the simulator does not
+    // model: it is named once, under "not simulated" (or with the other namespaces), not here.
+    let other_kinds = skipped_kinds;
     if !unsupported.is_empty() {
         notes.push(format!(
             "not simulated: {} (only Deployments and StatefulSets are; a real drain would evict \

@@ -448,3 +448,60 @@ spec:
         )
     );
 }
+
+/// A ReplicationController is a workload the simulator does not model: one note names it, "not
+/// simulated" with the reason, and it is not also listed as an ignored kind.
+#[test]
+fn a_replication_controller_is_named_once_as_not_simulated() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: a}]}
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: legacy}
+spec:
+  replicas: 2
+  selector: {app: legacy}
+  template:
+    metadata: {labels: {app: legacy}}
+    spec: {containers: [{name: a}]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+",
+    )
+    .unwrap();
+    let mut o = opts(&[]);
+    o.paths = vec![dir.path().to_path_buf()];
+    let b = from::build(&o).unwrap();
+    let naming: Vec<&String> = b
+        .notes
+        .iter()
+        .filter(|n| n.contains("ReplicationController"))
+        .collect();
+    assert_eq!(naming.len(), 1, "{:?}", b.notes);
+    assert!(
+        naming[0].starts_with("not simulated: 1 ReplicationController"),
+        "{:?}",
+        b.notes
+    );
+    assert!(
+        b.notes
+            .iter()
+            .any(|n| n == "ignored kinds: 1 ConfigMap (no pods or budgets of their own)"),
+        "{:?}",
+        b.notes
+    );
+}

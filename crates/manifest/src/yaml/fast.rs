@@ -1,7 +1,7 @@
 //! A fast path for the YAML that manifests are made of: block mappings and sequences, plain and
 //! single-line quoted scalars, one-line flow collections, comments. Anything else — block scalars,
 //! anchors, tags, multi-line scalars, tabs, `kind: List`, quotes and `#` on one line, … — returns
-//! `None` and the caller parses the document with saphyr-parser instead. A differential test
+//! `None` and the caller parses the document with granit-parser instead. A differential test
 //! checks that both agree wherever the fast path answers.
 
 use serde_json::{Map, Value};
