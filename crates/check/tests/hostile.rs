@@ -226,7 +226,8 @@ items:
     assert!(!p.errors.is_empty());
     for e in &p.errors {
         assert!(e.message.contains("anchor"), "{e}");
-        assert!(e.message.contains("line 12"), "{e}");
+        // The first line of the shared pod spec (`containers:`, under `spec: &pod`).
+        assert!(e.message.contains("line 13"), "{e}");
         assert!(e.message.starts_with("Deployment/"), "{e}");
     }
 }
