@@ -132,6 +132,23 @@ impl Locator<'_> {
 
 /// The event parser serde-saphyr is built on (the one YAML family of the binary), without
 /// comment events: nothing here keeps comments.
+/// A syntax error of `piece` (which starts at line `first`), with the parser's words. An error
+/// found at the end of the input is placed on the piece's last line: the parser names the line
+/// after the final newline, which an editor does not show. A quoted scalar left open is reported
+/// by the parser as bad indentation of the lines after it, so the message says what to look for.
+fn scan_error(e: &granit_parser::ScanError, piece: &str, first: usize) -> YamlError {
+    let last = first + piece.trim_end_matches(['\n', '\r']).lines().count().max(1) - 1;
+    let line = (first + e.marker().line().saturating_sub(1)).min(last);
+    let mut info = e.info().to_owned();
+    if info.contains("quoted scalar") {
+        info.push_str(" (is a quote left open?)");
+    }
+    YamlError {
+        line,
+        message: format!("{info} (in the document starting at line {first})"),
+    }
+}
+
 fn new_parser(piece: &str) -> Parser<'_, granit_parser::StrInput<'_>> {
     Parser::new_from_str_with_options(piece, granit_parser::options! { emit_comments: false })
 }
@@ -166,11 +183,7 @@ fn parse_piece(
         let (ev, span): (Event<'_>, Span) = match ev {
             Ok(x) => x,
             Err(e) => {
-                let m = *e.marker();
-                out.push(Err(YamlError {
-                    line: line + m.line().saturating_sub(1),
-                    message: format!("{} (in the document starting at line {line})", e.info()),
-                }));
+                out.push(Err(scan_error(&e, piece, line)));
                 return;
             }
         };
@@ -377,10 +390,7 @@ fn values_piece_full(piece: &str, line: usize, out: &mut Vec<Result<ValueDoc, Ya
         let (ev, span) = match ev {
             Ok(x) => x,
             Err(e) => {
-                out.push(Err(YamlError {
-                    line: at(*e.marker()),
-                    message: format!("{} (in the document starting at line {line})", e.info()),
-                }));
+                out.push(Err(scan_error(&e, piece, line)));
                 return;
             }
         };
@@ -725,6 +735,31 @@ mod tests {
         assert_eq!(c.root.start.line, 6);
         let name = c.root.get("name").unwrap();
         assert_eq!(&text[name.start.byte..name.end.byte], "\"ü\"");
+    }
+
+    /// Errors at the end of the input sit on the last line there is, in both parsers' paths
+    /// (span tree and values), and an open quote is named as the likely cause.
+    #[test]
+    fn an_open_quote_at_the_end_is_placed_on_its_line() {
+        for quote in ['\'', '"'] {
+            let text = format!("kind: ConfigMap\ndata:\n  a: {quote}abc\n");
+            let e = parse_stream(&text).pop().unwrap().unwrap_err();
+            assert_eq!(e.line, 3, "{e:?}");
+            assert!(e.message.contains("is a quote left open?"), "{e:?}");
+            let e = parse_values(&format!("---\n{text}"))
+                .pop()
+                .unwrap()
+                .err()
+                .unwrap();
+            assert_eq!(e.line, 4, "{e:?}");
+            assert!(e.message.contains("is a quote left open?"), "{e:?}");
+        }
+        // A bracket left open is placed where it opens, not after the end.
+        let e = parse_stream("kind: X\na: [1, 2\n")
+            .pop()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.line, 2, "{e:?}");
     }
 
     /// The line-by-line split this replaced, kept as the reference.
