@@ -194,34 +194,21 @@ mod tests {
         .to_string();
         assert!(e.contains("is not a duration"), "{e}");
         // Negative values reach the value's own check, not clap's "unexpected argument".
-        let err = |args: &[&str]| {
-            PluginCli::try_parse_from(args)
+        for (args, says) in [
+            ("drain n --timeout -5s", "negative"),
+            ("scale deploy/web --replicas -1", "-1 is negative"),
+            ("drain n --parallel -2", "-2 is negative"),
+            ("scale deploy/web --replicas 5000000000", "too large"),
+        ] {
+            let args = ["kubectl steady", "plan"]
+                .into_iter()
+                .chain(args.split(' '));
+            let e = PluginCli::try_parse_from(args)
                 .map(|_| ())
                 .unwrap_err()
-                .to_string()
-        };
-        let e = err(&["kubectl steady", "plan", "drain", "n", "--timeout", "-5s"]);
-        assert!(e.contains("negative"), "{e}");
-        let e = err(&[
-            "kubectl steady",
-            "plan",
-            "scale",
-            "deploy/web",
-            "--replicas",
-            "-1",
-        ]);
-        assert!(e.contains("-1 is negative"), "{e}");
-        let e = err(&["kubectl steady", "plan", "drain", "n", "--parallel", "-2"]);
-        assert!(e.contains("-2 is negative"), "{e}");
-        let e = err(&[
-            "kubectl steady",
-            "plan",
-            "scale",
-            "deploy/web",
-            "--replicas",
-            "5000000000",
-        ]);
-        assert!(e.contains("too large"), "{e}");
+                .to_string();
+            assert!(e.contains(says), "{e}");
+        }
         assert!(
             PluginCli::try_parse_from(["kubectl steady", "plan", "scale", "deploy/web"]).is_err()
         );
