@@ -123,6 +123,22 @@ impl Controllers<'_> {
                 }
             }
         }
+        // An old ReplicaSet scaled to 0 whose pods are all gone can do nothing more (only the
+        // current revision ever grows): forgotten, so a long timeline's rollouts do not make
+        // every later sync and owner lookup walk them all.
+        let tallies = self.world.tallies();
+        let spent: Vec<u32> = self.world.model().workloads[w]
+            .replica_sets
+            .iter()
+            .filter(|r| r.revision != cur && r.replicas == 0)
+            .filter(|r| tallies.revision(w, r.revision).pods == 0)
+            .map(|r| r.revision)
+            .collect();
+        if !spent.is_empty() {
+            self.world
+                .replica_sets_mut(w)
+                .retain(|r| !spent.contains(&r.revision));
+        }
         let sets: Vec<(u32, i32)> = self.world.model().workloads[w]
             .replica_sets
             .iter()
