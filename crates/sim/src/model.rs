@@ -138,22 +138,50 @@ pub struct Workload {
     pub budgets: Vec<usize>,
 }
 
+/// Why a node does not take a workload's pod (`Workload::refusal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal<'n> {
+    NodeSelector,
+    NodeAffinity,
+    Taint(&'n scenario::Taint),
+    ClaimZone,
+}
+
 impl Workload {
     /// Whether `node` may take this workload's pod `ordinal` (None for a Deployment's pods), as
-    /// far as the pod's own node constraints go: its `nodeSelector`, its required node affinity,
-    /// the node's `NoSchedule`/`NoExecute` taints against its tolerations, and the zone of the
-    /// volumes its claims are bound to. Capacity, cordons and pod (anti-)affinity are the
-    /// scheduler's.
+    /// far as the pod's own node constraints go (see `refusal`). Capacity, cordons and pod
+    /// (anti-)affinity are the scheduler's.
     pub fn admits(&self, node: &Node, ordinal: Option<u32>) -> bool {
-        self.node_selector
+        self.refusal(node, ordinal).is_none()
+    }
+
+    /// The first of the pod's own node constraints that `node` fails, in this order: its
+    /// `nodeSelector`, its required node affinity, the node's `NoSchedule`/`NoExecute` taints
+    /// against its tolerations, the zone of the volumes its claims are bound to. One filter for
+    /// the scheduler and for the plan's explanations.
+    pub fn refusal<'n>(&self, node: &'n Node, ordinal: Option<u32>) -> Option<Refusal<'n>> {
+        if !self
+            .node_selector
             .iter()
             .all(|(k, v)| node.labels.get(k) == Some(v))
-            && (self.node_affinity.is_empty()
-                || self.node_affinity.iter().any(|t| term_matches(t, node)))
-            && node.taints.iter().all(|t| self.tolerates(t))
-            && self
-                .claims_of(ordinal)
-                .all(|c| node.labels.get(ZONE) == Some(&c.zone))
+        {
+            return Some(Refusal::NodeSelector);
+        }
+        if !self.node_affinity.is_empty()
+            && !self.node_affinity.iter().any(|t| term_matches(t, node))
+        {
+            return Some(Refusal::NodeAffinity);
+        }
+        if let Some(t) = node.taints.iter().find(|t| !self.tolerates(t)) {
+            return Some(Refusal::Taint(t));
+        }
+        if !self
+            .claims_of(ordinal)
+            .all(|c| node.labels.get(ZONE) == Some(&c.zone))
+        {
+            return Some(Refusal::ClaimZone);
+        }
+        None
     }
 
     /// The zonal claims pod `ordinal` mounts: the ones every pod mounts and its ordinal's own.

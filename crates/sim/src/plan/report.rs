@@ -568,27 +568,16 @@ fn stranded_claim(
 }
 
 /// Why `node` refuses the workload's pods by their own constraints, if it does: `has taint
-/// dedicated=gpu:NoSchedule`, `does not match the nodeSelector`, ….
+/// dedicated=gpu:NoSchedule`, `does not match the nodeSelector`, …. Only the constraints a pinned
+/// pod could be let past: the nodes asked about are already in the claim's zone.
 fn refusal(wl: &crate::model::Workload, node: &crate::model::Node) -> Option<String> {
-    if !wl
-        .node_selector
-        .iter()
-        .all(|(k, v)| node.labels.get(k) == Some(v))
-    {
-        return Some("does not match the nodeSelector".into());
+    use crate::model::Refusal;
+    match wl.refusal(node, None)? {
+        Refusal::NodeSelector => Some("does not match the nodeSelector".into()),
+        Refusal::NodeAffinity => Some("does not match the required node affinity".into()),
+        Refusal::Taint(t) => Some(format!("has taint {} (not tolerated)", taint_text(t))),
+        Refusal::ClaimZone => None,
     }
-    if !wl.node_affinity.is_empty()
-        && !wl
-            .node_affinity
-            .iter()
-            .any(|t| crate::model::term_matches(t, node))
-    {
-        return Some("does not match the required node affinity".into());
-    }
-    node.taints
-        .iter()
-        .find(|t| !wl.tolerates(t))
-        .map(|t| format!("has taint {} (not tolerated)", taint_text(t)))
 }
 
 /// `dedicated=db:NoSchedule`, as `kubectl describe node` writes a taint.
