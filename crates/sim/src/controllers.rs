@@ -52,6 +52,11 @@ impl Controllers<'_> {
 
     fn sync_deployment(&mut self, w: usize) {
         let wl = &self.world.model().workloads[w];
+        let before: Vec<(u32, i32)> = wl
+            .replica_sets
+            .iter()
+            .map(|r| (r.revision, r.replicas))
+            .collect();
         let cur = wl.revision;
         let replicas = wl.replicas;
         let strategy = wl.strategy;
@@ -144,6 +149,9 @@ impl Controllers<'_> {
             .iter()
             .map(|r| (r.revision, r.replicas))
             .collect();
+        if sets != before {
+            self.world.replica_sets_changed();
+        }
         for (rev, target) in sets {
             self.sync_replica_set(w, rev, target);
         }
@@ -205,9 +213,10 @@ impl Controllers<'_> {
         match self.world.disrupt(self.clock, p, Operation::Delete) {
             Ok(()) => true,
             Err(d) => {
-                let retry = now + u64::from(d.retry_after_seconds.max(1)) * 1000;
+                let period = u64::from(d.retry_after_seconds.max(1)) * 1000;
+                let retry = now + period;
                 self.world.hold_deletes(w, retry);
-                self.clock.push(retry, Ev::Reconcile(w));
+                self.clock.push_repeat(retry, Ev::Reconcile(w), period);
                 (self.refused)(&d);
                 false
             }

@@ -12,7 +12,7 @@ pub const DRAIN_RETRY_MS: u64 = 5_000;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DenialStat {
     pub budget: String,
-    pub count: u32,
+    pub count: u64,
     pub first_ms: u64,
     pub last_ms: u64,
     /// The webhook's message for the latest refusal.
@@ -27,8 +27,15 @@ pub fn label(d: &Denial) -> String {
     format!("{} {}", d.budget.kind.as_str(), d.budget.name)
 }
 
-/// Adds one refusal to a tally keyed by budget.
-pub fn tally(map: &mut BTreeMap<String, DenialStat>, budget: String, d: &Denial, now: u64) {
+/// Adds `tries` refusals, the last one at `now`, to a tally keyed by budget (more than one when
+/// the clock skipped identical retries: see `clock`).
+pub fn tally(
+    map: &mut BTreeMap<String, DenialStat>,
+    budget: String,
+    d: &Denial,
+    now: u64,
+    tries: u64,
+) {
     let e = map.entry(budget.clone()).or_insert_with(|| DenialStat {
         budget,
         count: 0,
@@ -38,7 +45,7 @@ pub fn tally(map: &mut BTreeMap<String, DenialStat>, budget: String, d: &Denial,
         cause: String::new(),
         code: d.code,
     });
-    e.count += 1;
+    e.count = e.count.saturating_add(tries);
     e.last_ms = now;
     e.message.clone_from(&d.message);
     e.cause.clone_from(&d.cause);

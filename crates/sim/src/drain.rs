@@ -56,10 +56,11 @@ impl DrainOp {
         Some(started)
     }
 
-    /// Node `n` was emptied: if this drain (operation `i`) waited on it, it moves on.
-    pub fn node_emptied(&mut self, clock: &mut Clock, i: usize, n: usize, now: u64) {
+    /// Node `n` was emptied: if this drain (operation `i`) waited on it, it moves on (and
+    /// true is returned).
+    pub fn node_emptied(&mut self, clock: &mut Clock, i: usize, n: usize, now: u64) -> bool {
         let Some(pos) = self.active.iter().position(|&x| x == n) else {
-            return;
+            return false;
         };
         self.active.remove(pos);
         let started = self.node_started.get(&n).copied().unwrap_or(now);
@@ -68,6 +69,7 @@ impl DrainOp {
             clock.push(now + self.downtime, Ev::Uncordon(n));
         }
         clock.push(now, Ev::DrainNext(i));
+        true
     }
 }
 
@@ -87,6 +89,10 @@ pub fn evict(world: &mut World, clock: &mut Clock, op: usize, p: usize) -> Resul
         return Ok(());
     }
     world.disrupt(clock, p, Operation::Evict).inspect_err(|_| {
-        clock.push(world.now() + DRAIN_RETRY_MS, Ev::Evict { op, pod: p });
+        clock.push_repeat(
+            world.now() + DRAIN_RETRY_MS,
+            Ev::Evict { op, pod: p },
+            DRAIN_RETRY_MS,
+        );
     })
 }

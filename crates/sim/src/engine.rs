@@ -6,7 +6,7 @@
 //! Deterministic: events at the same time run in the order they were queued, collections are
 //! ordered, and randomness comes from one seeded generator.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::clock::{Clock, Ev};
 use crate::controllers;
@@ -27,6 +27,8 @@ pub struct Sim {
     clock: Clock,
     timeline: Timeline,
     measurements: Measurements,
+    /// Tries a woken controller's next refusal stands for (a skipped back-off: see `clock`).
+    controller_tries: HashMap<usize, u64>,
 }
 
 impl Sim {
@@ -39,6 +41,7 @@ impl Sim {
             clock: Clock::new(s.horizon.unwrap_or(Dur::secs(1800)).0),
             timeline: Timeline::new(ops),
             measurements,
+            controller_tries: HashMap::new(),
         };
         sim.bootstrap();
         sim.timeline.schedule(&mut sim.clock);
@@ -64,22 +67,36 @@ impl Sim {
     }
 
     pub fn run(&mut self) {
-        while let Some(t) = self.clock.next_instant(self.timeline.all_done()) {
+        loop {
+            self.clock.set_stamp(self.stamp());
+            self.clock
+                .skip(self.world.now(), self.world.changes_by_itself_at());
+            let Some(t) = self.clock.next_instant(self.timeline.all_done()) else {
+                break;
+            };
             self.measurements.close_below(t);
             self.world.advance(t);
-            while let Some(ev) = self.clock.pop_at(t) {
-                self.handle(ev);
+            while let Some((ev, tries)) = self.clock.pop_at(t) {
+                self.clock.set_stamp(self.stamp());
+                self.handle(ev, tries);
             }
             self.settle();
             self.measurements.measure(&mut self.world);
             self.timeline.check(&self.world, &mut self.clock);
+            self.clock.check_owed();
         }
         let end = self.clock.end(self.world.now(), self.timeline.all_done());
         self.measurements.close(end);
         self.world.stop_at(end);
     }
 
-    fn handle(&mut self, ev: Ev) {
+    /// The state a refused request was decided in: it changes with the world or the timeline,
+    /// so a retry queued in the current one will be refused again (see `clock`).
+    fn stamp(&self) -> u64 {
+        self.world.changes() + self.timeline.changes()
+    }
+
+    fn handle(&mut self, ev: Ev, tries: u64) {
         let (world, clock) = (&mut self.world, &mut self.clock);
         match ev {
             Ev::PodReady(p) => world.pod_ready(clock, p),
@@ -89,7 +106,12 @@ impl Sim {
                     self.timeline.node_emptied(world, clock, n);
                 }
             }
-            Ev::Reconcile(w) => world.wake_controller(w),
+            Ev::Reconcile(w) => {
+                if tries > 1 {
+                    self.controller_tries.insert(w, tries);
+                }
+                world.wake_controller(w);
+            }
             Ev::Uncordon(n) => {
                 world.set_cordoned(n, false);
                 world.reschedule();
@@ -103,7 +125,7 @@ impl Sim {
             | Ev::Evict { .. }
             | Ev::DrainNext(_)
             | Ev::InPlace { .. }
-            | Ev::HpaStep { .. } => self.timeline.handle(world, clock, ev),
+            | Ev::HpaStep { .. } => self.timeline.handle(world, clock, ev, tries),
         }
     }
 
@@ -113,9 +135,12 @@ impl Sim {
             while let Some(w) = self.world.take_dirty_workload() {
                 let (tracks, timeline) = (&mut self.measurements.tracks, &mut self.timeline);
                 let now = self.world.now();
+                let tries = self.controller_tries.remove(&w).unwrap_or(1);
+                self.clock
+                    .set_stamp(self.world.changes() + timeline.changes());
                 controllers::reconcile(&mut self.world, &mut self.clock, w, &mut |d| {
-                    tally(&mut tracks[w].controller_denials, label(d), d, now);
-                    timeline.note_controller_denial(w, d, now);
+                    tally(&mut tracks[w].controller_denials, label(d), d, now, tries);
+                    timeline.note_controller_denial(w, d, now, tries);
                 });
             }
             if self.world.take_reschedule() {

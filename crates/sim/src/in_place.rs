@@ -86,7 +86,11 @@ impl InPlaceOp {
                 Ok(())
             }
             Err(d) => {
-                clock.push(world.now() + DRAIN_RETRY_MS, Ev::InPlace { op, pod: p });
+                clock.push_repeat(
+                    world.now() + DRAIN_RETRY_MS,
+                    Ev::InPlace { op, pod: p },
+                    DRAIN_RETRY_MS,
+                );
                 Err(d)
             }
         }

@@ -258,7 +258,7 @@ fn op_cell(o: &OpReport) -> String {
         .filter(|(d, n)| d < n)
         .map(|(d, n)| format!("{d}/{n} nodes"))
         .unwrap_or_default();
-    let refused: u32 = o.denials.iter().map(|d| d.count).sum();
+    let refused: u64 = o.denials.iter().map(|d| d.count).sum();
     let refused_note = if refused > 0 {
         format!(", {refused} refused")
     } else {

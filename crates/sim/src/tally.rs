@@ -199,6 +199,11 @@ impl Tallies {
         }
     }
 
+    /// When the next Ready pod's `minReadySeconds` pass, if one is waiting.
+    pub fn next_maturing(&self) -> Option<u64> {
+        self.maturing.peek().map(|&Reverse((at, _))| at)
+    }
+
     /// Budget `b`'s covered pods tallied from the counts, or None where the counts cannot say
     /// (an unknown owner, a budget that ignores or does not select a workload's pods): the caller
     /// then recomputes over the pods.

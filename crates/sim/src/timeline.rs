@@ -22,6 +22,8 @@ pub struct Timeline {
     unfinished: usize,
     /// For each operation, the later ones that start `after` it, in timeline order.
     dependents: Vec<Vec<usize>>,
+    /// Bumped whenever an operation starts, moves on or finishes (see `changes`).
+    changes: u64,
 }
 
 impl Timeline {
@@ -37,7 +39,14 @@ impl Timeline {
             ops,
             running: BTreeSet::new(),
             dependents,
+            changes: 0,
         }
+    }
+
+    /// A count that grows whenever an operation started, moved on or finished: a retry refused
+    /// while it stands still is refused again (see `clock`).
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     pub fn ops(&self) -> &[Op] {
@@ -57,7 +66,8 @@ impl Timeline {
         }
     }
 
-    pub fn handle(&mut self, world: &mut World, clock: &mut Clock, ev: Ev) {
+    /// Hands `ev` to its operation's actor; a refused request stands for `tries` refusals.
+    pub fn handle(&mut self, world: &mut World, clock: &mut Clock, ev: Ev, tries: u64) {
         match ev {
             Ev::OpStart(i) => self.start(world, clock, i),
             Ev::OpDeadline(i) if self.ops[i].finished.is_none() => {
@@ -69,7 +79,7 @@ impl Timeline {
                     return;
                 }
                 if let Err(d) = drain::evict(world, clock, op, pod) {
-                    self.note_denial(op, &d, world.now());
+                    self.note_denial(op, &d, world.now(), tries);
                 }
             }
             Ev::InPlace { op, pod } => {
@@ -81,7 +91,7 @@ impl Timeline {
                     return;
                 }
                 if let Err(d) = c.change(world, clock, op, pod) {
-                    self.note_denial(op, &d, world.now());
+                    self.note_denial(op, &d, world.now(), tries);
                 }
             }
             Ev::HpaStep { op, step } => {
@@ -93,6 +103,7 @@ impl Timeline {
                 } = self.ops[op].kind
                 {
                     *applied = scale::hpa_step(world, clock, op, workload, steps, step, every);
+                    self.changes += 1;
                 }
             }
             _ => {}
@@ -100,6 +111,7 @@ impl Timeline {
     }
 
     fn start(&mut self, world: &mut World, clock: &mut Clock, i: usize) {
+        self.changes += 1;
         let now = world.now();
         self.ops[i].started = Some(now);
         self.ops[i].outcome = Outcome::Running;
@@ -141,6 +153,7 @@ impl Timeline {
     }
 
     fn finish(&mut self, world: &World, clock: &mut Clock, i: usize, outcome: Outcome) {
+        self.changes += 1;
         let now = world.now();
         if self.ops[i].finished.is_none() {
             self.unfinished -= 1;
@@ -160,6 +173,7 @@ impl Timeline {
         let OpKind::Drain(d) = &mut self.ops[i].kind else {
             return;
         };
+        self.changes += 1;
         let Some(started) = d.next_nodes(world.now()) else {
             self.finish(world, clock, i, Outcome::Done);
             return;
@@ -181,8 +195,10 @@ impl Timeline {
             if o.outcome != Outcome::Running {
                 continue;
             }
-            if let OpKind::Drain(d) = &mut o.kind {
-                d.node_emptied(clock, i, n, now);
+            if let OpKind::Drain(d) = &mut o.kind
+                && d.node_emptied(clock, i, n, now)
+            {
+                self.changes += 1;
             }
         }
     }
@@ -197,7 +213,12 @@ impl Timeline {
             }
             let w = match &mut self.ops[i].kind {
                 OpKind::InPlace(c) => {
-                    if c.advance(world, clock, i) {
+                    let before = (c.active.len(), c.queue.len());
+                    let done = c.advance(world, clock, i);
+                    if (c.active.len(), c.queue.len()) != before {
+                        self.changes += 1;
+                    }
+                    if done {
                         self.finish(world, clock, i, Outcome::Done);
                     }
                     continue;
@@ -217,13 +238,13 @@ impl Timeline {
         }
     }
 
-    fn note_denial(&mut self, op: usize, d: &Denial, now: u64) {
-        tally(&mut self.ops[op].denials, label(d), d, now);
+    fn note_denial(&mut self, op: usize, d: &Denial, now: u64, tries: u64) {
+        tally(&mut self.ops[op].denials, label(d), d, now, tries);
     }
 
     /// A workload controller's delete was refused: charge it to the running operation that
     /// asked for the change (a rollout, scale or HPA step), if any.
-    pub fn note_controller_denial(&mut self, w: usize, d: &Denial, now: u64) {
+    pub fn note_controller_denial(&mut self, w: usize, d: &Denial, now: u64, tries: u64) {
         let running = self.running.iter().rev().copied().find(|&i| {
             let o = &self.ops[i];
             match o.kind {
@@ -233,7 +254,7 @@ impl Timeline {
             }
         });
         if let Some(i) = running {
-            self.note_denial(i, d, now);
+            self.note_denial(i, d, now, tries);
         }
     }
 }

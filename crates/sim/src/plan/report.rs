@@ -54,7 +54,7 @@ pub struct NodePlan {
 pub struct Refusal {
     /// `PodDisruptionBudget web`
     pub budget: String,
-    pub count: u32,
+    pub count: u64,
     pub first_seconds: f64,
     pub last_seconds: f64,
     /// The webhook's own message for the latest refusal.

@@ -106,6 +106,7 @@ impl World {
             Decision::Deny(d) => return Err(Box::new(d)),
             Decision::Allow(_) => {}
             Decision::Take(takes) => {
+                self.changes += 1;
                 // The webhook writes these statuses; here the write always succeeds because the
                 // simulator is the only writer.
                 for t in takes {

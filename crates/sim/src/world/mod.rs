@@ -55,6 +55,8 @@ pub struct World {
     /// Budgets whose `dirty` flag was set since the measurements last looked (a superset: `ask`
     /// may have refreshed some already).
     budgets_dirty: BTreeSet<usize>,
+    /// Bumped on every change a request's answer may depend on (see `changes`).
+    changes: u64,
 }
 
 /// A node any pod may go to, placement constraints aside: up, not cordoned, not full.
@@ -81,6 +83,7 @@ impl World {
             dirty: BTreeSet::new(),
             avail_dirty: BTreeSet::new(),
             budgets_dirty: BTreeSet::new(),
+            changes: 0,
         }
     }
 
@@ -115,6 +118,18 @@ impl World {
         &self.domains
     }
 
+    /// A count that grows with every change of a pod, a node, a workload's replicas, revision or
+    /// ReplicaSets, or a budget's status: a request refused while it stands still is refused
+    /// again (the clock skips such retries). A controller's back-off is not a change.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// When the world next changes with no event: a Ready pod's `minReadySeconds` passing.
+    pub fn changes_by_itself_at(&self) -> Option<u64> {
+        self.tallies.next_maturing()
+    }
+
     /// Time moves to `t`: pods whose `minReadySeconds` passed are counted available.
     pub fn advance(&mut self, t: u64) {
         self.now = t;
@@ -135,6 +150,7 @@ impl World {
 
     /// A pod of workload `w` changed: its controller, its budgets and its measurement need a look.
     pub fn touch(&mut self, w: usize) {
+        self.changes += 1;
         self.dirty.insert(w);
         self.avail_dirty.insert(w);
         for &b in &self.m.workloads[w].budgets {
@@ -212,6 +228,11 @@ impl World {
         &mut self.m.workloads[w].replica_sets
     }
 
+    /// The Deployment controller changed a workload's ReplicaSets (see `changes`).
+    pub fn replica_sets_changed(&mut self) {
+        self.changes += 1;
+    }
+
     /// Workload `w`'s controller deletes no pod before `at` (a back-off after a refusal).
     pub fn hold_deletes(&mut self, w: usize, at: u64) {
         self.m.workloads[w].next_delete_at = at;
@@ -235,6 +256,7 @@ impl World {
 
     /// Node `n` had `before` pods, or changed state: moves it in `free`.
     fn node_load_changed(&mut self, n: usize, before: usize) {
+        self.changes += 1;
         if self.free_stale {
             return;
         }
