@@ -24,6 +24,13 @@ pub fn reconcile(world: &mut World, clock: &mut Clock, w: usize, refused: &mut d
     }
 }
 
+/// A pod a controller deletes: a record, or the newest pod of a revision without one.
+#[derive(Clone, Copy)]
+enum Doomed {
+    Pod(usize),
+    Unbound(u32),
+}
+
 struct Controllers<'a> {
     world: &'a mut World,
     clock: &'a mut Clock,
@@ -60,7 +67,8 @@ impl Controllers<'_> {
         let cur = wl.revision;
         let replicas = wl.replicas;
         let strategy = wl.strategy;
-        let old_left = wl.pods.len() as i32 - self.world.tallies().revision(w, cur).pods;
+        let old_left =
+            self.world.workload_pods(w) as i32 - self.world.tallies().revision(w, cur).pods;
         let sets = self.world.replica_sets_mut(w);
         if !sets.iter().any(|r| r.revision == cur) {
             sets.push(ReplicaSet {
@@ -160,6 +168,7 @@ impl Controllers<'_> {
     /// The ReplicaSet controller for one revision: create or delete pods to match `target`.
     fn sync_replica_set(&mut self, w: usize, rev: u32, target: i32) {
         let n = self.world.tallies().revision(w, rev).active;
+        // Records only: the pods without one (see `world::pending`) are all active.
         let active = |world: &World| -> Vec<usize> {
             world.model().workloads[w]
                 .pods
@@ -168,20 +177,21 @@ impl Controllers<'_> {
                 .filter(|&p| world.pods()[p].revision == rev && !world.pods()[p].facts.terminating)
                 .collect()
         };
-        debug_assert_eq!(n, active(self.world).len() as i32);
+        let unbound = self.world.pending().in_runs_of(w, rev);
+        debug_assert_eq!(n, (active(self.world).len() + unbound) as i32);
         if n < target {
-            for _ in n..target {
-                self.world.create_pod(w, rev, None);
-            }
+            self.world.create_pending(w, rev, (target - n) as u32);
         } else if n > target {
             let world = &*self.world;
-            // Like the ReplicaSet controller: unscheduled, then not ready, then newest first.
-            let doomed: Vec<usize> = world
+            // Like the ReplicaSet controller: unscheduled, then not ready, then newest first. The
+            // pods without records are unscheduled and the revision's newest: they go first.
+            let k = (n - target) as usize;
+            let records: Vec<usize> = world
                 .tallies()
                 .deletion_order(w, rev)
-                .take((n - target) as usize)
+                .take(k.saturating_sub(unbound))
                 .collect();
-            debug_assert_eq!(doomed, {
+            debug_assert_eq!(records, {
                 let mut active = active(world);
                 active.sort_by_key(|&p| {
                     let pod = &world.pods()[p];
@@ -192,11 +202,13 @@ impl Controllers<'_> {
                         std::cmp::Reverse(p),
                     )
                 });
-                active.truncate((n - target) as usize);
+                active.truncate(k.saturating_sub(unbound));
                 active
             });
-            for &p in &doomed {
-                if !self.controller_delete(w, p) {
+            let doomed = std::iter::repeat_n(Doomed::Unbound(rev), k.min(unbound))
+                .chain(records.into_iter().map(Doomed::Pod));
+            for d in doomed {
+                if !self.controller_delete(w, d) {
                     break;
                 }
             }
@@ -205,12 +217,16 @@ impl Controllers<'_> {
 
     /// A controller deletes a pod through the budgets. On refusal it backs off for the retry
     /// time the webhook asked for, as controllers do on 429, and the refusal is reported.
-    fn controller_delete(&mut self, w: usize, p: usize) -> bool {
+    fn controller_delete(&mut self, w: usize, doomed: Doomed) -> bool {
         let now = self.world.now();
         if now < self.world.model().workloads[w].next_delete_at {
             return false;
         }
-        match self.world.disrupt(self.clock, p, Operation::Delete) {
+        let asked = match doomed {
+            Doomed::Pod(p) => self.world.disrupt(self.clock, p, Operation::Delete),
+            Doomed::Unbound(rev) => self.world.disrupt_unbound(w, rev, Operation::Delete),
+        };
+        match asked {
             Ok(()) => true,
             Err(d) => {
                 let period = u64::from(d.retry_after_seconds.max(1)) * 1000;
@@ -280,11 +296,11 @@ impl Controllers<'_> {
             let all_ready = by_ord.iter().all(|s| s.is_some_and(|p| self.sts_ready(p)));
             if ordered {
                 if all_ready && !any_terminating {
-                    self.controller_delete(w, live_surplus[0]);
+                    self.controller_delete(w, Doomed::Pod(live_surplus[0]));
                 }
             } else {
                 for p in live_surplus {
-                    if !self.controller_delete(w, p) {
+                    if !self.controller_delete(w, Doomed::Pod(p)) {
                         break;
                     }
                 }
@@ -302,7 +318,7 @@ impl Controllers<'_> {
                 .copied()
                 .find(|&p| self.world.pods()[p].revision != cur)
         {
-            self.controller_delete(w, p);
+            self.controller_delete(w, Doomed::Pod(p));
         }
     }
 }

@@ -6,7 +6,7 @@
 //! Deterministic: events at the same time run in the order they were queued, collections are
 //! ordered, and randomness comes from one seeded generator.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use crate::clock::{Clock, Ev};
 use crate::controllers;
@@ -17,7 +17,7 @@ use crate::ops::Op;
 use crate::scenario::{Dur, Scenario};
 use crate::scheduler;
 use crate::timeline::Timeline;
-use crate::world::World;
+use crate::world::{Pending, World};
 
 pub use crate::denials::DenialStat;
 pub use crate::model::ts;
@@ -57,7 +57,9 @@ impl Sim {
             let changed = self.world.ready_long_ago();
             // Drop the readiness events queued while binding: these pods are Ready already.
             self.clock.clear();
-            if !changed || round > 0 && self.world.pending().len() == self.world.pods().len() {
+            // Every pod created is still waiting: no room for any, more rounds change nothing.
+            let waiting = self.world.pending();
+            if !changed || round > 0 && waiting.count() as u64 == waiting.created() {
                 break;
             }
         }
@@ -157,13 +159,14 @@ impl Sim {
         self.world.model()
     }
 
-    /// Every pod the run created, gone ones included, by id.
+    /// Every pod record the run made, gone ones included, by id: each pod that was bound to a
+    /// node, and the unbound ones something held by id (see `world::pending`, and `pending`).
     pub fn pods(&self) -> &[Pod] {
         self.world.pods()
     }
 
     /// Pods no node was found for.
-    pub fn pending(&self) -> &BTreeSet<usize> {
+    pub fn pending(&self) -> &Pending {
         self.world.pending()
     }
 

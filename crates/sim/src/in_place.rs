@@ -41,7 +41,12 @@ impl InPlaceOp {
 
     /// The change starts: every live pod of the workload is queued. Returns true when it is
     /// done at once (no container restarts).
-    pub fn start(&mut self, world: &World) -> bool {
+    pub fn start(&mut self, world: &mut World) -> bool {
+        if self.restart.is_some() {
+            // The change asks for each pod by id, the unbound ones too.
+            world.record_unbound_of(self.workload);
+        }
+        let unbound = world.pending().in_runs(self.workload);
         let pods: VecDeque<usize> = world.model().workloads[self.workload]
             .pods
             .iter()
@@ -51,7 +56,7 @@ impl InPlaceOp {
         if self.restart.is_none() {
             // No container restarts: not a disruption, so the webhook allows it without asking
             // a budget, and every pod keeps serving.
-            self.changed = pods.len();
+            self.changed = pods.len() + unbound;
             return true;
         }
         self.queue = pods;

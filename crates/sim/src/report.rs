@@ -159,7 +159,7 @@ pub fn build(sim: &Sim) -> RunReport {
         workloads,
         budgets,
         operations,
-        pending_pods: sim.pending().len(),
+        pending_pods: sim.pending().count(),
     }
 }
 

@@ -26,11 +26,12 @@ pub fn hpa_step(
 /// Every pod of the current template, as many as wanted, all available, none terminating.
 pub fn converged(world: &World, w: usize) -> bool {
     let wl = &world.model().workloads[w];
-    let n = wl.pods.len() as i32;
+    let n = world.workload_pods(w) as i32;
     let converged = n == wl.replicas && world.tallies().revision(w, wl.revision).available == n;
     debug_assert_eq!(
         converged,
         n == wl.replicas
+            && world.pending().in_runs(w) == 0
             && wl
                 .pods
                 .iter()

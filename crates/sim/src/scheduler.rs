@@ -10,28 +10,37 @@ use std::collections::BTreeSet;
 
 use crate::clock::Clock;
 use crate::model::{Node, Workload};
-use crate::world::{World, open};
+use crate::world::{Unbound, World, open};
 
-/// Binds every pending pod some node fits.
+/// Binds every pending pod some node fits, in the order they were created.
 pub fn schedule_pending(world: &mut World, clock: &mut Clock) {
     // A workload whose pod found no node finds none for its other pods in this pass: binding
     // other workloads' pods only fills nodes, and its own per-domain counts did not change.
     let mut failed = BTreeSet::new();
     let mut next = 0;
-    while let Some(&p) = world.pending().range(next..).next() {
-        next = p + 1;
+    while let Some((key, unbound)) = world.pending().first_from(next) {
         if world.free().is_empty() {
             // Every node is full, cordoned or down: no pod of any workload fits.
             break;
         }
-        let w = world.pods()[p].workload;
+        // A run's pods are one workload's, with no ordinal: the first one stands for the rest.
+        let (w, ordinal, pods) = match unbound {
+            Unbound::Pod(p) => (world.pods()[p].workload, world.pods()[p].ordinal, 1),
+            Unbound::Run(run) => (run.workload, None, u64::from(run.count)),
+        };
         if failed.contains(&w) {
+            next = key + pods;
             continue;
         }
-        match pick_node(world, p) {
-            Some(n) => world.bind(clock, p, n),
+        match pick_node(world, w, ordinal) {
+            // The rest of a run, if any, waits at the next creation number.
+            Some(n) => {
+                world.bind_pending(clock, key, n);
+                next = key + 1;
+            }
             None => {
                 failed.insert(w);
+                next = key + pods;
             }
         }
     }
@@ -51,24 +60,23 @@ fn unconstrained(w: &Workload) -> bool {
         && !w.constrained
 }
 
-/// The node for pod `p`, if any fits.
-pub fn pick_node(world: &World, p: usize) -> Option<usize> {
-    let w = &world.model().workloads[world.pods()[p].workload];
+/// The node for a pod of workload `w` with `ordinal`, if any fits.
+pub fn pick_node(world: &World, w: usize, ordinal: Option<u32>) -> Option<usize> {
     if let Some(free) = world.free_if_built()
-        && unconstrained(w)
+        && unconstrained(&world.model().workloads[w])
     {
         // Unconstrained: the score is the node's pod count, ties to the lowest index.
         let pick = free.first().map(|&(_, n)| n);
-        debug_assert_eq!(pick, pick_node_by_scan(world, p));
+        debug_assert_eq!(pick, pick_node_by_scan(world, w, ordinal));
         return pick;
     }
-    pick_node_by_scan(world, p)
+    pick_node_by_scan(world, w, ordinal)
 }
 
 /// `pick_node` over every node.
-fn pick_node_by_scan(world: &World, p: usize) -> Option<usize> {
+fn pick_node_by_scan(world: &World, w: usize, ordinal: Option<u32>) -> Option<usize> {
     let pods = world.pods();
-    let w = &world.model().workloads[pods[p].workload];
+    let w = &world.model().workloads[w];
     // The workload's pods per domain of a key: all of them for anti-affinity (a terminating
     // pod still occupies its domain), non-terminating ones for spreading (as the spread plugin
     // counts). Keys come from the workloads, so `domains` has every one of them.
@@ -107,7 +115,7 @@ fn pick_node_by_scan(world: &World, p: usize) -> Option<usize> {
     let domain = |of_node: &[Option<usize>], i: usize| of_node.get(i).copied().flatten();
     let mut best: Option<(u64, usize)> = None;
     'nodes: for (i, node) in world.model().nodes.iter().enumerate() {
-        if !eligible(w, node, pods[p].ordinal) {
+        if !eligible(w, node, ordinal) {
             continue;
         }
         let mut score: u64 = node.pods.len() as u64;

@@ -71,8 +71,35 @@ impl Tallies {
         }
     }
 
-    /// A pod was created (and joined its workload's pods).
-    pub fn created(&mut self, pods: &[Pod], p: usize) {
+    /// `n` pods of workload `w`'s `revision`, controlled by `controller`, were created: counted
+    /// whether they have records or not (see `world::pending`).
+    pub fn joined(&mut self, w: usize, revision: u32, controller: &OwnerRef, n: i32) {
+        let r = self.revisions[w].entry(revision).or_default();
+        r.pods += n;
+        r.active += n;
+        self.controllers[w]
+            .entry(controller.name.clone())
+            .or_insert_with(|| (controller.clone(), 0))
+            .1 += n as u32;
+    }
+
+    /// `n` pods without records left workload `w`'s `revision` (deleted while unbound).
+    pub fn left(&mut self, w: usize, revision: u32, controller: &str, n: i32) {
+        if let Some(r) = self.revisions[w].get_mut(&revision) {
+            r.pods -= n;
+            r.active -= n;
+        }
+        let map = &mut self.controllers[w];
+        if let Some(e) = map.get_mut(controller) {
+            e.1 -= n as u32;
+            if e.1 == 0 {
+                map.remove(controller);
+            }
+        }
+    }
+
+    /// Pod `p`, counted by `joined`, got its record: it is followed by id from now on.
+    pub fn recorded(&mut self, pods: &[Pod], p: usize) {
         let pod = &pods[p];
         self.counted.resize(pods.len(), Counted::default());
         self.counted[p].active = true;
@@ -80,17 +107,6 @@ impl Tallies {
             .entry(pod.revision)
             .or_default()
             .insert(self.counted[p].deletion_key(p));
-        let r = self.revisions[pod.workload]
-            .entry(pod.revision)
-            .or_default();
-        r.pods += 1;
-        r.active += 1;
-        if let Some(c) = &pod.facts.controller {
-            self.controllers[pod.workload]
-                .entry(c.name.clone())
-                .or_insert_with(|| (c.clone(), 0))
-                .1 += 1;
-        }
         self.by_name
             .entry(pod.facts.name.clone())
             .or_default()
@@ -206,8 +222,15 @@ impl Tallies {
 
     /// Budget `b`'s covered pods tallied from the counts, or None where the counts cannot say
     /// (an unknown owner, a budget that ignores or does not select a workload's pods): the caller
-    /// then recomputes over the pods.
-    pub fn budget(&self, m: &Model, pods: &[Pod], b: usize) -> Option<StatusTally<'static>> {
+    /// then recomputes over the pods. `unrecorded` gives the facts of one of a workload's pods
+    /// without a record, if it has one (see `world::pending`).
+    pub fn budget(
+        &self,
+        m: &Model,
+        pods: &[Pod],
+        unrecorded: &dyn Fn(usize) -> Option<PodFacts>,
+        b: usize,
+    ) -> Option<StatusTally<'static>> {
         let budget = &m.budgets[b];
         let owners = Owners {
             workloads: &m.workloads,
@@ -219,10 +242,19 @@ impl Tallies {
         };
         for &w in &budget.workloads {
             let wl = &m.workloads[w];
-            let Some(&any) = wl.pods.first() else {
-                continue;
+            // Every pod of a workload has its labels, which is all `ignores` and `selects` read
+            // of a pod: one without a record stands for them as well as a record.
+            let without_record;
+            let facts = match wl.pods.first() {
+                Some(&any) => &pods[any].facts,
+                None => match unrecorded(w) {
+                    Some(f) => {
+                        without_record = f;
+                        &without_record
+                    }
+                    None => continue,
+                },
             };
-            let facts = &pods[any].facts;
             if budget.spec.ignores(facts) {
                 return None;
             }
@@ -244,15 +276,16 @@ impl Tallies {
         Some(tally)
     }
 
-    /// The pod of budget `b` named `name`, as a recompute over the budget's pods in order would
-    /// find it (the last one), with its `minReadySeconds`.
+    /// The pod record of budget `b` named `name`, as a recompute over the budget's pods in order
+    /// would find it (the last one), with its `minReadySeconds` and the place of its workload
+    /// among the budget's.
     pub fn named<'p>(
         &self,
         m: &Model,
         pods: &'p [Pod],
         b: usize,
         name: &str,
-    ) -> Option<(&'p PodFacts, i32)> {
+    ) -> Option<(usize, &'p PodFacts, i32)> {
         let ws = &m.budgets[b].workloads;
         self.by_name
             .get(name)?
@@ -262,9 +295,9 @@ impl Tallies {
                 ws.iter().position(|&x| x == w).map(|i| (i, p))
             })
             .max()
-            .map(|(_, p)| {
+            .map(|(i, p)| {
                 let pod = &pods[p];
-                (&pod.facts, m.workloads[pod.workload].min_ready_seconds)
+                (i, &pod.facts, m.workloads[pod.workload].min_ready_seconds)
             })
     }
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use steady_sim::from::{self, Built, FromError, FromOptions};
+use steady_sim::world::Unbound;
 use steady_sim::{load, scenario_yaml, simulate};
 
 fn repo(p: &str) -> PathBuf {
@@ -429,12 +430,18 @@ spec:
             (0, Some("zone-b")),
             (0, Some("zone-b")),
             (0, Some("zone-b")),
-            (1, None),
-            (1, None),
-            (1, None),
-            (1, None),
         ]
     );
+    // The gpu pods never had a node: they wait without records.
+    let waiting: Vec<(usize, u32)> = sim
+        .pending()
+        .iter()
+        .map(|(_, u)| match u {
+            Unbound::Run(r) => (r.workload, r.count),
+            Unbound::Pod(p) => (sim.pods()[p].workload, 1),
+        })
+        .collect();
+    assert_eq!(waiting, [(1, 4)]);
     std::fs::write(&path, doc("bad", "{key: gpu, operator: Near}")).unwrap();
     let e = from::build(&o)
         .err()

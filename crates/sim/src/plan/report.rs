@@ -13,6 +13,7 @@ use crate::engine::Sim;
 use crate::ops::OpKind;
 use crate::report::{RunReport, at, span};
 use crate::scenario::Dur;
+use crate::world::Unbound;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -237,16 +238,25 @@ pub fn build(
     // room left, one blocker per claim; then the rest, per workload.
     let mut pending: BTreeMap<usize, usize> = BTreeMap::new();
     let mut pinned: BTreeMap<(usize, String), (String, Vec<String>)> = BTreeMap::new();
-    for &p in sim.pending() {
-        let pod = &sim.pods()[p];
-        match stranded_claim(sim, pod.workload, pod.ordinal) {
+    for (_, unbound) in sim.pending().iter() {
+        let (w, ordinal, count) = match unbound {
+            Unbound::Pod(p) => (sim.pods()[p].workload, sim.pods()[p].ordinal, 1),
+            Unbound::Run(run) => (run.workload, None, run.count),
+        };
+        match stranded_claim(sim, w, ordinal) {
             Some(c) => {
                 let entry = pinned
-                    .entry((pod.workload, c.claim.clone()))
+                    .entry((w, c.claim.clone()))
                     .or_insert_with(|| (c.zone.clone(), Vec::new()));
-                entry.1.push(pod.facts.name.clone());
+                match unbound {
+                    Unbound::Pod(p) => entry.1.push(sim.pods()[p].facts.name.clone()),
+                    Unbound::Run(run) => {
+                        let name = &sim.model().workloads[w].name;
+                        entry.1.extend((0..count).map(|k| run.name(name, k)));
+                    }
+                }
             }
-            None => *pending.entry(pod.workload).or_default() += 1,
+            None => *pending.entry(w).or_default() += count as usize,
         }
     }
     for (&(w, ref claim), (zone, pods)) in &pinned {

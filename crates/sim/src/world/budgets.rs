@@ -2,8 +2,8 @@
 //! disruptions decided as the webhook decides them, with steady-budget's own functions.
 
 use steady_budget::{
-    BudgetView, DEFAULT_EXPIRY, Decision, Denial, Operation, Request, StatusInput, compute_status,
-    decide, finish_status, resolve,
+    BudgetView, DEFAULT_EXPIRY, Decision, Denial, Operation, PodFacts, Request, StatusInput,
+    compute_status, decide, finish_status, resolve,
 };
 
 use super::World;
@@ -25,17 +25,38 @@ impl World {
         };
         let now = ts(self.now as i64);
         let full = || {
-            let pods: Vec<steady_budget::PodFacts> = budget
+            // A workload's pods without records are its newest (see `pending`): after its records.
+            let pods: Vec<PodFacts> = budget
                 .workloads
                 .iter()
-                .flat_map(|&w| self.m.workloads[w].pods.iter())
-                .map(|&p| self.pods[p].facts.clone())
+                .flat_map(|&w| {
+                    self.m.workloads[w]
+                        .pods
+                        .iter()
+                        .map(|&p| self.pods[p].facts.clone())
+                        .chain(self.unbound_facts_of(w))
+                })
                 .collect();
             compute_status(&status_input(budget, &owners, &pods, now)).status
         };
-        let status = match self.tallies.budget(&self.m, &self.pods, b) {
+        let unrecorded = |w: usize| {
+            let (_, run) = *self.pending.runs_of(w).first()?;
+            Some(self.unbound_facts(&run))
+        };
+        let status = match self.tallies.budget(&self.m, &self.pods, &unrecorded, b) {
             Some(tally) => {
-                let named = |name: &str| self.tallies.named(&self.m, &self.pods, b, name);
+                let unbound = self.unbound_named(b);
+                let named = |name: &str| {
+                    let record = self.tallies.named(&self.m, &self.pods, b, name);
+                    // A workload's pods in runs are newer than its records.
+                    match (record, unbound.iter().find(|u| u.facts.name == name)) {
+                        (Some((i, facts, min_ready)), Some(u)) if i > u.place => {
+                            Some((facts, min_ready))
+                        }
+                        (_, Some(u)) => Some((&u.facts, u.min_ready)),
+                        (record, None) => record.map(|(_, facts, min_ready)| (facts, min_ready)),
+                    }
+                };
                 let status =
                     finish_status(&status_input(budget, &owners, &[], now), &tally, &named).status;
                 debug_assert_eq!(status, full(), "budget {} counted apart", budget.label());
@@ -61,10 +82,70 @@ impl World {
         Ok(())
     }
 
+    /// The pods in runs that budget `b`'s status maps name. A unit is taken for a pod in a run
+    /// only as it is deleted, so only a running pod that a scenario lists under a name of the
+    /// simulator's own pattern (`{workload}-v{revision}-{n}`) can have its name in a map while a
+    /// pod in a run carries it too; a recompute over every pod finds the newer one, the latter.
+    fn unbound_named(&self, b: usize) -> Vec<UnboundNamed> {
+        let budget = &self.m.budgets[b];
+        let status = &budget.status;
+        let mut found = Vec::new();
+        if status.disrupted_pods.is_empty() && status.unavailable_pods.is_empty() {
+            return found;
+        }
+        for (place, &w) in budget.workloads.iter().enumerate() {
+            if self.pending.in_runs(w) == 0 {
+                continue;
+            }
+            let wl = &self.m.workloads[w];
+            for name in status
+                .disrupted_pods
+                .keys()
+                .chain(status.unavailable_pods.keys())
+            {
+                if let Some(run) = self.pending.named(&wl.name, w, name) {
+                    found.push(UnboundNamed {
+                        place,
+                        facts: self.unbound_facts(&run),
+                        min_ready: wl.min_ready_seconds,
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    /// Asks the budgets whether the newest pod of workload `w`'s `revision` without a record may
+    /// be disrupted by `op`, as `disrupt` asks for a record; allowed, it is gone at once, as an
+    /// unscheduled pod goes. Its facts are made for the question: nothing keeps them.
+    pub fn disrupt_unbound(
+        &mut self,
+        w: usize,
+        revision: u32,
+        op: Operation,
+    ) -> Result<(), Box<Denial>> {
+        let Some(run) = self.pending.newest(w, revision) else {
+            return Ok(());
+        };
+        let facts = self.unbound_facts(&run);
+        self.ask_for(w, Asked::Unbound(&facts), op)?;
+        self.pending.take_newest(w, revision);
+        let controller = facts.controller.map(|c| c.name).unwrap_or_default();
+        self.tallies.left(w, revision, &controller, 1);
+        self.sched_dirty = true;
+        self.touch(w);
+        Ok(())
+    }
+
     /// Asks the budgets whether pod `p` may be disrupted by `op` and, allowed, writes the
     /// statuses the webhook would; what the disruption does to the pod is the caller's.
     pub fn ask(&mut self, p: usize, op: Operation) -> Result<(), Box<Denial>> {
         let w = self.pods[p].workload;
+        self.ask_for(w, Asked::Record(p), op)
+    }
+
+    /// `ask` for a pod of workload `w`.
+    fn ask_for(&mut self, w: usize, pod: Asked<'_>, op: Operation) -> Result<(), Box<Denial>> {
         let decision = {
             let covering: Vec<usize> = if self.enforce {
                 self.m.workloads[w].budgets.clone()
@@ -78,7 +159,10 @@ impl World {
                 workloads: &self.m.workloads,
                 index: &self.m.workload_index,
             };
-            let facts = &self.pods[p].facts;
+            let facts = match pod {
+                Asked::Record(p) => &self.pods[p].facts,
+                Asked::Unbound(facts) => facts,
+            };
             let resolution = resolve(facts, &owners);
             let views: Vec<BudgetView<'_>> = covering
                 .iter()
@@ -118,6 +202,20 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// A pod in a run named in a budget's status maps, with the place of its workload among the
+/// budget's.
+struct UnboundNamed {
+    place: usize,
+    facts: PodFacts,
+    min_ready: i32,
+}
+
+/// The pod a budget is asked about: a record, or the facts of a pod without one.
+enum Asked<'a> {
+    Record(usize),
+    Unbound(&'a PodFacts),
 }
 
 /// What a recompute of `budget` reads, as the guard's controller passes it.

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use steady_budget::PodPhase;
+use steady_budget::{OwnerRef, PodFacts, PodPhase};
 
 use crate::clock::{Clock, Ev};
 use crate::model::ReadinessDist as Readiness;
@@ -15,6 +15,9 @@ use crate::scenario::WorkloadKind;
 use crate::tally::Tallies;
 
 mod budgets;
+mod pending;
+
+pub use pending::{Pending, Run, Unbound};
 
 /// splitmix64: small, fast, and the same sequence on every platform and dependency version.
 struct Rng(u64);
@@ -32,8 +35,9 @@ impl Rng {
 
 pub struct World {
     m: Model,
+    /// Records of the pods bound to a node once, or held by id before (see `pending`).
     pods: Vec<Pod>,
-    pending: BTreeSet<usize>,
+    pending: Pending,
     now: u64,
     /// Whether budgets are enforced. Without, every disruption is decided against no budgets
     /// (still through `decide`), but statuses are computed so "below budget" can be measured.
@@ -68,10 +72,11 @@ impl World {
     pub fn new(m: Model, seed: u64, enforce: bool) -> Self {
         let domains = crate::model::domains(&m.nodes, &m.workloads);
         let tallies = Tallies::new(&m);
+        let pending = Pending::new(m.workloads.len());
         Self {
             m,
             pods: Vec::new(),
-            pending: BTreeSet::new(),
+            pending,
             now: 0,
             enforce,
             rng: Rng(seed ^ 0x5EED_0F57_EAD1),
@@ -96,8 +101,40 @@ impl World {
     }
 
     /// Pods not bound to a node yet.
-    pub fn pending(&self) -> &BTreeSet<usize> {
+    pub fn pending(&self) -> &Pending {
         &self.pending
+    }
+
+    /// Workload `w`'s pods, with records or not.
+    pub fn workload_pods(&self, w: usize) -> usize {
+        self.m.workloads[w].pods.len() + self.pending.in_runs(w)
+    }
+
+    /// The facts of the first pod of `run`, as its record would have them.
+    pub fn unbound_facts(&self, run: &Run) -> PodFacts {
+        let wl = &self.m.workloads[run.workload];
+        PodFacts {
+            namespace: wl.namespace.clone(),
+            name: run.name(&wl.name, 0),
+            labels: wl.labels.clone(),
+            controller: Some(replica_set_ref(wl, run.revision)),
+            phase: PodPhase::Pending,
+            ready: false,
+            ready_changed: None,
+            terminating: false,
+            created: Some(ts(run.created as i64)),
+        }
+    }
+
+    /// Every pod of workload `w` without a record, as `unbound_facts`, in creation order.
+    pub fn unbound_facts_of(&self, w: usize) -> Vec<PodFacts> {
+        let mut v = Vec::new();
+        for (_, run) in self.pending.runs_of(w) {
+            for k in 0..run.count {
+                v.push(self.unbound_facts(&run.nth(k)));
+            }
+        }
+        v
     }
 
     pub fn now(&self) -> u64 {
@@ -295,9 +332,77 @@ impl World {
         self.tallies.recount(&self.m, &self.pods, self.now, p);
     }
 
-    /// Creates a Pending pod for workload `w`.
+    /// Creates a Pending pod for workload `w`, with its record.
     pub fn create_pod(&mut self, w: usize, revision: u32, ordinal: Option<u32>) {
         self.create_pod_named(w, revision, ordinal, None);
+    }
+
+    /// Creates `count` Pending pods of workload `w`'s ReplicaSet `revision` at once: one run, no
+    /// records until they are bound (see `pending`). Named and counted as `create_pod` would.
+    pub fn create_pending(&mut self, w: usize, revision: u32, count: u32) {
+        if count == 0 {
+            return;
+        }
+        let wl = &mut self.m.workloads[w];
+        let seq = wl.next_seq;
+        wl.next_seq += count;
+        let controller = replica_set_ref(wl, revision);
+        self.tallies.joined(w, revision, &controller, count as i32);
+        self.pending.add_run(Run {
+            workload: w,
+            revision,
+            count,
+            created: self.now,
+            seq,
+        });
+        self.sched_dirty = true;
+        self.touch(w);
+    }
+
+    /// Pushes a record for a pod counted already; returns its id.
+    fn record(&mut self, facts: PodFacts, w: usize, revision: u32, ordinal: Option<u32>) -> usize {
+        let id = self.pods.len();
+        self.pods.push(Pod {
+            facts,
+            workload: w,
+            revision,
+            ordinal,
+            node: None,
+            gone: false,
+        });
+        self.m.workloads[w].pods.insert(id);
+        self.tallies.recorded(&self.pods, id);
+        id
+    }
+
+    /// Gives the first pod of `run` its record; returns its id.
+    fn record_unbound(&mut self, run: &Run) -> usize {
+        let facts = self.unbound_facts(run);
+        self.record(facts, run.workload, run.revision, None)
+    }
+
+    /// Gives every pod of workload `w` without a record one, still waiting for a node: an
+    /// in-place change holds the workload's pods by id, the unbound ones too.
+    pub fn record_unbound_of(&mut self, w: usize) {
+        for (key, run) in self.pending.take_runs_of(w) {
+            for k in 0..run.count {
+                let p = self.record_unbound(&run.nth(k));
+                self.pending.add_record_at(key + u64::from(k), p);
+            }
+        }
+    }
+
+    /// Binds the pending pod (or the first pod of the run) at creation number `key` to node `n`.
+    pub fn bind_pending(&mut self, clock: &mut Clock, key: u64, n: usize) {
+        let p = match self.pending.first_from(key) {
+            Some((k, Unbound::Pod(p))) if k == key => p,
+            Some((k, Unbound::Run(_))) if k == key => {
+                let head = self.pending.take_head(key);
+                self.record_unbound(&head)
+            }
+            _ => panic!("nothing pending at creation number {key}"),
+        };
+        self.bind(clock, p, n);
     }
 
     fn create_pod_named(
@@ -313,42 +418,33 @@ impl World {
             None => {
                 wl.next_seq += 1;
                 (
-                    format!("{}-v{revision}-{}", wl.name, wl.next_seq),
-                    steady_budget::OwnerRef::new("apps/v1", "ReplicaSet", &wl.rs_name(revision)),
+                    pending::pod_name(&wl.name, revision, wl.next_seq),
+                    replica_set_ref(wl, revision),
                 )
             }
         };
-        let facts = steady_budget::PodFacts {
+        let facts = PodFacts {
             namespace: wl.namespace.clone(),
             name: given.unwrap_or(name),
             labels: wl.labels.clone(),
-            controller: Some(controller),
+            controller: Some(controller.clone()),
             phase: PodPhase::Pending,
             ready: false,
             ready_changed: None,
             terminating: false,
             created: Some(ts(self.now as i64)),
         };
-        let id = self.pods.len();
-        self.pods.push(Pod {
-            facts,
-            workload: w,
-            revision,
-            ordinal,
-            node: None,
-            gone: false,
-        });
-        wl.pods.insert(id);
-        self.tallies.created(&self.pods, id);
-        self.pending.insert(id);
+        self.tallies.joined(w, revision, &controller, 1);
+        let id = self.record(facts, w, revision, ordinal);
+        self.pending.add_record(id);
         self.sched_dirty = true;
         self.touch(w);
         id
     }
 
     /// Binds pending pod `p` to node `n`; it turns Ready after its workload's readiness delay.
-    pub fn bind(&mut self, clock: &mut Clock, p: usize, n: usize) {
-        self.pending.remove(&p);
+    fn bind(&mut self, clock: &mut Clock, p: usize, n: usize) {
+        self.pending.remove_record(p);
         let before = self.m.nodes[n].pods.len();
         self.m.nodes[n].pods.push(p);
         self.node_load_changed(n, before);
@@ -438,7 +534,7 @@ impl World {
                 emptied = Some(n);
             }
         }
-        self.pending.remove(&p);
+        self.pending.remove_record(p);
         self.recount(p);
         self.tallies.removed(&self.pods, p);
         self.m.workloads[w].pods.remove(&p);
@@ -529,4 +625,9 @@ impl World {
             self.touch(w);
         }
     }
+}
+
+/// The owner reference of workload `wl`'s ReplicaSet for `revision`, as its pods carry it.
+fn replica_set_ref(wl: &crate::model::Workload, revision: u32) -> OwnerRef {
+    OwnerRef::new("apps/v1", "ReplicaSet", &wl.rs_name(revision))
 }
