@@ -125,11 +125,12 @@ impl Clock {
         self.stamp = stamp;
     }
 
-    /// Queues the retry of a refused request, `period` after now, at `at`.
-    pub fn push_repeat(&mut self, at: u64, ev: Ev, period: u64) {
+    /// Queues the retry of a request refused at `now`, `period` later and every `period` after
+    /// while it is refused.
+    pub fn push_repeat(&mut self, now: u64, period: u64, ev: Ev) {
         #[cfg(debug_assertions)]
         self.owed.retain(|e| *e != ev);
-        let entry = self.entry(at, ev, 1);
+        let entry = self.entry(now + period, ev, 1);
         self.queue_repeat(entry, period, self.stamp);
     }
 

@@ -230,9 +230,8 @@ impl Controllers<'_> {
             Ok(()) => true,
             Err(d) => {
                 let period = u64::from(d.retry_after_seconds.max(1)) * 1000;
-                let retry = now + period;
-                self.world.hold_deletes(w, retry);
-                self.clock.push_repeat(retry, Ev::Reconcile(w), period);
+                self.world.hold_deletes(w, now + period);
+                self.clock.push_repeat(now, period, Ev::Reconcile(w));
                 (self.refused)(&d);
                 false
             }

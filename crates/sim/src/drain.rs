@@ -89,10 +89,6 @@ pub fn evict(world: &mut World, clock: &mut Clock, op: usize, p: usize) -> Resul
         return Ok(());
     }
     world.disrupt(clock, p, Operation::Evict).inspect_err(|_| {
-        clock.push_repeat(
-            world.now() + DRAIN_RETRY_MS,
-            Ev::Evict { op, pod: p },
-            DRAIN_RETRY_MS,
-        );
+        clock.push_repeat(world.now(), DRAIN_RETRY_MS, Ev::Evict { op, pod: p });
     })
 }

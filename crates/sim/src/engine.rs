@@ -135,11 +135,10 @@ impl Sim {
     fn settle(&mut self) {
         for _ in 0..10_000 {
             while let Some(w) = self.world.take_dirty_workload() {
+                self.clock.set_stamp(self.stamp());
                 let (tracks, timeline) = (&mut self.measurements.tracks, &mut self.timeline);
                 let now = self.world.now();
                 let tries = self.controller_tries.remove(&w).unwrap_or(1);
-                self.clock
-                    .set_stamp(self.world.changes() + timeline.changes());
                 controllers::reconcile(&mut self.world, &mut self.clock, w, &mut |d| {
                     tally(&mut tracks[w].controller_denials, label(d), d, now, tries);
                     timeline.note_controller_denial(w, d, now, tries);

@@ -91,11 +91,7 @@ impl InPlaceOp {
                 Ok(())
             }
             Err(d) => {
-                clock.push_repeat(
-                    world.now() + DRAIN_RETRY_MS,
-                    Ev::InPlace { op, pod: p },
-                    DRAIN_RETRY_MS,
-                );
+                clock.push_repeat(world.now(), DRAIN_RETRY_MS, Ev::InPlace { op, pod: p });
                 Err(d)
             }
         }

@@ -39,10 +39,7 @@ impl World {
                 .collect();
             compute_status(&status_input(budget, &owners, &pods, now)).status
         };
-        let unrecorded = |w: usize| {
-            let (_, run) = *self.pending.runs_of(w).first()?;
-            Some(self.unbound_facts(&run))
-        };
+        let unrecorded = |w: usize| Some(self.unbound_facts(&self.pending.first_run_of(w)?));
         let status = match self.tallies.budget(&self.m, &self.pods, &unrecorded, b) {
             Some(tally) => {
                 let unbound = self.unbound_named(b);

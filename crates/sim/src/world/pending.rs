@@ -239,6 +239,18 @@ impl Pending {
             })
     }
 
+    /// Workload `w`'s oldest run, if it has one.
+    pub fn first_run_of(&self, w: usize) -> Option<Run> {
+        self.runs
+            .range((w, 0)..=(w, u32::MAX))
+            .filter_map(|(_, of)| of.keys.first())
+            .min()
+            .and_then(|k| match self.by_creation.get(k) {
+                Some(&Unbound::Run(r)) => Some(r),
+                _ => None,
+            })
+    }
+
     /// Workload `w`'s runs, in creation order, with the creation numbers of their first pods.
     pub fn runs_of(&self, w: usize) -> Vec<(u64, Run)> {
         let mut v: Vec<(u64, Run)> = self
